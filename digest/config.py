@@ -1,0 +1,323 @@
+"""The config file: TOML read with ``tomllib`` into frozen dataclasses, checked once, up front.
+
+Each section is a dataclass whose fields are the allowed keys; their annotations are the schema.
+Validation collects *every* problem as one line ``FILE: key.path: what is wrong`` and raises a
+single :class:`ConfigError` listing them all.  Nothing reads the file or the environment after
+this, except the SMTP password whose variable name the file gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+from digest.errors import ConfigError
+
+SOURCE_KINDS = ("snapshots", "feed", "hf-daily-papers")
+SECURITY_MODES = ("none", "starttls", "ssl")
+GROUP_ORDERS = ("source", "upvotes")
+ENV_VAR = "DIGEST_CONFIG"
+
+
+def _path(default: str | None = None, **meta: Any) -> Any:
+    """A field holding a path, resolved against the config file's folder."""
+    return field(default=Path(default) if default is not None else None, metadata={"path": True, **meta})
+
+
+def _choice(default: str, choices: tuple[str, ...]) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """``[store]``: where the SQLite file lives."""
+
+    path: Path = _path("var/digest.sqlite3")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One ``[[sources]]`` entry."""
+
+    name: str = ""
+    kind: str = _choice("snapshots", SOURCE_KINDS)
+    path: Path | None = _path()
+    url: str = ""
+    announce_types: tuple[str, ...] = ("new", "cross")
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    """``[fetch]``: how live sources are fetched."""
+
+    timeout: float = 30.0
+    max_bytes: int = 20_000_000
+    contact: str = ""
+    retries: int = 3
+    concurrency: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TopicsConfig:
+    """``[topics]``: the taxonomy file and the order of papers inside a group."""
+
+    file: Path | None = _path()
+    order: str = _choice("source", GROUP_ORDERS)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleConfig:
+    """``[schedule]``: when ``digest schedule`` runs a cycle."""
+
+    cron: str = "0 7 * * *"
+    timezone: str = "UTC"
+    misfire_grace: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveConfig:
+    """``[archive]``: the Markdown archive."""
+
+    dir: Path = _path("archive")
+    site_url: str = ""
+    title: str = "Daily papers digest"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderConfig:
+    """``[render]``: a folder of templates that override the built-in ones by name."""
+
+    templates: Path | None = _path()
+    excerpt_chars: int = 320
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientConfig:
+    """One ``[[email.recipients]]`` entry."""
+
+    address: str = ""
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    """``[email]``: SMTP delivery."""
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 587
+    security: str = _choice("starttls", SECURITY_MODES)
+    username: str = ""
+    password_env: str = "DIGEST_SMTP_PASSWORD"
+    sender: str = field(default="Paper digest <digest@example.org>", metadata={"key": "from"})
+    send_empty: bool = False
+    max_per_topic: int = 10
+    rate_limit: float = 0.0
+    recipients: tuple[RecipientConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated config."""
+
+    path: Path | None = field(default=None, metadata={"internal": True})
+    store: StoreConfig = StoreConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    fetch: FetchConfig = FetchConfig()
+    topics: TopicsConfig = TopicsConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    render: RenderConfig = RenderConfig()
+    email: EmailConfig = EmailConfig()
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
+    """Return the config path: ``--config``, then ``$DIGEST_CONFIG``, ``./digest.toml``, ``config/digest.toml``."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    here = cwd or Path.cwd()
+    for candidate in (here / "digest.toml", here / "config" / "digest.toml"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        "no config file: none given with --config or $DIGEST_CONFIG, and neither ./digest.toml "
+        "nor ./config/digest.toml exists",
+        hint="pass --config PATH (see config/digest.toml in the repository for an example)",
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file; raise ConfigError listing every problem."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return config_from_dict(data, path)
+
+
+def config_from_dict(data: dict[str, Any], path: Path) -> Config:
+    """Validate parsed TOML against the schema; relative paths resolve against ``path``'s folder."""
+    errors: list[str] = []
+    builder = _Builder(path, errors)
+    config = builder.build(Config, data, "")
+    if isinstance(config, Config):
+        config = dataclasses.replace(config, path=path)
+        _check_semantics(config, errors)
+    if errors:
+        raise ConfigError("\n".join(f"{path}: {e}" for e in errors))
+    assert isinstance(config, Config)
+    return config
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+
+def _check_semantics(config: Config, errors: list[str]) -> None:
+    """Rules that span keys: required keys per source kind, unique names, address syntax."""
+    seen: set[str] = set()
+    for i, source in enumerate(config.sources):
+        where = f"sources[{i}]"
+        if not source.name:
+            errors.append(f"{where}.name: missing (every source needs a name)")
+        elif not _NAME.match(source.name):
+            errors.append(f"{where}.name: {source.name!r} may use letters, digits, '.', '_', '-' and spaces")
+        elif source.name in seen:
+            errors.append(f"{where}.name: duplicate source name {source.name!r}")
+        seen.add(source.name)
+        if source.kind == "snapshots":
+            if source.path is None:
+                errors.append(f"{where}.path: missing (a snapshots source reads the files of a folder)")
+            elif not source.path.is_dir():
+                errors.append(f"{where}.path: folder {source.path} does not exist")
+        elif not source.url:
+            errors.append(f"{where}.url: missing (a {source.kind} source is fetched from a URL)")
+        elif not source.url.startswith(("http://", "https://")):
+            errors.append(f"{where}.url: {source.url!r} is not an http(s) URL")
+    if config.topics.file is not None and not config.topics.file.is_file():
+        errors.append(f"topics.file: file {config.topics.file} does not exist")
+    if config.render.templates is not None and not config.render.templates.is_dir():
+        errors.append(f"render.templates: folder {config.render.templates} does not exist")
+    for i, recipient in enumerate(config.email.recipients):
+        if not _ADDRESS.match(recipient.address):
+            errors.append(f"email.recipients[{i}].address: {recipient.address!r} is not an email address")
+    if config.email.max_per_topic < 1:
+        errors.append("email.max_per_topic: must be at least 1")
+    if config.fetch.max_bytes < 1:
+        errors.append("fetch.max_bytes: must be positive")
+    if config.fetch.timeout <= 0:
+        errors.append("fetch.timeout: must be positive")
+    if config.fetch.concurrency < 1:
+        errors.append("fetch.concurrency: must be at least 1")
+
+
+class _Builder:
+    """Turns TOML tables into the dataclasses above, collecting errors with their key paths."""
+
+    def __init__(self, path: Path, errors: list[str]) -> None:
+        self.base = path.parent
+        self.errors = errors
+
+    def build(self, cls: type, table: Any, where: str) -> Any:
+        if not isinstance(table, dict):
+            self.errors.append(f"{where or 'top level'}: expected a table, got {_kind(table)}")
+            return cls()
+        hints = typing.get_type_hints(cls)
+        fields = {
+            f.metadata.get("key", f.name): f for f in dataclasses.fields(cls) if not f.metadata.get("internal")
+        }
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            keypath = f"{where}.{key}" if where else key
+            if key not in fields:
+                known = ", ".join(sorted(fields))
+                self.errors.append(f"{keypath}: unknown key (known keys here: {known})")
+                continue
+            f = fields[key]
+            converted = self.convert(hints[f.name], value, keypath, f.metadata)
+            if converted is not _INVALID:
+                values[f.name] = converted
+        for f in dataclasses.fields(cls):
+            # Absent sections still need their default paths resolved: build them from {}.
+            if f.name not in values and dataclasses.is_dataclass(hints[f.name]):
+                values[f.name] = self.build(hints[f.name], {}, f"{where}.{f.name}" if where else f.name)
+        instance = cls(**values)
+        # Defaults that are paths resolve against the config folder too.
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("path") and f.name not in values and getattr(instance, f.name) is not None:
+                instance = dataclasses.replace(instance, **{f.name: self.base / getattr(instance, f.name)})
+        return instance
+
+    def convert(self, hint: Any, value: Any, where: str, meta: Any) -> Any:
+        origin = get_origin(hint)
+        if origin in (Union, types.UnionType):
+            hint = next(a for a in get_args(hint) if a is not type(None))
+            origin = get_origin(hint)
+        if origin is tuple:
+            item = get_args(hint)[0]
+            if not isinstance(value, list):
+                self.errors.append(f"{where}: expected a list, got {_kind(value)}")
+                return _INVALID
+            if dataclasses.is_dataclass(item):
+                return tuple(self.build(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+            converted = [self.convert(item, v, f"{where}[{i}]", {}) for i, v in enumerate(value)]
+            return _INVALID if _INVALID in converted else tuple(converted)
+        if dataclasses.is_dataclass(hint):
+            return self.build(hint, value, where)
+        if hint is Path:
+            if not isinstance(value, str) or not value:
+                self.errors.append(f"{where}: expected a path (a non-empty string), got {_kind(value)}")
+                return _INVALID
+            return self.base / Path(value).expanduser()
+        if hint is bool:
+            if not isinstance(value, bool):
+                self.errors.append(f"{where}: expected true or false, got {_kind(value)}")
+                return _INVALID
+            return value
+        if hint is int or hint is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and isinstance(value, float)):
+                self.errors.append(f"{where}: expected {'an integer' if hint is int else 'a number'}, got {_kind(value)}")
+                return _INVALID
+            return hint(value)
+        if hint is str:
+            if not isinstance(value, str):
+                self.errors.append(f"{where}: expected a string, got {_kind(value)}")
+                return _INVALID
+            choices = meta.get("choices") if meta else None
+            if choices and value not in choices:
+                self.errors.append(f"{where}: {value!r} is not one of {', '.join(choices)}")
+                return _INVALID
+            return value
+        raise TypeError(f"no converter for {hint!r}")  # a schema bug, not a user error
+
+
+class _Invalid:
+    pass
+
+
+_INVALID = _Invalid()
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "a table", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+    text = repr(value) if isinstance(value, (str, int, float, bool)) else ""
+    return f"{names.get(type(value), type(value).__name__)}{' ' + text if text else ''}"
