@@ -4,6 +4,7 @@
     ├── ConfigError             bad config file or key (exit 2)
     ├── LockedError             another cycle holds the store lock (exit 2)
     ├── StoreError              the store cannot be opened or is from a newer version (exit 2)
+    ├── TemplateError           a (user) template does not compile or render (exit 2)
     └── SourceError             one source failed (reported, the run goes on; exit 1)
         └── ParseError          the source's input could not be read as papers
 """
@@ -35,6 +36,10 @@ class LockedError(DigestError):
 
 class StoreError(DigestError):
     """The store cannot be used (corrupt, newer schema, unwritable)."""
+
+
+class TemplateError(DigestError):
+    """A template does not compile or render."""
 
 
 class SourceError(DigestError):

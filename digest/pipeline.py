@@ -1,0 +1,349 @@
+"""One cycle of the pipeline: sources -> store.diff -> topics -> Digest -> commit -> deliver.
+
+``run_cycle`` is what ``digest run`` and the scheduler call; ``preview_cycle`` renders what the
+next digest would be without writing anything to the store.  Every outside edge (clock, store
+path, output folder) comes in as an argument.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from digest.config import Config
+from digest.deliver.archive import write_digest_files
+from digest.merge import merge_duplicates
+from digest.models import Digest, DigestCounts, Paper, Placement, TopicGroup
+from digest.render import Renderer, RenderOptions
+from digest.sources import ReadContext, SourceResult, read_source
+from digest.sources.snapshots import read_snapshot
+from digest.store import Diff, SeenStore
+from digest.topics import OTHER_CODE, Grouper, Taxonomy, default_taxonomy_path, group_papers, load_taxonomy
+
+ARCHIVE = "archive"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    """How one source did in a run."""
+
+    name: str
+    ok: bool
+    entries: int
+    error: str | None = None
+    not_modified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """The outcome of a cycle, as printed and as the ``--json`` summary."""
+
+    date: dt.date
+    digest: Digest | None
+    counts: DigestCounts
+    sources: tuple[SourceReport, ...]
+    outputs: dict[str, Path] = field(default_factory=dict)
+    deliveries: dict[str, Any] = field(default_factory=dict)
+    digest_id: int | None = None
+    preview: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """True when a source or a delivery failed (exit code 1)."""
+        email = self.deliveries.get("email")
+        email_bad = isinstance(email, dict) and (email.get("failed") or email.get("pending"))
+        return any(not s.ok for s in self.sources) or self.deliveries.get("archive") == "failed" or bool(email_bad)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` summary of DESIGN.md."""
+        groups = self.digest.groups if self.digest else ()
+        placements = self.digest.placements if self.digest else {}
+        return {
+            "date": self.date.isoformat(),
+            "entries": self.counts.entries,
+            "new": self.counts.new,
+            "already_seen": self.counts.already_seen,
+            "duplicates": self.counts.duplicates,
+            "groups": [
+                {
+                    "topic": g.code,
+                    "title": g.title,
+                    "papers": [_paper_json(p, placements.get(p.key)) for p in g.papers],
+                }
+                for g in groups
+            ],
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "deliveries": self.deliveries,
+            "sources": [
+                {"name": s.name, "ok": s.ok, "entries": s.entries, "error": s.error, "not_modified": s.not_modified}
+                for s in self.sources
+            ],
+        }
+
+
+def _paper_json(paper: Paper, placement: Placement | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "key": paper.key,
+        "title": paper.title,
+        "arxiv_id": paper.arxiv_id,
+        "doi": paper.doi,
+        "url": paper.url,
+        "authors": list(paper.authors),
+        "source": paper.source,
+        "upvotes": paper.upvotes,
+    }
+    if placement is not None:
+        data["why"] = {
+            "score": round(placement.score, 4),
+            "evidence": list(placement.evidence),
+            "runner_up": placement.runner_up,
+        }
+    return data
+
+
+def today(config: Config, now: dt.datetime) -> dt.date:
+    """The digest date for ``now`` in the schedule's time zone."""
+    return now.astimezone(ZoneInfo(config.schedule.timezone)).date()
+
+
+def load_grouping(config: Config) -> Grouper:
+    """The grouper for the configured taxonomy (the shipped default when none is set)."""
+    return Grouper(load_taxonomy(config.topics.file or default_taxonomy_path()))
+
+
+def render_options(config: Config, now: dt.datetime) -> RenderOptions:
+    """Template options from the config."""
+    return RenderOptions(
+        title=config.archive.title,
+        site_url=config.archive.site_url,
+        max_per_topic=config.email.max_per_topic,
+        excerpt_chars=config.render.excerpt_chars,
+        generated_at=now,
+    )
+
+
+def read_sources(
+    config: Config,
+    context: ReadContext,
+    *,
+    on_done: Callable[[SourceResult], None] | None = None,
+) -> list[SourceResult]:
+    """Read every enabled source; a failing one is an error line, never an exception."""
+    results = []
+    for source in config.sources:
+        if not source.enabled:
+            continue
+        result = read_source(source, context)
+        results.append(result)
+        if on_done is not None:
+            on_done(result)
+    return results
+
+
+def source_reports(results: Iterable[SourceResult]) -> tuple[SourceReport, ...]:
+    """Reports for the summary, one error line per source."""
+    return tuple(
+        SourceReport(r.name, r.ok, r.entries, "; ".join(r.errors) if r.errors else None, r.not_modified) for r in results
+    )
+
+
+def build_digest(
+    day: dt.date, papers: Sequence[Paper], diff: Diff, grouper: Grouper, *, order: str, duplicates: int
+) -> Digest:
+    """Group the new papers of a diff into the day's digest."""
+    groups, placements = group_papers(diff.new, grouper, order=order)
+    counts = DigestCounts(
+        entries=len(papers) + duplicates, new=len(diff.new), already_seen=len(diff.seen), duplicates=duplicates
+    )
+    return Digest(day, groups, counts, placements)
+
+
+def run_cycle(
+    config: Config,
+    *,
+    now: dt.datetime,
+    day: dt.date | None = None,
+    on_source: Callable[[SourceResult], None] | None = None,
+) -> RunReport:
+    """Ingest, diff, group, store, then deliver: one cycle of ``digest run``."""
+    day = day or today(config, now)
+    grouper = load_grouping(config)
+    renderer = Renderer(config.render.templates)
+    with SeenStore.open(config.store.path) as store, store.lock():
+        context = ReadContext(
+            config,
+            now,
+            day,
+            already_ingested=store.ingested_hashes,
+            validators=lambda name: _validators(store, name),
+        )
+        results = read_sources(config, context, on_done=on_source)
+        merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
+        diff = store.diff(merged)
+        digest = None
+        if diff.new:
+            digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
+        ingested = [
+            (s.content_hash, s.source, s.origin, len(s.papers))
+            for r in results
+            for s in r.snapshots
+            if r.name in _inbox_sources(config)
+        ]
+        digest_id = store.commit(digest, diff, ingested=ingested, channels=_channels(config), now=now)
+        _remember_sources(store, results, now)
+        deliveries, outputs = deliver_pending(store, config, grouper.taxonomy, renderer, now=now)
+        counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
+        return RunReport(
+            date=day,
+            digest=digest,
+            counts=counts,
+            sources=source_reports(results),
+            outputs=outputs.get(day, {}) if digest else {},
+            deliveries=deliveries,
+            digest_id=digest_id,
+        )
+
+
+def preview_cycle(
+    config: Config,
+    *,
+    now: dt.datetime,
+    out_dir: Path,
+    day: dt.date | None = None,
+    include_seen: bool = False,
+    files: Sequence[Path] = (),
+) -> RunReport:
+    """Render what the next digest would be into ``out_dir``; the store is never written.
+
+    ``include_seen`` ignores the seen marks (and the record of ingested files); ``files`` previews
+    those snapshot files instead of the configured sources.
+    """
+    day = day or today(config, now)
+    grouper = load_grouping(config)
+    renderer = Renderer(config.render.templates)
+    with SeenStore.open(config.store.path, readonly=True) as store:
+        if files:
+            results = [_read_files(files, now)]
+        else:
+            context = ReadContext(
+                config,
+                now,
+                day,
+                already_ingested=(lambda hashes: set()) if include_seen else store.ingested_hashes,
+                validators=lambda name: (None, None),
+            )
+            results = read_sources(config, context)
+        merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
+        diff = Diff(tuple(merged), ()) if include_seen else store.diff(merged)
+    digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
+    outputs: dict[str, Path] = {}
+    if digest.size:
+        outputs = write_digest_files(digest, out_dir, renderer, render_options(config, now), nested=False)
+    return RunReport(
+        date=day,
+        digest=digest if digest.size else None,
+        counts=digest.counts,
+        sources=source_reports(results),
+        outputs=outputs,
+        deliveries={},
+        preview=True,
+    )
+
+
+def _read_files(files: Sequence[Path], now: dt.datetime) -> SourceResult:
+    snapshots, errors = [], []
+    for path in files:
+        try:
+            snapshots.append(read_snapshot(path, source="preview", taken_at=now))
+        except Exception as exc:  # noqa: BLE001 - a SourceError names the file; anything else is reported likewise
+            errors.append(getattr(exc, "message", f"{path}: {exc}"))
+    return SourceResult("files", tuple(snapshots), tuple(errors))
+
+
+def _inbox_sources(config: Config) -> set[str]:
+    return {s.name for s in config.sources if s.kind == "snapshots"}
+
+
+def _validators(store: SeenStore, name: str) -> tuple[str | None, str | None]:
+    state = store.source_state(name)
+    return state.get("etag"), state.get("last_modified")
+
+
+def _remember_sources(store: SeenStore, results: Sequence[SourceResult], now: dt.datetime) -> None:
+    """Record each source's outcome after the commit (validators only once the papers are stored)."""
+    for result in results:
+        if not result.ok:
+            store.record_source(result.name, now=now, error="; ".join(result.errors))
+        else:
+            etag, modified = result.validators or (None, None)
+            store.record_source(
+                result.name,
+                now=now,
+                entries=result.entries,
+                etag=etag,
+                last_modified=modified,
+                keep_validators=result.not_modified or result.validators is None,
+            )
+
+
+def _channels(config: Config) -> list[tuple[str, str]]:
+    """The outbox rows every new digest gets."""
+    return [(ARCHIVE, "")]
+
+
+def load_day(store: SeenStore, day: dt.date, taxonomy: Taxonomy) -> Digest:
+    """Every digest stored for ``day`` as one Digest (groups in taxonomy order, Other last)."""
+    records = store.digests(on=day, newest_first=False)
+    stored = store.digest_papers([r.id for r in records])
+    by_topic: dict[str, list[Paper]] = {}
+    placements: dict[str, Placement] = {}
+    for item in stored:
+        by_topic.setdefault(item.topic, []).append(item.paper)
+        if item.why:
+            placements[item.paper.key] = Placement(
+                item.topic,
+                float(item.why.get("score", 0.0)),
+                tuple(item.why.get("evidence", ())),
+                item.why.get("runner_up"),
+                float(item.why.get("runner_up_score", 0.0)),
+            )
+    order = [*taxonomy.codes(), *sorted(set(by_topic) - set(taxonomy.codes()) - {OTHER_CODE}), OTHER_CODE]
+    groups = tuple(
+        TopicGroup(code, taxonomy.title_of(code) if code in taxonomy.codes() or code == OTHER_CODE else code,
+                   tuple(by_topic[code]))
+        for code in order
+        if code in by_topic
+    )
+    counts = DigestCounts(
+        entries=sum(r.counts.entries for r in records),
+        new=sum(r.counts.new for r in records),
+        already_seen=sum(r.counts.already_seen for r in records),
+        duplicates=sum(r.counts.duplicates for r in records),
+    )
+    return Digest(day, groups, counts, placements)
+
+
+def deliver_pending(
+    store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, *, now: dt.datetime
+) -> tuple[dict[str, Any], dict[dt.date, dict[str, Path]]]:
+    """Work through the outbox, oldest digest first; return the summary and the files written."""
+    outputs: dict[dt.date, dict[str, Path]] = {}
+    archive_state = "done"
+    for delivery in store.pending_deliveries(ARCHIVE):
+        try:
+            if delivery.digest_date not in outputs:
+                day = load_day(store, delivery.digest_date, taxonomy)
+                outputs[delivery.digest_date] = write_digest_files(
+                    day, config.archive.dir, renderer, render_options(config, now)
+                )
+        except OSError as exc:
+            store.mark_delivery(delivery.id, "pending", now=now, error=f"{config.archive.dir}: {exc.strerror}")
+            archive_state = "failed"
+            continue
+        store.mark_delivery(delivery.id, "sent", now=now)
+    return {ARCHIVE: archive_state}, outputs
+

@@ -1,0 +1,204 @@
+"""Render a Digest as an HTML email (CSS inlined), a plain-text part and Markdown.
+
+Templates are found by name: the user's folder (``[render] templates``) first, then the built-in
+``templates/``.  Every string from a feed is data: HTML is autoescaped, Markdown goes through the
+``md`` filter, and anything that becomes a single line (titles, headers) through ``oneline``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import jinja2
+from markupsafe import Markup
+
+from digest.errors import TemplateError
+from digest.models import Digest, Paper, TopicGroup
+
+EMAIL_HTML = "email.html.j2"
+EMAIL_TEXT = "email.txt.j2"
+DIGEST_MD = "digest.md.j2"
+
+_WS = re.compile(r"\s+")
+_SAFE_URL = re.compile(r"^https?://[^\s<>\"'`]+$")
+# Characters CommonMark (and Python-Markdown) may read as markup anywhere in a line.
+_MD_INLINE = re.compile(r"([\\`*_\[\]{}()!])")
+# Markup that only counts at the start of a line: headings, quotes, lists, rules, tables.
+_MD_LINE_START = re.compile(r"^(\s*)([#>+=|-]|\d+(?=[.)]))", re.MULTILINE)
+
+
+def builtin_templates_dir() -> Path:
+    """The built-in templates (installed package data, else the source checkout's ``templates/``)."""
+    here = Path(__file__).parent
+    installed = here / "_data" / "templates"
+    return installed if installed.is_dir() else here.parent / "templates"
+
+
+def oneline(text: str | None) -> str:
+    """Collapse every run of whitespace, newlines included, into one space."""
+    return _WS.sub(" ", text or "").strip()
+
+
+def escape_markdown(text: str | None) -> str:
+    """Make feed text literal in Markdown: ``256*256`` stays ``256*256``, ``<RET>`` stays ``<RET>``."""
+    text = (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_INLINE.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if not m[2][0].isdigit() else f"{m[1]}{m[2]}\\", text)
+
+
+def excerpt(text: str | None, limit: int = 320) -> str:
+    """The first ``limit`` characters of ``text``, cut at a word boundary, with an ellipsis."""
+    text = oneline(text)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:-")
+    return cut + "\u2026"
+
+
+def paper_url(paper: Paper) -> str:
+    """Where a paper's title links: its own page, else an arXiv title search."""
+    if paper.url and _SAFE_URL.match(paper.url):
+        return paper.url
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{paper.arxiv_id}"
+    return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(oneline(paper.title))
+
+
+def anchor(paper: Paper) -> str:
+    """A stable HTML/Markdown anchor for a paper, made from its key (never raw feed text)."""
+    return "p-" + re.sub(r"[^a-z0-9]+", "-", paper.key.lower()).strip("-")[:80]
+
+
+def day_path(date: dt.date, suffix: str) -> str:
+    """The archive path of a day's page: ``YYYY/MM/YYYY-MM-DD<suffix>``."""
+    return f"{date:%Y}/{date:%m}/{date.isoformat()}{suffix}"
+
+
+def md_to_html_filter(text: str) -> Markup:
+    """Markdown from our own templates (never feed text) to HTML."""
+    import markdown
+
+    return Markup(markdown.markdown(text))
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """What the templates need beyond the digest."""
+
+    title: str = "Daily papers digest"
+    site_url: str = ""
+    max_per_topic: int = 10
+    excerpt_chars: int = 320
+    generated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A digest rendered in every format."""
+
+    html: str
+    text: str
+    markdown: str
+
+
+class Renderer:
+    """The Jinja environment and the three renderings of a digest."""
+
+    def __init__(self, user_templates: Path | None = None) -> None:
+        loaders: list[jinja2.BaseLoader] = []
+        if user_templates is not None:
+            loaders.append(jinja2.FileSystemLoader(user_templates))
+        loaders.append(jinja2.FileSystemLoader(builtin_templates_dir()))
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2", "xml", "xml.j2"), default=False),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters.update(
+            md=escape_markdown, oneline=oneline, excerpt=excerpt, paper_url=paper_url, anchor=anchor
+        )
+
+    def context(self, digest: Digest, options: RenderOptions) -> dict[str, Any]:
+        """The variables every template sees."""
+        site = options.site_url.rstrip("/")
+        day_page = f"{site}/{day_path(digest.date, '.html')}" if site else f"{digest.date.isoformat()}.md"
+        return {
+            "digest": digest,
+            "groups": digest.groups,
+            "date": digest.date,
+            "title": options.title,
+            "subject": subject_line(digest, options.title),
+            "preheader": preheader(digest),
+            "counts": digest.counts,
+            "size": digest.size,
+            "max_per_topic": options.max_per_topic,
+            "excerpt_chars": options.excerpt_chars,
+            "day_page": day_page,
+            "site_url": site,
+            "generated_at": options.generated_at,
+            "placements": digest.placements,
+        }
+
+    def render_template(self, name: str, **context: Any) -> str:
+        """Render one template by name; a broken template is a TemplateError naming it."""
+        try:
+            return self.env.get_template(name).render(**context)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"{name}: template error: {exc}") from None
+
+    def render(self, digest: Digest, options: RenderOptions, *, inline_css: bool = True) -> Rendered:
+        """The digest as HTML email, plain text and Markdown."""
+        context = self.context(digest, options)
+        html = self.render_template(EMAIL_HTML, **context)
+        if inline_css:
+            html = inline_styles(html)
+        return Rendered(
+            html=html,
+            text=self.render_template(EMAIL_TEXT, **context),
+            markdown=self.render_template(DIGEST_MD, **context),
+        )
+
+
+def subject_line(digest: Digest, title: str) -> str:
+    """The email subject: the title, the date and the count, on one line."""
+    count = digest.size
+    noun = "paper" if count == 1 else "papers"
+    return oneline(f"{title} \u2014 {digest.date:%a %d %b %Y}: {count} new {noun}")
+
+
+def preheader(digest: Digest) -> str:
+    """The inbox preview line: the biggest topics and their counts."""
+    parts = [f"{g.title} ({len(g.papers)})" for g in sorted(digest.groups, key=lambda g: -len(g.papers))[:4]]
+    return oneline(", ".join(parts))
+
+
+def visible_papers(group: TopicGroup, limit: int) -> tuple[Paper, ...]:
+    """The papers of a group an email shows (the rest are linked)."""
+    return group.papers[:limit]
+
+
+def inline_styles(html: str) -> str:
+    """Inline the CSS with premailer, keeping media queries (dark mode, phones) in a style block."""
+    from premailer import Premailer
+
+    return str(
+        Premailer(
+            html,
+            keep_style_tags=False,
+            strip_important=False,
+            disable_validation=True,
+            cssutils_logging_level=logging.CRITICAL,
+            allow_network=False,
+        ).transform(pretty_print=False)
+    )

@@ -1,0 +1,562 @@
+"""The seen store: every paper ever seen, the digests, ingested files and the delivery outbox.
+
+One SQLite file in WAL mode.  The schema is versioned with ``PRAGMA user_version`` and upgraded by
+the ordered scripts in ``MIGRATIONS``.  Every identity key a paper has ever shown is a row of
+``paper_keys``, so ``diff`` costs one index lookup per key: its cost follows the papers of the
+run, not the size of the history.
+
+``commit`` stores a digest, its papers, their seen marks, the ingested files and the digest's
+outbox rows in one transaction: a crash before it loses nothing (the papers are new again next
+run), a crash after it loses nothing either (the outbox rows stay pending).
+
+The interface is small on purpose (``diff``, ``commit``, outbox and status queries) so that a
+PostgreSQL store can stand in for this one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from digest.errors import LockedError, StoreError
+from digest.models import Digest, DigestCounts, Paper, Placement
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
+    """
+    CREATE TABLE papers (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        title TEXT NOT NULL,
+        abstract TEXT NOT NULL DEFAULT '',
+        url TEXT,
+        arxiv_id TEXT,
+        doi TEXT,
+        authors TEXT NOT NULL DEFAULT '[]',
+        source TEXT NOT NULL DEFAULT '',
+        upvotes INTEGER,
+        published TEXT,
+        first_seen TEXT NOT NULL
+    );
+    CREATE TABLE paper_keys (
+        key TEXT PRIMARY KEY,
+        paper_id INTEGER NOT NULL REFERENCES papers(id)
+    ) WITHOUT ROWID;
+    CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        date TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        entries INTEGER NOT NULL,
+        new INTEGER NOT NULL,
+        already_seen INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL
+    );
+    CREATE INDEX digests_by_date ON digests(date);
+    CREATE TABLE digest_papers (
+        digest_id INTEGER NOT NULL REFERENCES digests(id),
+        paper_id INTEGER NOT NULL REFERENCES papers(id),
+        topic TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        why TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (digest_id, paper_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX digest_papers_by_topic ON digest_papers(topic, digest_id);
+    CREATE TABLE ingested_files (
+        content_hash TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        entries INTEGER NOT NULL,
+        digest_id INTEGER REFERENCES digests(id),
+        ingested_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        digest_id INTEGER NOT NULL REFERENCES digests(id),
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_attempt_at TEXT,
+        updated_at TEXT NOT NULL,
+        UNIQUE (digest_id, channel, recipient)
+    );
+    CREATE INDEX deliveries_pending ON deliveries(digest_id) WHERE state = 'pending';
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        last_success TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        last_entries INTEGER
+    ) WITHOUT ROWID;
+    """,
+)
+
+_CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
+
+
+@dataclass(frozen=True, slots=True)
+class SeenPaper:
+    """An incoming paper the store already knows, and the stored paper's id."""
+
+    paper: Paper
+    paper_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """The papers of a run split into never seen and already seen."""
+
+    new: tuple[Paper, ...]
+    seen: tuple[SeenPaper, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: a digest to deliver on a channel to a recipient."""
+
+    id: int
+    digest_id: int
+    digest_date: dt.date
+    channel: str
+    recipient: str
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRecord:
+    """A stored digest's row."""
+
+    id: int
+    date: dt.date
+    created_at: dt.datetime
+    counts: DigestCounts
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPaper:
+    """A paper as filed in a stored digest."""
+
+    digest_id: int
+    date: dt.date
+    topic: str
+    rank: int
+    paper: Paper
+    why: dict[str, Any]
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class SeenStore:
+    """The SQLite store.  Open with :meth:`open`; use as a context manager to close it."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self.db = connection
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> SeenStore:
+        """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+
+        ``readonly`` never writes the file: a missing store opens as an empty one in memory.
+        """
+        try:
+            if readonly:
+                target = f"file:{path}?mode=ro" if path.exists() else ":memory:"
+                db = sqlite3.connect(target, isolation_level=None, timeout=30, uri=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{path}: cannot open the store: {exc}") from None
+        db.row_factory = sqlite3.Row
+        store = cls(path, db)
+        if readonly and path.exists():
+            return store
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise StoreError(f"{path}: not a usable digest store: {exc}") from None
+        return store
+
+    def __enter__(self) -> SeenStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version the file is at."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: store schema version {version} is newer than this digest knows ({len(MIGRATIONS)})",
+                hint="upgrade digest",
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store's cycle lock; raise LockedError if another process holds it.
+
+        An OS file lock: released by the kernel even when the holder is killed.
+        """
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise LockedError(
+                    f"{self.path}: another digest cycle is running on this store (pid {holder})",
+                    hint="wait for it to finish; the lock is released when that process ends",
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    # -- seen papers ---------------------------------------------------------------------------
+
+    def lookup_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        """Map each of ``keys`` the store knows to its paper id."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, int] = {}
+        for chunk in _chunks(unique):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT key, paper_id FROM paper_keys WHERE key IN ({marks})", chunk):
+                found[row[0]] = row[1]
+        return found
+
+    def diff(self, papers: Sequence[Paper]) -> Diff:
+        """Split ``papers`` into those never seen before and those the store already has."""
+        known = self.lookup_keys(k for p in papers for k in p.keys)
+        new: list[Paper] = []
+        seen: list[SeenPaper] = []
+        for paper in papers:
+            paper_id = next((known[k] for k in paper.keys if k in known), None)
+            if paper_id is None:
+                new.append(paper)
+            else:
+                seen.append(SeenPaper(paper, paper_id))
+        return Diff(tuple(new), tuple(seen))
+
+    def ingested_hashes(self, hashes: Iterable[str]) -> set[str]:
+        """The content hashes among ``hashes`` whose files were already ingested."""
+        unique = list(dict.fromkeys(hashes))
+        found: set[str] = set()
+        for chunk in _chunks(unique):
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"SELECT content_hash FROM ingested_files WHERE content_hash IN ({marks})", chunk))
+        return found
+
+    # -- the one commit ------------------------------------------------------------------------
+
+    def commit(
+        self,
+        digest: Digest | None,
+        diff: Diff,
+        *,
+        ingested: Sequence[tuple[str, str, str, int]] = (),
+        channels: Sequence[tuple[str, str]] = (),
+        now: dt.datetime,
+    ) -> int | None:
+        """Store the digest, mark its papers seen and queue its deliveries, in one transaction.
+
+        ``ingested`` holds (content hash, source, origin, entries) of the files read; ``channels``
+        the (channel, recipient) outbox rows to create.  Keys that seen papers show for the first
+        time are learned.  With no digest (nothing new) only files and keys are recorded.
+        Returns the digest id.
+        """
+        stamp = _iso(now)
+        with self.transaction() as db:
+            digest_id: int | None = None
+            if digest is not None:
+                counts = digest.counts
+                digest_id = db.execute(
+                    "INSERT INTO digests (date, created_at, entries, new, already_seen, duplicates) VALUES (?, ?, ?, ?, ?, ?)",
+                    (digest.date.isoformat(), stamp, counts.entries, counts.new, counts.already_seen, counts.duplicates),
+                ).lastrowid
+                for rank, (topic, paper) in enumerate((g.code, p) for g in digest.groups for p in g.papers):
+                    paper_id = self._insert_paper(paper, stamp)
+                    why = _placement_json(digest.placements.get(paper.key))
+                    db.execute(
+                        "INSERT INTO digest_papers (digest_id, paper_id, topic, rank, position, source, why) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (digest_id, paper_id, topic, rank, paper.position, paper.source, why),
+                    )
+                for channel, recipient in channels:
+                    db.execute(
+                        "INSERT INTO deliveries (digest_id, channel, recipient, updated_at) VALUES (?, ?, ?, ?)",
+                        (digest_id, channel, recipient, stamp),
+                    )
+            # Papers seen again may bring keys we did not have (an arXiv id for a title-only paper).
+            db.executemany(
+                "INSERT OR IGNORE INTO paper_keys (key, paper_id) VALUES (?, ?)",
+                [(k, s.paper_id) for s in diff.seen for k in s.paper.keys],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO ingested_files (content_hash, source, origin, entries, digest_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(h, src, origin, n, digest_id, stamp) for h, src, origin, n in ingested],
+            )
+        return digest_id
+
+    def _insert_paper(self, paper: Paper, stamp: str) -> int:
+        paper_id = self.db.execute(
+            "INSERT INTO papers (key, title, abstract, url, arxiv_id, doi, authors, source, upvotes, published, first_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                paper.key, paper.title, paper.abstract, paper.url, paper.arxiv_id, paper.doi,
+                json.dumps(list(paper.authors), ensure_ascii=False), paper.source, paper.upvotes,
+                paper.published.isoformat() if paper.published else None, stamp,
+            ),
+        ).lastrowid
+        assert paper_id is not None
+        self.db.executemany(
+            "INSERT OR IGNORE INTO paper_keys (key, paper_id) VALUES (?, ?)", [(k, paper_id) for k in paper.keys]
+        )
+        return paper_id
+
+    # -- reading digests back ------------------------------------------------------------------
+
+    def digests(
+        self, *, newest_first: bool = True, limit: int | None = None, on: dt.date | None = None
+    ) -> list[DigestRecord]:
+        """Stored digests (those of one date with ``on``), newest first by default."""
+        order = "DESC" if newest_first else "ASC"
+        where, params = ("WHERE date = ?", [on.isoformat()]) if on else ("", [])
+        sql = f"SELECT * FROM digests {where} ORDER BY date {order}, id {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            DigestRecord(
+                r["id"],
+                dt.date.fromisoformat(r["date"]),
+                dt.datetime.fromisoformat(r["created_at"]),
+                DigestCounts(r["entries"], r["new"], r["already_seen"], r["duplicates"]),
+            )
+            for r in self.db.execute(sql, params)
+        ]
+
+    def last_digest(self) -> DigestRecord | None:
+        """The most recently created digest, if any."""
+        found = self.digests(limit=1)
+        return found[0] if found else None
+
+    def digest_papers(self, digest_ids: Sequence[int]) -> list[StoredPaper]:
+        """The papers filed in the given digests, in digest then rank order."""
+        result: list[StoredPaper] = []
+        for chunk in _chunks([str(i) for i in digest_ids]):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT d.id AS digest_id, d.date, dp.topic, dp.rank, dp.position, dp.source, dp.why, p.*"
+                " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
+                f" WHERE dp.digest_id IN ({marks}) ORDER BY d.date, d.id, dp.rank",
+                [int(i) for i in chunk],
+            )
+            result.extend(_stored_paper(r) for r in rows)
+        return result
+
+    # -- outbox --------------------------------------------------------------------------------
+
+    def pending_deliveries(self, channel: str | None = None, *, now: dt.datetime | None = None) -> list[Delivery]:
+        """Pending outbox rows (due ones only when ``now`` is given), oldest digest first."""
+        sql = (
+            "SELECT dl.*, d.date AS digest_date FROM deliveries dl JOIN digests d ON d.id = dl.digest_id"
+            " WHERE dl.state = 'pending'"
+        )
+        params: list[Any] = []
+        if channel is not None:
+            sql += " AND dl.channel = ?"
+            params.append(channel)
+        if now is not None:
+            sql += " AND (dl.next_attempt_at IS NULL OR dl.next_attempt_at <= ?)"
+            params.append(_iso(now))
+        sql += " ORDER BY d.date, dl.digest_id, dl.id"
+        return [_delivery(r) for r in self.db.execute(sql, params)]
+
+    def deliveries(self, digest_id: int) -> list[Delivery]:
+        """Every outbox row of one digest."""
+        rows = self.db.execute(
+            "SELECT dl.*, d.date AS digest_date FROM deliveries dl JOIN digests d ON d.id = dl.digest_id"
+            " WHERE dl.digest_id = ? ORDER BY dl.id",
+            (digest_id,),
+        )
+        return [_delivery(r) for r in rows]
+
+    def mark_delivery(
+        self,
+        delivery_id: int,
+        state: str,
+        *,
+        now: dt.datetime,
+        error: str | None = None,
+        next_attempt_at: dt.datetime | None = None,
+    ) -> None:
+        """Record the outcome of one delivery attempt (committed at once)."""
+        self.db.execute(
+            "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, updated_at = ?"
+            " WHERE id = ?",
+            (state, error, _iso(next_attempt_at) if next_attempt_at else None, _iso(now), delivery_id),
+        )
+
+    def delivery_counts(self) -> dict[str, int]:
+        """How many outbox rows are in each state."""
+        counts = {"pending": 0, "sent": 0, "failed": 0}
+        for row in self.db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state"):
+            counts[row[0]] = row[1]
+        return counts
+
+    # -- sources' health -----------------------------------------------------------------------
+
+    def source_state(self, name: str) -> dict[str, Any]:
+        """What the store remembers about a source (validators, last success/error)."""
+        row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
+        return dict(row) if row else {"name": name}
+
+    def record_source(
+        self,
+        name: str,
+        *,
+        now: dt.datetime,
+        entries: int | None = None,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        keep_validators: bool = False,
+    ) -> None:
+        """Remember a source's last outcome (and its conditional-GET validators)."""
+        stamp = _iso(now)
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (name,))
+            if error is not None:
+                db.execute("UPDATE sources SET last_error = ?, last_error_at = ? WHERE name = ?", (error, stamp, name))
+                return
+            db.execute(
+                "UPDATE sources SET last_success = ?, last_entries = ?, last_error = NULL WHERE name = ?",
+                (stamp, entries, name),
+            )
+            if not keep_validators:
+                db.execute("UPDATE sources SET etag = ?, last_modified = ? WHERE name = ?", (etag, last_modified, name))
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Every source the store has heard of."""
+        return [dict(r) for r in self.db.execute("SELECT * FROM sources ORDER BY name")]
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes for ``digest status``."""
+        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "papers": one("SELECT COUNT(*) FROM papers"),
+            "keys": one("SELECT COUNT(*) FROM paper_keys"),
+            "digests": one("SELECT COUNT(*) FROM digests"),
+            "files": one("SELECT COUNT(*) FROM ingested_files"),
+            "bytes": self.path.stat().st_size if self.path.exists() else 0,
+        }
+
+
+def _placement_json(placement: Placement | None) -> str:
+    if placement is None:
+        return "{}"
+    return json.dumps(
+        {
+            "score": round(placement.score, 4),
+            "evidence": list(placement.evidence),
+            "runner_up": placement.runner_up,
+            "runner_up_score": round(placement.runner_up_score, 4),
+        },
+        ensure_ascii=False,
+    )
+
+
+def _stored_paper(row: sqlite3.Row) -> StoredPaper:
+    paper = Paper(
+        title=row["title"],
+        abstract=row["abstract"],
+        url=row["url"],
+        arxiv_id=row["arxiv_id"],
+        doi=row["doi"],
+        authors=tuple(json.loads(row["authors"])),
+        source=row["source"],
+        position=row["position"],
+        upvotes=row["upvotes"],
+        published=dt.date.fromisoformat(row["published"]) if row["published"] else None,
+    )
+    return StoredPaper(
+        digest_id=row["digest_id"],
+        date=dt.date.fromisoformat(row["date"]),
+        topic=row["topic"],
+        rank=row["rank"],
+        paper=paper,
+        why=json.loads(row["why"]),
+    )
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        digest_id=row["digest_id"],
+        digest_date=dt.date.fromisoformat(row["digest_date"]),
+        channel=row["channel"],
+        recipient=row["recipient"],
+        state=row["state"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        next_attempt_at=dt.datetime.fromisoformat(row["next_attempt_at"]) if row["next_attempt_at"] else None,
+    )
