@@ -27,8 +27,10 @@ DIGEST_MD = "digest.md.j2"
 
 _WS = re.compile(r"\s+")
 _SAFE_URL = re.compile(r"^https?://[^\s<>\"'`]+$")
-# Characters CommonMark (and Python-Markdown) may read as markup anywhere in a line.
-_MD_INLINE = re.compile(r"([\\`*_\[\]{}()!])")
+# Characters CommonMark (and Python-Markdown) may read as markup anywhere in a line.  With
+# brackets escaped no link can form, so parentheses and "!" stay as they are (readable source).
+_MD_INLINE = re.compile(r"([\\`*_\[\]{}])")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 # Markup that only counts at the start of a line: headings, quotes, lists, rules, tables.
 _MD_LINE_START = re.compile(r"^(\s*)([#>+=|-]|\d+(?=[.)]))", re.MULTILINE)
 
@@ -47,7 +49,7 @@ def oneline(text: str | None) -> str:
 
 def escape_markdown(text: str | None) -> str:
     """Make feed text literal in Markdown: ``256*256`` stays ``256*256``, ``<RET>`` stays ``<RET>``."""
-    text = (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _ENTITY.sub("&amp;", text or "").replace("<", "&lt;")
     text = _MD_INLINE.sub(r"\\\1", text)
     return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if not m[2][0].isdigit() else f"{m[1]}{m[2]}\\", text)
 
