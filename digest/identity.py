@@ -75,9 +75,9 @@ def paper_keys(*, arxiv_id: str | None, doi: str | None, title: str) -> tuple[st
     """Every identity key of a paper, strongest first."""
     keys = []
     if arxiv_id:
-        keys.append(f"arxiv:{arxiv_id}")
+        keys.append(f"arxiv:{parse_arxiv_id(arxiv_id) or arxiv_id}")
     if doi:
-        keys.append(f"doi:{doi}")
+        keys.append(f"doi:{parse_doi(doi) or doi.lower()}")
     norm = normalise_title(title)
     if norm:
         keys.append(f"title:{norm}")

@@ -1,0 +1,64 @@
+"""Shared fixtures: paths to the fixtures and the seeds, a config writer, the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+# CI lays the project's shared/ folder beside the clone.
+SHARED = REPO.parent / "shared"
+SEEDS = SHARED / "seeds"
+
+
+def seed(prefix: str) -> Path:
+    """The seed snapshot whose file name starts with ``prefix`` (e.g. "002")."""
+    found = sorted(SEEDS.glob(f"{prefix}_*.txt"))
+    assert found, f"no seed {prefix}_*.txt in {SEEDS}"
+    return found[0]
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write ``digest.toml`` in tmp_path with an inbox source (plus any extra TOML) and return it."""
+
+    def write(extra: str = "", *, inbox: bool = True) -> Path:
+        (tmp_path / "inbox").mkdir(exist_ok=True)
+        text = ""
+        if inbox:
+            text += '[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n\n'
+        text += textwrap.dedent(extra)
+        path = tmp_path / "digest.toml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def digest_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real ``digest`` command in tmp_path (a new process, as a user would)."""
+
+    def run(*args: str, env: dict[str, str] | None = None, check_code: int | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        full_env.update(env or {})
+        result = subprocess.run(
+            [sys.executable, "-m", "digest", *args],
+            cwd=tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check_code is not None:
+            assert result.returncode == check_code, (result.stdout, result.stderr)
+        return result
+
+    return run

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from digest.errors import LockedError, StoreError
+from digest.models import Digest, DigestCounts, Paper, TopicGroup
+from digest.store import MIGRATIONS, SeenStore
+
+NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
+
+
+def digest_of(papers: list[Paper], day: dt.date = dt.date(2025, 3, 14)) -> Digest:
+    return Digest(day, (TopicGroup("misc", "Misc", tuple(papers)),), DigestCounts(len(papers), len(papers), 0, 0))
+
+
+def test_new_store_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this digest knows"):
+        SeenStore.open(path)
+
+
+def test_a_file_that_is_not_sqlite_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    path.write_text("this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a usable digest store"):
+        SeenStore.open(path)
+
+
+def test_diff_then_commit_marks_papers_seen(tmp_path: Path) -> None:
+    papers = [Paper(title="One"), Paper(title="Two", arxiv_id="2401.00002")]
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        diff = store.diff(papers)
+        assert diff.new == tuple(papers) and diff.seen == ()
+        digest_id = store.commit(digest_of(papers), diff, now=NOW)
+        assert digest_id is not None
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:  # survives reopening
+        again = store.diff([Paper(title="one"), Paper(title="Renamed", arxiv_id="2401.00002v3"), Paper(title="Three")])
+        assert [p.title for p in again.new] == ["Three"]
+        assert [s.paper.title for s in again.seen] == ["one", "Renamed"]
+
+
+def test_keys_learned_later_identify_the_paper(tmp_path: Path) -> None:
+    """A paper first seen by title, then with an arXiv id, then by that id alone, is one paper."""
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        first = [Paper(title="Old Title Wording")]
+        store.commit(digest_of(first), store.diff(first), now=NOW)
+        with_id = [Paper(title="Old Title Wording", arxiv_id="2403.00003")]
+        diff = store.diff(with_id)
+        assert diff.new == ()
+        store.commit(None, diff, now=NOW)
+        by_id_only = store.diff([Paper(title="New Title Wording", arxiv_id="2403.00003v2")])
+        assert by_id_only.new == ()
+
+
+def test_commit_is_all_or_nothing(tmp_path: Path) -> None:
+    papers = [Paper(title="One"), Paper(title="Two")]
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        diff = store.diff(papers)
+        broken = digest_of(papers)
+        with pytest.raises(sqlite3.IntegrityError):
+            # The same channel twice violates the outbox's unique key after the papers went in.
+            store.commit(broken, diff, channels=[("archive", ""), ("archive", "")], now=NOW)
+        assert store.diff(papers).new == tuple(papers)
+        assert store.stats()["papers"] == 0
+        assert store.digests() == []
+
+
+def test_ingested_files_are_remembered_by_hash(tmp_path: Path) -> None:
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        store.commit(None, store.diff([]), ingested=[("abc", "inbox", "a.txt", 3)], now=NOW)
+        assert store.ingested_hashes({"abc", "def"}) == {"abc"}
+
+
+def test_outbox_rows_move_from_pending_to_sent(tmp_path: Path) -> None:
+    papers = [Paper(title="One")]
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        digest_id = store.commit(digest_of(papers), store.diff(papers), channels=[("archive", ""), ("email", "a@b.org")], now=NOW)
+        pending = store.pending_deliveries()
+        assert [(d.channel, d.recipient) for d in pending] == [("archive", ""), ("email", "a@b.org")]
+        store.mark_delivery(pending[0].id, "sent", now=NOW)
+        store.mark_delivery(pending[1].id, "pending", now=NOW, error="451 try later", next_attempt_at=NOW + dt.timedelta(hours=1))
+        assert store.pending_deliveries(now=NOW) == []
+        later = store.pending_deliveries(now=NOW + dt.timedelta(hours=2))
+        assert [(d.recipient, d.attempts, d.last_error) for d in later] == [("a@b.org", 1, "451 try later")]
+        assert store.delivery_counts() == {"pending": 1, "sent": 1, "failed": 0}
+        assert digest_id is not None and len(store.deliveries(digest_id)) == 2
+
+
+def test_diff_uses_the_key_index_not_a_scan(tmp_path: Path) -> None:
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        plan = " ".join(
+            str(row[3]) for row in store.db.execute("EXPLAIN QUERY PLAN SELECT key, paper_id FROM paper_keys WHERE key IN (?, ?)", ("a", "b"))
+        )
+        assert "SEARCH" in plan and "SCAN" not in plan
+
+
+def _hold_lock(path: str, ready: "multiprocessing.synchronize.Event", release: "multiprocessing.synchronize.Event") -> None:
+    with SeenStore.open(Path(path)) as store, store.lock():
+        ready.set()
+        release.wait(30)
+
+
+def test_a_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with SeenStore.open(path) as store:
+            with pytest.raises(LockedError, match=r"another digest cycle is running on this store \(pid \d+\)"):
+                with store.lock():
+                    pass
+    finally:
+        release.set()
+        holder.join(30)
+    with SeenStore.open(path) as store, store.lock():  # free again once the holder is gone
+        pass
+
+
+def test_readonly_open_never_creates_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.sqlite3"
+    with SeenStore.open(path, readonly=True) as store:
+        assert store.diff([Paper(title="x")]).new
+    assert not path.exists()
