@@ -1,23 +1,30 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The registry mirror config may name local folders that do not exist; pip only warns about them.
+PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: demo test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	$(PIP) install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m digest.demo
+	@rm -rf var/demo
+	@echo "== digest run: the example snapshots in examples/inbox/ =="
+	$(BIN)/digest run --config examples/demo.toml
+	@echo
+	@echo "== the same again: every paper is already seen =="
+	$(BIN)/digest run --config examples/demo.toml
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

@@ -264,7 +264,7 @@ class _Builder:
         # Defaults that are paths resolve against the config folder too.
         for f in dataclasses.fields(cls):
             if f.metadata.get("path") and f.name not in values and getattr(instance, f.name) is not None:
-                instance = dataclasses.replace(instance, **{f.name: self.base / getattr(instance, f.name)})
+                instance = dataclasses.replace(instance, **{f.name: _join(self.base, str(getattr(instance, f.name)))})
         return instance
 
     def convert(self, hint: Any, value: Any, where: str, meta: Any) -> Any:
@@ -277,17 +277,17 @@ class _Builder:
             if not isinstance(value, list):
                 self.errors.append(f"{where}: expected a list, got {_kind(value)}")
                 return _INVALID
-            if dataclasses.is_dataclass(item):
+            if isinstance(item, type) and dataclasses.is_dataclass(item):
                 return tuple(self.build(item, v, f"{where}[{i}]") for i, v in enumerate(value))
             converted = [self.convert(item, v, f"{where}[{i}]", {}) for i, v in enumerate(value)]
             return _INVALID if _INVALID in converted else tuple(converted)
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             return self.build(hint, value, where)
         if hint is Path:
             if not isinstance(value, str) or not value:
                 self.errors.append(f"{where}: expected a path (a non-empty string), got {_kind(value)}")
                 return _INVALID
-            return self.base / Path(value).expanduser()
+            return _join(self.base, value)
         if hint is bool:
             if not isinstance(value, bool):
                 self.errors.append(f"{where}: expected true or false, got {_kind(value)}")
@@ -308,6 +308,11 @@ class _Builder:
                 return _INVALID
             return value
         raise TypeError(f"no converter for {hint!r}")  # a schema bug, not a user error
+
+
+def _join(base: Path, value: str) -> Path:
+    """``value`` relative to the config folder, without ``..`` segments left in it."""
+    return Path(os.path.normpath(base / Path(value).expanduser()))
 
 
 class _Invalid:

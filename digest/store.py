@@ -501,12 +501,12 @@ class SeenStore:
 
     def stats(self) -> dict[str, Any]:
         """Sizes for ``digest status``."""
-        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        counts = {
+            name: int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for name, table in (("papers", "papers"), ("keys", "paper_keys"), ("digests", "digests"), ("files", "ingested_files"))
+        }
         return {
-            "papers": one("SELECT COUNT(*) FROM papers"),
-            "keys": one("SELECT COUNT(*) FROM paper_keys"),
-            "digests": one("SELECT COUNT(*) FROM digests"),
-            "files": one("SELECT COUNT(*) FROM ingested_files"),
+            **counts,
             "bytes": self.path.stat().st_size if self.path.exists() else 0,
         }
 
