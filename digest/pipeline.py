@@ -15,16 +15,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest.config import Config
-from digest.deliver.archive import write_digest_files
+from digest.deliver import Channel, DeliveryContext
+from digest.deliver.archive import ArchiveChannel, render_options, write_digest_files
 from digest.merge import merge_duplicates
-from digest.models import Digest, DigestCounts, Paper, Placement, TopicGroup
-from digest.render import Renderer, RenderOptions
+from digest.models import Digest, DigestCounts, Paper, Placement
+from digest.render import Renderer
 from digest.sources import ReadContext, SourceResult, read_source
 from digest.sources.snapshots import read_snapshot
 from digest.store import Diff, SeenStore
-from digest.topics import OTHER_CODE, Grouper, Taxonomy, default_taxonomy_path, group_papers, load_taxonomy
-
-ARCHIVE = "archive"
+from digest.topics import Grouper, Taxonomy, default_taxonomy_path, group_papers, load_taxonomy
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +49,12 @@ class RunReport:
     deliveries: dict[str, Any] = field(default_factory=dict)
     digest_id: int | None = None
     preview: bool = False
+    delivery_failed: bool = False
 
     @property
     def failed(self) -> bool:
         """True when a source or a delivery failed (exit code 1)."""
-        email = self.deliveries.get("email")
-        email_bad = isinstance(email, dict) and (email.get("failed") or email.get("pending"))
-        return any(not s.ok for s in self.sources) or self.deliveries.get("archive") == "failed" or bool(email_bad)
+        return self.delivery_failed or any(not s.ok for s in self.sources)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` summary of DESIGN.md."""
@@ -113,17 +111,6 @@ def today(config: Config, now: dt.datetime) -> dt.date:
 def load_grouping(config: Config) -> Grouper:
     """The grouper for the configured taxonomy (the shipped default when none is set)."""
     return Grouper(load_taxonomy(config.topics.file or default_taxonomy_path()))
-
-
-def render_options(config: Config, now: dt.datetime) -> RenderOptions:
-    """Template options from the config."""
-    return RenderOptions(
-        title=config.archive.title,
-        site_url=config.archive.site_url,
-        max_per_topic=config.email.max_per_topic,
-        excerpt_chars=config.render.excerpt_chars,
-        generated_at=now,
-    )
 
 
 def read_sources(
@@ -193,9 +180,10 @@ def run_cycle(
             for s in r.snapshots
             if r.name in _inbox_sources(config)
         ]
-        digest_id = store.commit(digest, diff, ingested=ingested, channels=_channels(config), now=now)
+        rows = [(channel.name, recipient) for channel in channels() for recipient in channel.rows(config)]
+        digest_id = store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
         _remember_sources(store, results, now)
-        deliveries, outputs = deliver_pending(store, config, grouper.taxonomy, renderer, now=now)
+        deliveries, delivery_failed, outputs = deliver_pending(store, config, grouper.taxonomy, renderer, now=now)
         counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
         return RunReport(
             date=day,
@@ -205,6 +193,7 @@ def run_cycle(
             outputs=outputs.get(day, {}) if digest else {},
             deliveries=deliveries,
             digest_id=digest_id,
+            delivery_failed=delivery_failed,
         )
 
 
@@ -290,60 +279,23 @@ def _remember_sources(store: SeenStore, results: Sequence[SourceResult], now: dt
             )
 
 
-def _channels(config: Config) -> list[tuple[str, str]]:
-    """The outbox rows every new digest gets."""
-    return [(ARCHIVE, "")]
-
-
-def load_day(store: SeenStore, day: dt.date, taxonomy: Taxonomy) -> Digest:
-    """Every digest stored for ``day`` as one Digest (groups in taxonomy order, Other last)."""
-    records = store.digests(on=day, newest_first=False)
-    stored = store.digest_papers([r.id for r in records])
-    by_topic: dict[str, list[Paper]] = {}
-    placements: dict[str, Placement] = {}
-    for item in stored:
-        by_topic.setdefault(item.topic, []).append(item.paper)
-        if item.why:
-            placements[item.paper.key] = Placement(
-                item.topic,
-                float(item.why.get("score", 0.0)),
-                tuple(item.why.get("evidence", ())),
-                item.why.get("runner_up"),
-                float(item.why.get("runner_up_score", 0.0)),
-            )
-    order = [*taxonomy.codes(), *sorted(set(by_topic) - set(taxonomy.codes()) - {OTHER_CODE}), OTHER_CODE]
-    groups = tuple(
-        TopicGroup(code, taxonomy.title_of(code) if code in taxonomy.codes() or code == OTHER_CODE else code,
-                   tuple(by_topic[code]))
-        for code in order
-        if code in by_topic
-    )
-    counts = DigestCounts(
-        entries=sum(r.counts.entries for r in records),
-        new=sum(r.counts.new for r in records),
-        already_seen=sum(r.counts.already_seen for r in records),
-        duplicates=sum(r.counts.duplicates for r in records),
-    )
-    return Digest(day, groups, counts, placements)
+def channels() -> list[Channel]:
+    """The delivery channels, in the order they run."""
+    return [ArchiveChannel()]
 
 
 def deliver_pending(
     store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, *, now: dt.datetime
-) -> tuple[dict[str, Any], dict[dt.date, dict[str, Path]]]:
-    """Work through the outbox, oldest digest first; return the summary and the files written."""
+) -> tuple[dict[str, Any], bool, dict[dt.date, dict[str, Path]]]:
+    """Work through the outbox channel by channel; return the summary, whether anything failed, the files."""
+    context = DeliveryContext(store, config, taxonomy, renderer, now)
+    summary: dict[str, Any] = {}
     outputs: dict[dt.date, dict[str, Path]] = {}
-    archive_state = "done"
-    for delivery in store.pending_deliveries(ARCHIVE):
-        try:
-            if delivery.digest_date not in outputs:
-                day = load_day(store, delivery.digest_date, taxonomy)
-                outputs[delivery.digest_date] = write_digest_files(
-                    day, config.archive.dir, renderer, render_options(config, now)
-                )
-        except OSError as exc:
-            store.mark_delivery(delivery.id, "pending", now=now, error=f"{config.archive.dir}: {exc.strerror}")
-            archive_state = "failed"
-            continue
-        store.mark_delivery(delivery.id, "sent", now=now)
-    return {ARCHIVE: archive_state}, outputs
-
+    failed = False
+    for channel in channels():
+        result = channel.deliver(store.pending_deliveries(channel.name, now=now), context)
+        summary[channel.name] = result.summary
+        failed = failed or result.failed
+        for day, files in result.outputs.items():
+            outputs.setdefault(day, {}).update(files)
+    return summary, failed, outputs

@@ -1,1 +1,53 @@
-"""Deliveries: the outbox channels a digest goes to once it is stored (archive files, email)."""
+"""Deliveries: the outbox channels a digest goes to once it is stored.
+
+Each channel says which outbox rows a new digest gets (``rows``) and works through its pending
+rows (``deliver``), marking each one sent, pending (to retry) or failed in the store.  The
+pipeline calls the channels in ``CHANNELS`` order after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from digest.config import Config
+from digest.render import Renderer
+from digest.store import Delivery, SeenStore
+from digest.topics import Taxonomy
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryContext:
+    """What a channel may use to deliver."""
+
+    store: SeenStore
+    config: Config
+    taxonomy: Taxonomy
+    renderer: Renderer
+    now: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelResult:
+    """What a channel did: its summary for ``--json`` and the files it wrote, by date."""
+
+    summary: Any
+    failed: bool = False
+    outputs: dict[dt.date, dict[str, Path]] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    """One delivery channel of the outbox."""
+
+    name: str
+
+    def rows(self, config: Config) -> list[str]:
+        """The recipients a new digest gets an outbox row for ("" when the channel has none)."""
+        ...
+
+    def deliver(self, pending: Sequence[Delivery], context: DeliveryContext) -> ChannelResult:
+        """Deliver the pending rows, oldest digest first, recording each outcome in the store."""
+        ...
