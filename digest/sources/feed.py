@@ -141,17 +141,15 @@ def read_entries(body: bytes, *, source: str, url: str = "", content_type: str =
     entries: list[Any] = parsed.get("entries", [])
     feed: Mapping[str, Any] = parsed.get("feed", {})
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
-    if isinstance(problem, SAXParseException):
-        message = problem.getMessage()
-        if message.lower() in _TRUNCATED:
-            raise _error(
-                source, f"the feed ends early (truncated?): {message} at line {problem.getLineNumber()}", url
-            )
-        if not entries:
-            raise _error(source, f"malformed XML: {message} at line {problem.getLineNumber()}", url)
+    syntax = problem if isinstance(problem, SAXParseException) else None
+    where = f" at line {_line(syntax, body)}" if syntax else ""
+    if syntax and syntax.getMessage().lower() in _TRUNCATED:
+        raise _error(source, f"the feed ends early (truncated?): {syntax.getMessage()}{where}", url)
     if not parsed.get("version") and not entries:
-        detail = f" ({clip(str(problem))})" if problem else ""
+        detail = f" ({clip(_describe(problem))}{where})" if problem else ""
         raise _error(source, f"not an RSS or Atom feed{detail}", url)
+    if syntax and not entries:
+        raise _error(source, f"malformed XML: {syntax.getMessage()}{where}", url)
     _check_arxiv_errors(feed, entries, source=source, url=url)
     return [_raw_entry(entry) for entry in entries]
 
@@ -244,6 +242,17 @@ def sanitize_html(html: str) -> str:
 
 def _error(source: str, what: str, url: str) -> ParseError:
     return ParseError(f"{source}: {what}", hint=f"fetched from {url}" if url else None)
+
+
+def _line(problem: SAXParseException, body: bytes) -> int:
+    # feedparser puts an XML declaration in front of a body that has none: one line more.
+    line = problem.getLineNumber()
+    declared = body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml")
+    return line if declared else max(1, line - 1)
+
+
+def _describe(problem: object) -> str:
+    return problem.getMessage() if isinstance(problem, SAXParseException) else str(problem)
 
 
 def _declared_encoding(body: bytes, content_type: str) -> str | None:
