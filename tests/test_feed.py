@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,7 +12,9 @@ import pytest
 
 from digest.errors import ParseError
 from digest.models import Paper
-from digest.sources.feed import ANNOUNCE_TYPES, parse_feed
+from digest.sources import feed_fast
+from digest.sources.entries import RawEntry, build_papers
+from digest.sources.feed import ANNOUNCE_TYPES, parse_feed, read_entries
 from digest.sources.fetch import FetchSettings, fetch, make_client
 from digest.sources.hf_daily import parse_hf_daily
 from tests.httpserver import Reply, TestServer
@@ -130,6 +132,19 @@ def test_empty_day_is_no_papers_not_an_error() -> None:
 def test_unknown_category_feed_error_is_a_parse_error(name: str) -> None:
     message = parse_error(read(name))
     assert message == "src: arXiv answered 'Feed error for query: cs.XY' (is the category right?)"
+
+
+def test_arxiv_listing_unicode_tex_and_escaped_markup_in_titles() -> None:
+    first, second = parse("arxiv_rss_unicode.xml")
+    assert first.title == "Erdős–Ko–Rado for Gödel Numberings: a “Short” Proof"
+    assert first.authors == ("Paul Erdős", "Kurt Gödel", "Zhang Wei (张伟)")
+    # An arXiv abstract is text: TeX, "<", "&" and even tag-like strings stay as written.
+    assert first.abstract == (
+        r"We prove that $|\mathcal{F}| \le \binom{n-1}{k-1}$ when 2k < n & F is intersecting; the "
+        "bound is <b>tight</b>. Written in 東京 with naïve café notation: AT&amp;T."
+    )
+    # A title that is escaped HTML is reduced to text.
+    assert (second.title, second.abstract) == ("On k-Colourings & Friends", "Colourings with k < 3 colours.")
 
 
 # --- legacy RSS 1.0 and the API ---------------------------------------------------------------
@@ -409,3 +424,64 @@ def test_bad_bodies_served_over_http(
     with pytest.raises(ParseError, match=expected) as caught:
         fetch_and_parse(client, url)
     assert caught.value.hint == f"fetched from {url}"
+
+
+# --- the lxml fast path agrees with feedparser ----------------------------------------------------
+
+# Fixtures the fast reader must take itself (the others it may leave to feedparser).
+FAST_READS = {
+    "arxiv_rss.xml", "arxiv_atom.xml", "arxiv_rss_empty.xml", "arxiv_api.xml",
+    "arxiv_rss_unicode.xml",
+}  # fmt: skip
+FIXTURE_NAMES = sorted(p.name for p in FEEDS.iterdir() if p.suffix in (".xml", ".rdf", ".html"))
+
+
+def both_readers(body: bytes) -> tuple[list[Paper] | str, list[Paper] | str | None]:
+    """Papers (or the ParseError message) from feedparser's reader and from the fast one."""
+
+    def papers(read: Callable[[], list[RawEntry] | None]) -> list[Paper] | str | None:
+        try:
+            entries = read()
+        except ParseError as exc:
+            return str(exc)
+        if entries is None:
+            return None
+        return build_papers(entries, source="src", announce_types=ANNOUNCE_TYPES)
+
+    slow = papers(lambda: read_entries(body, source="src"))
+    assert slow is not None
+    return slow, papers(lambda: feed_fast.read_entries(body, source="src"))
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_fast_reader_gives_identical_papers(name: str) -> None:
+    slow, fast = both_readers(read(name))
+    if name in FAST_READS or "feed_error" in name or "api_error" in name:
+        assert fast is not None, "the fast reader declined a feed it is meant to read"
+    if fast is not None:
+        assert fast == slow
+
+
+def test_fast_reader_declines_what_it_does_not_model() -> None:
+    declined = ("arxiv_legacy.rdf", "blog_rss.xml", "journal_rss.xml", "journal_atom.xml", "truncated.xml")
+    for name in declined:
+        assert feed_fast.read_entries(read(name), source="src") is None, name
+
+
+def test_fast_reader_agrees_on_a_large_synthetic_listing() -> None:
+    items = "".join(
+        f"<item><title>T{i} &lt;sub&gt;x&lt;/sub&gt; Ünïcode</title><link>https://arxiv.org/abs/2401.{i:05d}</link>"
+        f"<description>arXiv:2401.{i:05d}v2 Announce Type: {('new', 'cross', 'replace')[i % 3]}\n"
+        f"Abstract: a &lt;RET&gt; b\n  c</description><guid isPermaLink=\"false\">oai:arXiv.org:2401.{i:05d}v2</guid>"
+        f"<pubDate>Tue, 23 Jan 2024 00:00:00 -0500</pubDate>"
+        f"<arxiv:announce_type>{('new', 'cross', 'replace')[i % 3]}</arxiv:announce_type>"
+        f"<dc:creator>A{i}, B (X, Y), C</dc:creator></item>"
+        for i in range(300)
+    )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:arxiv="http://arxiv.org/schemas/atom" '
+        f'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>t</title>{items}</channel></rss>'
+    ).encode()
+    slow, fast = both_readers(body)
+    assert isinstance(fast, list) and len(fast) == 300
+    assert fast == slow

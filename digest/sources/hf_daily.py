@@ -27,7 +27,7 @@ from typing import Any
 from digest.errors import ParseError
 from digest.identity import parse_arxiv_id
 from digest.models import Paper
-from digest.sources.feed import parse_date
+from digest.sources.entries import parse_date
 from digest.sources.text import clip, one_line, unfold
 
 #: The daily papers endpoint.

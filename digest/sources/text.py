@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-_SPACE = re.compile(r"\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v\u00a0]*\n\s*")
 
 # Elements whose end (or start) separates paragraphs when HTML is reduced to text.
@@ -28,12 +27,14 @@ _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "
 
 def one_line(text: str) -> str:
     """Collapse every run of whitespace (newlines included) to one space and trim the ends."""
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # str.split() splits on exactly what str.isspace() accepts
 
 
 def unfold(text: str) -> str:
     """Unfold hard-wrapped text: paragraphs joined by one blank line, each on one line."""
-    paragraphs = (one_line(p) for p in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n")))
+    if "\n" not in text and "\r" not in text:
+        return one_line(text)
+    paragraphs = (one_line(p) for p in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n")))
     return "\n\n".join(p for p in paragraphs if p)
 
 
