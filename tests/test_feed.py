@@ -323,6 +323,18 @@ def test_html_page_instead_of_a_feed() -> None:
     assert message == "src: got an HTML page ('503 Service Unavailable'), not a feed"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xef\xbb\xbf<!-- cached -->\n<html><body>Maintenance</body></html>",
+        b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x">'
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Login</title></head></html>',
+    ],
+)
+def test_other_html_pages(body: bytes) -> None:
+    assert parse_error(body).startswith("src: got an HTML page")
+
+
 def test_truncated_feed_is_rejected_even_though_feedparser_salvages_entries() -> None:
     assert parse_error(read("truncated.xml")) == (
         "src: the feed ends early (truncated?): unclosed token at line 47"

@@ -24,6 +24,10 @@ invalid UTF-8 in a body that declares UTF-8, an HTML page or anything else that 
 broken or truncated XML that yields no entry, arXiv's "Feed error for query" feed and its API's
 "Error" entry.  A well-formed feed with no items (an arXiv holiday) gives ``[]``.
 
+Plain, well-formed RSS 2.0 and Atom feeds (arXiv's listings and API among them) are read by
+``feed_fast`` with lxml, about ten times faster; anything else, or anything it does not model
+exactly, is read by feedparser here.  Both give the same papers.
+
 feedparser is lenient and flags harmless things (an undefined entity, a wrong content type) as
 "bozo"; a bozo feed that still yields entries is accepted, unless the document was cut short.
 """
@@ -59,7 +63,10 @@ __all__ = ["ANNOUNCE_TYPES", "DEFAULT_ANNOUNCE_TYPES", "check_body", "parse_feed
 ARXIV_NAMESPACE = "http://arxiv.org/schemas/atom"
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9._-]+)", re.IGNORECASE)
-_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
+_HTML_START = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
+    re.I | re.S,
+)
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
 # expat's messages for a document that ends before its last element is closed.
 _TRUNCATED = ("no element found", "unclosed token", "unclosed cdata section")

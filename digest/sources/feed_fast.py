@@ -1,6 +1,7 @@
 """A fast reader, with lxml, for plain well-formed RSS 2.0 and Atom feeds such as arXiv's.
 
-feedparser reads about 2,000 arXiv listing items a second; this reader, several times that.
+On a 10,000-item arXiv listing, feedparser reads about 1,500 items a second and this reader,
+with the shared paper building, 12,000-16,000 (``bench/feeds.py``).
 It produces the same :class:`~digest.sources.entries.RawEntry` values as the feedparser
 reader (``feed.read_entries``), which tests check on every fixture, and it declines (returns
 ``None``, so feedparser reads the feed) on anything it does not model exactly:
