@@ -97,7 +97,7 @@ def test_user_agent_is_honest(http_server: TestServer, client: httpx.Client) -> 
     sent = http_server.requests[0].headers["user-agent"]
     assert sent == user_agent("ops@example.org")
     assert sent.startswith(f"digest/{__version__} ")
-    assert sent.endswith("; mailto:ops@example.org)")
+    assert sent.endswith("(+mailto:ops@example.org)")
     assert user_agent("ops@example.org").endswith("(+mailto:ops@example.org)")
     assert "mailto" not in user_agent("")  # no contact, no mailto
 
