@@ -1,0 +1,160 @@
+"""History: does a run cost the same on 1,000,000 stored papers as on 10,000?
+
+Two stores are bulk-filled through the store's own API (``SeenStore.commit`` of large synthetic
+digests, in batches of 10,000 papers with ~1,200-character abstracts), then each gets the same
+cycles: a whole ``digest run`` process on a snapshot file of 100 new papers (email to an aiosmtpd
+sink on 127.0.0.1 once the email channel has landed).  Each timed run drops a new file and uses
+the next date, so it starts from the state the previous one left (100 papers more: nothing).
+
+Prints a table and writes ``bench/results/history.json``.
+Target: the 1M/10k time ratio <= 1.1.  Also reported: the store's bytes per paper.
+
+The filled stores are kept in ``bench/.work/history/`` and reused while the generator and the
+schema are unchanged (``--fresh`` rebuilds them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+
+from _common import (
+    DIGEST,
+    TOPICS,
+    WORK,
+    Row,
+    SmtpSink,
+    abstract,
+    arxiv_id,
+    copy_tree,
+    digest_config,
+    digest_env,
+    email_channel_available,
+    fresh_dir,
+    print_table,
+    run_timed,
+    snapshot_text,
+    title,
+    write_results,
+)
+
+GENERATOR = 1  # bump when the generated papers change
+BATCH = 10_000
+CODES = ("architecture", "inference", "compression", "training", "adaptation", "understanding",
+         "vision", "multimodal", "generation", "audio", "applications", "other")
+FIRST_DAY = dt.date(2020, 1, 1)
+RUN_DAY = dt.date(2030, 1, 1)
+
+
+def fill(folder: Path, papers: int) -> float:
+    """A store in ``folder`` holding ``papers`` papers, committed in batches; the seconds it took."""
+    from digest.models import Digest, DigestCounts, Paper, TopicGroup
+    from digest.store import Diff, SeenStore
+
+    started = time.perf_counter()
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    with SeenStore.open(folder / "digest.sqlite3") as store:
+        for batch, start in enumerate(range(0, papers, BATCH)):
+            items = [
+                Paper(
+                    title=title(i), abstract=abstract(i), url=f"https://arxiv.org/abs/{arxiv_id(i)}",
+                    arxiv_id=arxiv_id(i), authors=("Ada Lovelace", "Alan Turing"), source="cs.LG", position=i - start,
+                )
+                for i in range(start, min(papers, start + BATCH))
+            ]
+            by_code: dict[str, list[Paper]] = {}
+            for i, paper in enumerate(items):
+                by_code.setdefault(CODES[(start + i) % len(CODES)], []).append(paper)
+            groups = tuple(TopicGroup(code, code, tuple(members)) for code, members in by_code.items())
+            digest = Digest(FIRST_DAY + dt.timedelta(days=batch), groups, DigestCounts(len(items), len(items), 0, 0))
+            store.commit(digest, Diff(tuple(items), ()), now=now)
+            print(f"\r  filled {min(papers, start + BATCH):>9,} / {papers:,}", end="", flush=True)
+    print()
+    return time.perf_counter() - started
+
+
+def marker(papers: int) -> dict[str, object]:
+    """What a reusable filled store was made with."""
+    from digest.store import MIGRATIONS
+
+    return {"generator": GENERATOR, "papers": papers, "batch": BATCH, "schema": len(MIGRATIONS), "topics": list(TOPICS)}
+
+
+def prepared(papers: int, fresh: bool) -> tuple[Path, float | None]:
+    """The filled store for ``papers`` (built unless a matching one is kept)."""
+    folder = WORK / "history" / f"filled-{papers}"
+    stamp = folder / "marker.json"
+    if not fresh and stamp.exists() and json.loads(stamp.read_text()) == marker(papers):
+        return folder, None
+    fresh_dir(folder)
+    print(f"filling a store with {papers:,} papers ...", flush=True)
+    seconds = fill(folder, papers)
+    stamp.write_text(json.dumps(marker(papers)))
+    return folder, seconds
+
+
+def store_bytes(path: Path) -> int:
+    """The store's size on disk, its WAL checkpointed first."""
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def main() -> None:
+    """Fill both stores, time the 100-new cycles on each, save the ratio and bytes per paper."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs=2, default=(10_000, 1_000_000), metavar=("SMALL", "LARGE"))
+    parser.add_argument("--fresh", action="store_true", help="rebuild the filled stores")
+    args = parser.parse_args()
+    env = digest_env()
+    details: dict[str, object] = {"runs": args.runs, "email": email_channel_available()}
+    medians: dict[int, float] = {}
+    rows: list[Row] = []
+    with SmtpSink() as sink:
+        for size in args.sizes:
+            base, fill_seconds = prepared(size, args.fresh)
+            live = WORK / "history" / f"live-{size}"
+            copy_tree(base, live)
+            inbox = fresh_dir(live / "inbox")
+            config = digest_config(live, inbox=inbox, smtp_port=sink.port)
+            bytes_per_paper = store_bytes(live / "digest.sqlite3") / size
+            samples = []
+            for run in range(args.runs + 1):  # the first one warms the page cache, untimed
+                for old in inbox.iterdir():
+                    old.unlink()
+                first = 10_000_000 + 1_000 * run
+                (inbox / f"day-{run}.txt").write_text(snapshot_text(range(first, first + 100)), encoding="utf-8")
+                day = RUN_DAY + dt.timedelta(days=run)
+                sample = run_timed([DIGEST, "run", "--config", config, "--date", day.isoformat(), "--json"], env=env)
+                if sample.returncode != 0:
+                    raise RuntimeError(f"digest run failed on {size}: {sample.stdout[-2000:]}\n{sample.stderr[-2000:]}")
+                summary = json.loads(sample.stdout)
+                assert summary["new"] == 100, summary
+                if run:
+                    samples.append(sample)
+            medians[size] = statistics.median(s.seconds for s in samples)
+            details[str(size)] = {
+                "seconds": [round(s.seconds, 4) for s in samples],
+                "peak_mb": [round(s.peak_mb, 1) for s in samples],
+                "median_seconds": round(medians[size], 4),
+                "bytes_per_paper": round(bytes_per_paper),
+                "fill_seconds": round(fill_seconds, 1) if fill_seconds is not None else "kept from an earlier run",
+            }
+            rows.append(Row(f"100 new on {size:,} stored, wall", medians[size], "s"))
+            rows.append(Row(f"100 new on {size:,} stored, peak RSS", statistics.median(s.peak_mb for s in samples), "MB"))
+            rows.append(Row(f"store bytes per paper ({size:,} papers)", bytes_per_paper, "B"))
+    small, large = args.sizes
+    rows.append(Row(f"time ratio {large:,} / {small:,}", medians[large] / medians[small], "x", 1.1))
+    print_table(f"history (median of {args.runs} processes)", rows)
+    write_results("history", rows, details)
+
+
+if __name__ == "__main__":
+    main()
