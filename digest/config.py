@@ -17,6 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import ConfigError
 
@@ -220,6 +221,10 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
     for i, recipient in enumerate(config.email.recipients):
         if not _ADDRESS.match(recipient.address):
             errors.append(f"email.recipients[{i}].address: {recipient.address!r} is not an email address")
+    try:
+        ZoneInfo(config.schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(f"schedule.timezone: unknown time zone {config.schedule.timezone!r} (e.g. 'UTC', 'Europe/Paris')")
     if config.email.max_per_topic < 1:
         errors.append("email.max_per_topic: must be at least 1")
     if config.fetch.max_bytes < 1:
