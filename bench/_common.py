@@ -66,11 +66,13 @@ def title(i: int) -> str:
 
 
 def rss_feed(ids: Sequence[int]) -> bytes:
-    """An RSS 2.0 feed with one arXiv-like item per index: title, link, ~1,200-character description."""
+    """An RSS 2.0 feed shaped like arXiv's listings (rss.arxiv.org): per item a title, a link with
+    the arXiv id, a ~1,200-character description, guid, category, date, authors and announce type."""
     stamp = email.utils.format_datetime(dt.datetime(2025, 3, 14, 0, 0, tzinfo=dt.timezone.utc))
     parts = [
         "<?xml version='1.0' encoding='UTF-8'?>\n"
-        '<rss version="2.0"><channel><title>cs.LG updates on arXiv.org</title>'
+        '<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">'
+        "<channel><title>cs.LG updates on arXiv.org</title>"
         "<link>http://127.0.0.1/cs.LG</link><description>Generated listing</description>"
         f"<lastBuildDate>{stamp}</lastBuildDate>\n"
     ]
@@ -79,8 +81,10 @@ def rss_feed(ids: Sequence[int]) -> bytes:
         text = abstract(i).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         parts.append(
             f"<item><title>{title(i)}</title><link>https://arxiv.org/abs/{aid}</link>"
-            f"<description>{text}</description><guid isPermaLink=\"false\">oai:arXiv.org:{aid}v1</guid>"
-            f"<author>ada@example.org (Ada Lovelace)</author><pubDate>{stamp}</pubDate></item>\n"
+            f"<description>arXiv:{aid}v1 Announce Type: new \nAbstract: {text}</description>"
+            f'<guid isPermaLink="false">oai:arXiv.org:{aid}v1</guid><category>cs.LG</category>'
+            f"<pubDate>{stamp}</pubDate><arxiv:announce_type>new</arxiv:announce_type>"
+            f"<dc:creator>Ada Lovelace, Alan Turing</dc:creator></item>\n"
         )
     parts.append("</channel></rss>\n")
     return "".join(parts).encode("utf-8")

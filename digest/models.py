@@ -30,11 +30,17 @@ class Paper:
     position: int = 0
     upvotes: int | None = None
     published: dt.date | None = None
+    # ``keys`` computed once (the diff, the merge, the commit and the renderers all ask for it).
+    _keys: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def keys(self) -> tuple[str, ...]:
         """Every identity key of this paper, strongest first."""
-        return paper_keys(arxiv_id=self.arxiv_id, doi=self.doi, title=self.title)
+        keys = self._keys
+        if keys is None:
+            keys = paper_keys(arxiv_id=self.arxiv_id, doi=self.doi, title=self.title)
+            object.__setattr__(self, "_keys", keys)
+        return keys
 
     @property
     def key(self) -> str:
