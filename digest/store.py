@@ -334,18 +334,12 @@ class SeenStore:
                     "INSERT INTO digests (date, created_at, entries, new, already_seen, duplicates) VALUES (?, ?, ?, ?, ?, ?)",
                     (digest.date.isoformat(), stamp, counts.entries, counts.new, counts.already_seen, counts.duplicates),
                 ).lastrowid
-                for rank, (topic, paper) in enumerate((g.code, p) for g in digest.groups for p in g.papers):
-                    paper_id = self._insert_paper(paper, stamp)
-                    why = _placement_json(digest.placements.get(paper.key))
-                    db.execute(
-                        "INSERT INTO digest_papers (digest_id, paper_id, topic, rank, position, source, why) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (digest_id, paper_id, topic, rank, paper.position, paper.source, why),
-                    )
-                for channel, recipient in channels:
-                    db.execute(
-                        "INSERT INTO deliveries (digest_id, channel, recipient, updated_at) VALUES (?, ?, ?, ?)",
-                        (digest_id, channel, recipient, stamp),
-                    )
+                assert digest_id is not None
+                self._insert_papers(digest, digest_id, stamp)
+                db.executemany(
+                    "INSERT INTO deliveries (digest_id, channel, recipient, updated_at) VALUES (?, ?, ?, ?)",
+                    [(digest_id, channel, recipient, stamp) for channel, recipient in channels],
+                )
             # Papers seen again may bring keys we did not have (an arXiv id for a title-only paper).
             db.executemany(
                 "INSERT OR IGNORE INTO paper_keys (key, paper_id) VALUES (?, ?)",
@@ -357,21 +351,37 @@ class SeenStore:
             )
         return digest_id
 
-    def _insert_paper(self, paper: Paper, stamp: str) -> int:
-        paper_id = self.db.execute(
-            "INSERT INTO papers (key, title, abstract, url, arxiv_id, doi, authors, source, upvotes, published, first_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                paper.key, paper.title, paper.abstract, paper.url, paper.arxiv_id, paper.doi,
-                json.dumps(list(paper.authors), ensure_ascii=False), paper.source, paper.upvotes,
-                paper.published.isoformat() if paper.published else None, stamp,
-            ),
-        ).lastrowid
-        assert paper_id is not None
+    def _insert_papers(self, digest: Digest, digest_id: int, stamp: str) -> None:
+        """The digest's papers, their keys and their filing, three batched statements.
+
+        Ids are given explicitly from the current maximum: the write transaction holds the lock.
+        """
+        placed = [(g.code, p) for g in digest.groups for p in g.papers]
+        first = int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM papers").fetchone()[0]) + 1
         self.db.executemany(
-            "INSERT OR IGNORE INTO paper_keys (key, paper_id) VALUES (?, ?)", [(k, paper_id) for k in paper.keys]
+            "INSERT INTO papers (id, key, title, abstract, url, arxiv_id, doi, authors, source, upvotes, published, first_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    first + n, paper.key, paper.title, paper.abstract, paper.url, paper.arxiv_id, paper.doi,
+                    json.dumps(list(paper.authors), ensure_ascii=False), paper.source, paper.upvotes,
+                    paper.published.isoformat() if paper.published else None, stamp,
+                )
+                for n, (_, paper) in enumerate(placed)
+            ],
         )
-        return paper_id
+        self.db.executemany(
+            "INSERT OR IGNORE INTO paper_keys (key, paper_id) VALUES (?, ?)",
+            [(k, first + n) for n, (_, paper) in enumerate(placed) for k in paper.keys],
+        )
+        self.db.executemany(
+            "INSERT INTO digest_papers (digest_id, paper_id, topic, rank, position, source, why) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (digest_id, first + n, topic, n, paper.position, paper.source,
+                 _placement_json(digest.placements.get(paper.key)))
+                for n, (topic, paper) in enumerate(placed)
+            ],
+        )
 
     # -- reading digests back ------------------------------------------------------------------
 
