@@ -25,7 +25,6 @@ EMAIL_HTML = "email.html.j2"
 EMAIL_TEXT = "email.txt.j2"
 DIGEST_MD = "digest.md.j2"
 
-_WS = re.compile(r"\s+")
 _SAFE_URL = re.compile(r"^https?://[^\s<>\"'`]+$")
 # Characters CommonMark (and Python-Markdown) may read as markup anywhere in a line.  With
 # brackets escaped no link can form, so parentheses and "!" stay as they are (readable source).
@@ -44,14 +43,21 @@ def builtin_templates_dir() -> Path:
 
 def oneline(text: str | None) -> str:
     """Collapse every run of whitespace, newlines included, into one space."""
-    return _WS.sub(" ", text or "").strip()
+    return " ".join(text.split()) if text else ""  # str.split() splits on what ``\s`` matches
 
 
 def escape_markdown(text: str | None) -> str:
     """Make feed text literal in Markdown: ``256*256`` stays ``256*256``, ``<RET>`` stays ``<RET>``."""
     text = _ENTITY.sub("&amp;", text or "").replace("<", "&lt;")
     text = _MD_INLINE.sub(r"\\\1", text)
-    return _MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if not m[2][0].isdigit() else f"{m[1]}{m[2]}\\", text)
+    if "\n" not in text:  # one line (the usual case): only its start can be line-start markup
+        found = _MD_LINE_START.match(text)
+        return text if found is None else _escape_line_start(found) + text[found.end() :]
+    return _MD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(found: re.Match[str]) -> str:
+    return f"{found[1]}\\{found[2]}" if not found[2][0].isdigit() else f"{found[1]}{found[2]}\\"
 
 
 def excerpt(text: str | None, limit: int = 320) -> str:
