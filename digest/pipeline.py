@@ -116,9 +116,14 @@ def today(config: Config, now: dt.datetime) -> dt.date:
     return now.astimezone(ZoneInfo(config.schedule.timezone)).date()
 
 
+def load_topics(config: Config) -> Taxonomy:
+    """The configured taxonomy (the shipped default when none is set)."""
+    return load_taxonomy(config.topics.file or default_taxonomy_path())
+
+
 def load_grouping(config: Config) -> Grouper:
     """The grouper for the configured taxonomy (the shipped default when none is set)."""
-    return Grouper(load_taxonomy(config.topics.file or default_taxonomy_path()))
+    return Grouper(load_topics(config))
 
 
 def source_reports(results: Iterable[SourceResult]) -> tuple[SourceReport, ...]:
@@ -150,7 +155,7 @@ def run_cycle(
     """Ingest, diff, group, store, then deliver: one cycle of ``digest run``."""
     day_given = day is not None
     day = day or today(config, now)
-    grouper = load_grouping(config)
+    taxonomy = load_topics(config)  # checked up front; the grouper is built only when there is something new
     renderer = Renderer(config.render.templates)
     with SeenStore.open(config.store.path) as store, store.lock():
         context = ReadContext(
@@ -166,6 +171,7 @@ def run_cycle(
         diff = store.diff(merged)
         digest = None
         if diff.new:
+            grouper = Grouper(taxonomy)
             digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
         ingested = [
             (s.content_hash, s.source, s.origin, len(s.papers))
@@ -176,7 +182,7 @@ def run_cycle(
         rows = [(channel.name, recipient) for channel in channels() for recipient in channel.rows(config)]
         digest_id = store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
         _remember_sources(store, results, now)
-        deliveries, delivery_failed, outputs = deliver_pending(store, config, grouper.taxonomy, renderer, now=now)
+        deliveries, delivery_failed, outputs = deliver_pending(store, config, taxonomy, renderer, now=now)
         counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
         return RunReport(
             date=day,

@@ -12,14 +12,16 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-import jinja2
 from markupsafe import Markup
 
 from digest.errors import TemplateError
 from digest.models import Digest, Paper, TopicGroup
+
+if TYPE_CHECKING:  # jinja2 is imported when the first template is rendered
+    import jinja2
 
 EMAIL_HTML = "email.html.j2"
 EMAIL_TEXT = "email.txt.j2"
@@ -119,21 +121,15 @@ class Renderer:
     """The Jinja environment and the three renderings of a digest."""
 
     def __init__(self, user_templates: Path | None = None) -> None:
-        loaders: list[jinja2.BaseLoader] = []
-        if user_templates is not None:
-            loaders.append(jinja2.FileSystemLoader(user_templates))
-        loaders.append(jinja2.FileSystemLoader(builtin_templates_dir()))
-        self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader(loaders),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2", "xml", "xml.j2"), default=False),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        self.env.filters.update(
-            md=escape_markdown, oneline=oneline, excerpt=excerpt, paper_url=paper_url, anchor=anchor
-        )
+        self.user_templates = user_templates
+        self._env: jinja2.Environment | None = None
+
+    @property
+    def env(self) -> jinja2.Environment:
+        """The Jinja environment, made on first use (a run with nothing to render never imports jinja2)."""
+        if self._env is None:
+            self._env = _environment(self.user_templates)
+        return self._env
 
     def context(self, digest: Digest, options: RenderOptions) -> dict[str, Any]:
         """The variables every template sees."""
@@ -158,6 +154,8 @@ class Renderer:
 
     def render_template(self, name: str, **context: Any) -> str:
         """Render one template by name; a broken template is a TemplateError naming it."""
+        import jinja2
+
         try:
             return self.env.get_template(name).render(**context)
         except jinja2.TemplateSyntaxError as exc:
@@ -176,6 +174,28 @@ class Renderer:
             text=self.render_template(EMAIL_TEXT, **context),
             markdown=self.render_template(DIGEST_MD, **context),
         )
+
+
+def _environment(user_templates: Path | None) -> jinja2.Environment:
+    """Templates by name: the user's folder first, then the built-in ones; autoescaped HTML/XML."""
+    import jinja2
+
+    loaders: list[jinja2.BaseLoader] = []
+    if user_templates is not None:
+        loaders.append(jinja2.FileSystemLoader(user_templates))
+    loaders.append(jinja2.FileSystemLoader(builtin_templates_dir()))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2", "xml", "xml.j2"), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        md=escape_markdown, oneline=oneline, excerpt=excerpt, paper_url=paper_url, anchor=anchor
+    )
+    return env
 
 
 def subject_line(digest: Digest, title: str) -> str:

@@ -19,18 +19,17 @@ import functools
 import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
 from digest.models import Paper, Snapshot
-from digest.sources.feed import parse_feed
-from digest.sources.fetch import FetchSettings, fetch, fetch_all, make_client
-from digest.sources.fetch import Validators as FetchValidators
-from digest.sources.hf_daily import hf_daily_url, parse_hf_daily
 from digest.sources.snapshots import content_hash, inbox_files, read_snapshot
+
+if TYPE_CHECKING:  # httpx, feedparser and lxml are imported when a network source is read
+    import httpx
+
+    from digest.sources.fetch import FetchSettings
 
 Validators = tuple[str | None, str | None]  # (ETag, Last-Modified) of the last fetch
 
@@ -107,6 +106,8 @@ def read_snapshot_inbox(source: SourceConfig, context: ReadContext) -> SourceRes
 
 def fetch_settings(config: Config) -> FetchSettings:
     """The fetch settings of the config's ``[fetch]`` section."""
+    from digest.sources.fetch import FetchSettings
+
     return FetchSettings(
         timeout=config.fetch.timeout,
         max_bytes=config.fetch.max_bytes,
@@ -119,6 +120,9 @@ def _fetch_and_parse(
     source: SourceConfig, context: ReadContext, url: str, parse: Callable[[bytes, str, str, Callable[[str], None]], list[Paper]]
 ) -> SourceResult:
     """Fetch ``url`` conditionally, parse the body with ``parse(body, url, content_type, warn)``."""
+    from digest.sources.fetch import Validators as FetchValidators
+    from digest.sources.fetch import fetch
+
     assert context.client is not None  # read_sources opens one for network sources
     etag, modified = context.validators.get(source.name, (None, None))
     result = fetch(
@@ -142,19 +146,20 @@ def _fetch_and_parse(
 def read_feed_source(source: SourceConfig, context: ReadContext) -> SourceResult:
     """Fetch and parse an RSS/Atom feed, keeping the configured arXiv announce types."""
     announce = frozenset(source.announce_types)
-    return _fetch_and_parse(
-        source,
-        context,
-        source.url,
-        lambda body, url, ctype, warn: parse_feed(
-            body, source=source.name, announce_types=announce, url=url, content_type=ctype, warn=warn
-        ),
-    )
+
+    def parse(body: bytes, url: str, ctype: str, warn: Callable[[str], None]) -> list[Paper]:
+        from digest.sources.feed import parse_feed  # feedparser and lxml: only for a body to parse (not on a 304)
+
+        return parse_feed(body, source=source.name, announce_types=announce, url=url, content_type=ctype, warn=warn)
+
+    return _fetch_and_parse(source, context, source.url, parse)
 
 
 def read_hf_daily_source(source: SourceConfig, context: ReadContext) -> SourceResult:
     """Fetch and parse the Hugging Face daily papers (the given day's list with ``--date``)."""
-    url = hf_daily_url(source.url, context.day if context.day_given else None)
+    from digest.sources.hf_daily import hf_daily_url, parse_hf_daily
+
+    url = hf_daily_url(source.url, context.day if context.day_given else None)  # hf_daily is light (json)
     return _fetch_and_parse(
         source, context, url, lambda body, url, ctype, warn: parse_hf_daily(body, source=source.name, warn=warn)
     )
@@ -196,6 +201,8 @@ def read_sources(
                 on_done(results[source.name])
     remote = [s for s in sources if s.kind not in LOCAL_KINDS]
     if remote:
+        from digest.sources.fetch import fetch_all, make_client
+
         settings = fetch_settings(context.config)
         with make_client(settings) as client:
             shared = dataclasses.replace(context, client=client)
