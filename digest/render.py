@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,8 +164,10 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{name}: template error: {exc}") from None
 
-    def render(self, digest: Digest, options: RenderOptions, *, inline_css: bool = True) -> Rendered:
-        """The digest as HTML email, plain text and Markdown."""
+    def render(
+        self, digest: Digest, options: RenderOptions, *, inline_css: bool = True, markdown: bool = True
+    ) -> Rendered:
+        """The digest as HTML email, plain text and Markdown (``""`` with ``markdown=False``: email only)."""
         context = self.context(digest, options)
         html = self.render_template(EMAIL_HTML, **context)
         if inline_css:
@@ -172,8 +175,19 @@ class Renderer:
         return Rendered(
             html=html,
             text=self.render_template(EMAIL_TEXT, **context),
-            markdown=self.render_template(DIGEST_MD, **context),
+            markdown=self.render_template(DIGEST_MD, **context) if markdown else "",
         )
+
+    def stream_markdown(self, digest: Digest, options: RenderOptions) -> Iterator[str]:
+        """The Markdown page piece by piece, to write a big day without holding it whole."""
+        import jinja2
+
+        try:
+            yield from self.env.get_template(DIGEST_MD).generate(**self.context(digest, options))
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{exc.filename or DIGEST_MD}:{exc.lineno}: template syntax error: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"{DIGEST_MD}: template error: {exc}") from None
 
 
 def _environment(user_templates: Path | None) -> jinja2.Environment:

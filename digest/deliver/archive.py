@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from digest.config import Config
@@ -20,13 +20,16 @@ from digest.render import Renderer, RenderOptions, day_path
 from digest.store import Delivery
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (a string or its pieces) to ``path`` through a temp file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
+            if isinstance(text, str):
+                out.write(text)
+            else:
+                out.writelines(text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
@@ -40,14 +43,14 @@ def write_digest_files(digest: Digest, folder: Path, renderer: Renderer, options
 
     With ``nested`` the files go to ``folder/YYYY/MM/`` (the archive layout), else to ``folder``.
     """
-    rendered = renderer.render(digest, options)
+    rendered = renderer.render(digest, options, markdown=False)  # the Markdown page is streamed to its file
     base = folder / day_path(digest.date, "") if nested else folder / digest.date.isoformat()
     outputs = {
         "markdown": base.with_name(base.name + ".md"),
         "html": base.with_name(base.name + ".html"),
         "text": base.with_name(base.name + ".txt"),
     }
-    write_atomic(outputs["markdown"], rendered.markdown)
+    write_atomic(outputs["markdown"], renderer.stream_markdown(digest, options))
     write_atomic(outputs["html"], rendered.html)
     write_atomic(outputs["text"], rendered.text)
     return outputs
