@@ -39,18 +39,22 @@ OTHER_TITLE = "Other"
 ORDERS = ("source", "upvotes")
 
 #: A keyword in the title counts this many times its weight.
-TITLE_WEIGHT = 3.0
+TITLE_WEIGHT = 6.0
 #: The cosine similarity to a topic's profile is scaled by this before it joins keyword scores.
-SIMILARITY_WEIGHT = 10.0
+SIMILARITY_WEIGHT = 5.0
 #: A paper whose best topic scores below this goes to "Other".
 OTHER_THRESHOLD = 1.5
+#: A tie-break rule (``wins_over``) needs this much title evidence ...
+RULE_MIN_TITLE = 18.0
+#: ... and this share of the current winner's total.
+RULE_RATIO = 0.3
 #: How many pieces of evidence a placement lists.
 MAX_EVIDENCE = 4
 
 _CODE = re.compile(r"^[a-z0-9_-]+$")
 _WORD = re.compile(r"[a-z0-9]+")
 _KEYWORD_TOKEN = re.compile(r"[a-z0-9]+\*?")
-_TOPIC_FIELDS = ("code", "title", "description", "keywords", "examples")
+_TOPIC_FIELDS = ("code", "title", "description", "keywords", "examples", "wins_over")
 _REQUIRED_FIELDS = ("code", "title")
 
 # Words that say nothing about a topic; they are left out of the similarity profiles.
@@ -91,6 +95,7 @@ class Topic:
     description: str
     keywords: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
+    wins_over: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +179,7 @@ def _check_taxonomy(data: Mapping[str, Any], errors: list[str]) -> list[Topic]:
         return []
     topics: list[Topic] = []
     seen: set[str] = set()
+    where_of: dict[str, str] = {}
     for i, raw in enumerate(raw_topics):
         where = f"topics[{i}]"
         if not isinstance(raw, dict):
@@ -185,7 +191,12 @@ def _check_taxonomy(data: Mapping[str, Any], errors: list[str]) -> list[Topic]:
         if topic.code in seen:
             errors.append(f"{where}.code: duplicate code {topic.code!r}")
         seen.add(topic.code)
+        where_of.setdefault(topic.code, where)
         topics.append(topic)
+    for topic in topics:
+        for j, code in enumerate(topic.wins_over):
+            if code not in seen:
+                errors.append(f"{where_of[topic.code]}.wins_over[{j}]: unknown topic {code!r}")
     return topics
 
 
@@ -214,7 +225,7 @@ def _check_topic(raw: Mapping[str, Any], where: str, errors: list[str]) -> Topic
     if "title" in raw and not strings.get("title", "x"):
         errors.append(f"{where}.title: must not be empty")
     lists: dict[str, tuple[str, ...]] = {}
-    for key in ("keywords", "examples"):
+    for key in ("keywords", "examples", "wins_over"):
         value = raw.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             errors.append(f"{where}.{key}: expected a list of strings")
@@ -233,6 +244,7 @@ def _check_topic(raw: Mapping[str, Any], where: str, errors: list[str]) -> Topic
         description=strings.get("description", ""),
         keywords=lists["keywords"],
         examples=lists["examples"],
+        wins_over=lists["wins_over"],
     )
 
 
@@ -392,66 +404,101 @@ class Grouper:
             parts.append(contrib)
         return sims, parts
 
-    def scores(self, paper: Paper) -> tuple[list[float], list[list[tuple[float, str]]]]:
-        """Every topic's score for ``paper`` and, per topic, its evidence (weight, text)."""
+    def scores(self, paper: Paper) -> _Scores:
+        """Every topic's score for ``paper``, its title evidence and its reasons."""
         n = len(self._codes)
-        totals = [0.0] * n
-        evidence: list[list[tuple[float, str]]] = [[] for _ in range(n)]
+        scored = _Scores([0.0] * n, [0.0] * n, [[] for _ in range(n)])
         title = _tokens(paper.title)
         abstract = _tokens(paper.abstract)
         in_title = self._keyword_hits(title)
         in_abstract = self._keyword_hits(abstract)
         for kw in in_title.keys() | in_abstract.keys():
-            t_hit = TITLE_WEIGHT if in_title[kw] else 0.0
-            a_hit = _damp(in_abstract[kw])
-            value = kw.weight * (t_hit + a_hit)
-            totals[kw.topic] += value
-            where = "title" if t_hit else f"abstract ×{in_abstract[kw]}" if in_abstract[kw] > 1 else "abstract"
-            if t_hit and in_abstract[kw]:
-                where = "title+abstract"
-            evidence[kw.topic].append((value, f'"{kw.text}" ({where})'))
+            t_count, a_count = in_title[kw], in_abstract[kw]
+            t_value = kw.weight * TITLE_WEIGHT if t_count else 0.0
+            value = t_value + kw.weight * _damp(a_count)
+            scored.totals[kw.topic] += value
+            scored.title[kw.topic] += t_value
+            where = ("title" if t_count else "") + ("+" if t_count and a_count else "")
+            where += ("abstract" if a_count else "") + (f" ×{a_count}" if a_count > 1 else "")
+            scored.reasons[kw.topic].append((value, f'"{kw.text}" ({where})'))
         sims, parts = self._similarity(title, abstract)
         for t, sim in enumerate(sims):
             value = SIMILARITY_WEIGHT * sim
-            totals[t] += value
-            if value > 0:
-                top = sorted(parts[t].items(), key=lambda kv: -kv[1])[:3]
-                words = ", ".join(term for term, _ in top)
-                evidence[t].append((value, f"close to the topic's description and examples ({words})"))
-        return totals, evidence
+            if value <= 0:
+                continue
+            scored.totals[t] += value
+            top = sorted(parts[t].items(), key=lambda kv: -kv[1])[:3]
+            words = ", ".join(term for term, _ in top)
+            scored.reasons[t].append((value, f"close to the topic's description and examples ({words})"))
+        return scored
+
+    def _decide(self, s: _Scores) -> tuple[int, str | None]:
+        """The winning topic index and, if a tie-break rule chose it, a note saying so.
+
+        The highest total wins, then the taxonomy's tie-break rules apply as ordered checks:
+        a topic with strong title evidence (``RULE_MIN_TITLE``) and at least ``RULE_RATIO`` of
+        the winner's total takes over if it lists the winner in ``wins_over``.
+        """
+        ranked = sorted(range(len(s.totals)), key=lambda t: -s.totals[t])
+        best = ranked[0]
+        note = None
+        seen = {best}
+        changed = True
+        while changed:
+            changed = False
+            for t in ranked:
+                if (
+                    t not in seen
+                    and s.title[t] >= RULE_MIN_TITLE
+                    and s.totals[t] >= RULE_RATIO * s.totals[best]
+                    and self._codes[best] in self.taxonomy.topics[t].wins_over
+                ):
+                    note = f"tie-break: {self._codes[t]} wins over {self._codes[best]}"
+                    best = t
+                    seen.add(t)
+                    changed = True
+                    break
+        return best, note
 
     def place(self, paper: Paper) -> Placement:
         """Choose the paper's topic, with the evidence that decided it and the runner-up."""
-        totals, evidence = self.scores(paper)
-        ranked = sorted(range(len(totals)), key=lambda t: -totals[t])
+        s = self.scores(paper)
+        if not s.totals:
+            return Placement(topic=OTHER_CODE, score=0.0, evidence=("the taxonomy has no topics",))
         example = self._examples.get(normalise_title(paper.title))
         if example is not None:
-            runner = next((t for t in ranked if t != example), None)
-            return Placement(
-                topic=self._codes[example],
-                score=totals[example],
-                evidence=(f"listed as an example of {self._codes[example]!r}",),
-                runner_up=self._codes[runner] if runner is not None else None,
-                runner_up_score=totals[runner] if runner is not None else 0.0,
-            )
-        if not ranked or totals[ranked[0]] < OTHER_THRESHOLD:
-            best = ranked[0] if ranked else None
+            best, note = example, f"listed as an example of {self._codes[example]!r}"
+        elif max(s.totals) < OTHER_THRESHOLD:
+            runner = max(range(len(s.totals)), key=lambda t: s.totals[t])
             return Placement(
                 topic=OTHER_CODE,
                 score=0.0,
                 evidence=("no topic matched strongly enough",),
-                runner_up=self._codes[best] if best is not None and totals[best] > 0 else None,
-                runner_up_score=totals[best] if best is not None else 0.0,
+                runner_up=self._codes[runner] if s.totals[runner] > 0 else None,
+                runner_up_score=round(s.totals[runner], 3),
             )
-        best, runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
-        reasons = sorted(evidence[best], key=lambda e: -e[0])[:MAX_EVIDENCE]
+        else:
+            best, note = self._decide(s)
+        others = [t for t in range(len(s.totals)) if t != best]
+        runner = max(others, key=lambda t: s.totals[t]) if others else None
+        reasons = [text for _, text in sorted(s.reasons[best], key=lambda r: -r[0])]
+        evidence = ([note] if note else []) + reasons[:MAX_EVIDENCE]
         return Placement(
             topic=self._codes[best],
-            score=round(totals[best], 3),
-            evidence=tuple(text for _, text in reasons),
+            score=round(s.totals[best], 3),
+            evidence=tuple(evidence),
             runner_up=self._codes[runner] if runner is not None else None,
-            runner_up_score=round(totals[runner], 3) if runner is not None else 0.0,
+            runner_up_score=round(s.totals[runner], 3) if runner is not None else 0.0,
         )
+
+
+@dataclass(slots=True)
+class _Scores:
+    """One paper's scores: per topic the total, the part from title keywords, the reasons."""
+
+    totals: list[float]
+    title: list[float]
+    reasons: list[list[tuple[float, str]]]
 
 
 # --------------------------------------------------------------------------- grouping
