@@ -26,7 +26,7 @@ import tomllib
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,10 @@ RULE_RATIO = 0.3
 MAX_EVIDENCE = 4
 
 _CODE = re.compile(r"^[a-z0-9_-]+$")
-_WORD = re.compile(r"[a-z0-9]+")
-_KEYWORD_TOKEN = re.compile(r"[a-z0-9]+\*?")
+_WORD = re.compile(r"[^\W_]+")
+_KEYWORD_TOKEN = re.compile(r"[^\W_]+\*?")
+# ASCII text splits faster with str.translate than with a regex.
+_ASCII_GAPS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _TOPIC_FIELDS = ("code", "title", "description", "keywords", "examples", "wins_over")
 _REQUIRED_FIELDS = ("code", "title")
 
@@ -255,6 +257,13 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+def _words(text: str) -> list[str]:
+    """The words of ``text``, case-folded: runs of letters and digits."""
+    if text.isascii():
+        return text.lower().translate(_ASCII_GAPS).split()
+    return _WORD.findall(_fold(text))
+
+
 def _singular(token: str) -> str:
     """Drop a plural ending: "caches" -> "cache", "studies" -> "study"."""
     if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
@@ -276,17 +285,12 @@ def _stem(token: str) -> str:
     return token
 
 
-def _tokens(text: str) -> list[str]:
-    """Lower-cased words of ``text`` with plural endings dropped."""
-    return [_singular(w) for w in _WORD.findall(_fold(text))]
-
-
 # --------------------------------------------------------------------------- the grouper
 
 
 @dataclass(frozen=True, slots=True)
 class _Keyword:
-    """One compiled keyword: its words (a trailing '*' in a word = prefix) and weight."""
+    """One compiled keyword: its words (``prefix[k]``: word k ends in '*') and weight."""
 
     words: tuple[str, ...]
     prefix: tuple[bool, ...]
@@ -295,11 +299,12 @@ class _Keyword:
     text: str
 
     def matches_at(self, tokens: Sequence[str], i: int) -> bool:
+        """Whether the keyword's words after the first match the tokens after position ``i``."""
         if i + len(self.words) > len(tokens):
             return False
-        for k, (word, is_prefix) in enumerate(zip(self.words, self.prefix)):
-            token = tokens[i + k]
-            if not (token.startswith(word) if is_prefix else token == word):
+        for k in range(1, len(self.words)):
+            token, word = tokens[i + k], self.words[k]
+            if not (token.startswith(word) if self.prefix[k] else token == word):
                 return False
         return True
 
@@ -309,6 +314,17 @@ def _compile_keyword(raw: str, topic: int) -> _Keyword:
     parts = _KEYWORD_TOKEN.findall(_fold(phrase))
     words = tuple(p.rstrip("*") if p.endswith("*") else _singular(p) for p in parts)
     return _Keyword(words, tuple(p.endswith("*") for p in parts), topic, weight, phrase)
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
+    """What the grouper knows about one word of the input (cached per distinct word)."""
+
+    token: str  # the word without plural ending: what keywords match
+    term: str | None  # its stem for the similarity profiles; None for a stopword
+    singles: tuple[int, ...]  # the one-word keywords it matches (indexes into _keywords)
+    phrases: tuple[int, ...]  # the longer keywords whose first word it matches
+    profiled: bool = False  # whether its term is in some topic's profile
 
 
 def _damp(count: int) -> float:
@@ -323,123 +339,159 @@ class Grouper:
         """Compile the keywords, the example index and the similarity profiles."""
         self.taxonomy = taxonomy
         self._codes = taxonomy.codes()
-        self._exact: dict[str, list[_Keyword]] = {}
-        self._prefixed: dict[str, list[_Keyword]] = {}
-        for t, topic in enumerate(taxonomy.topics):
-            for raw in topic.keywords:
-                kw = _compile_keyword(raw, t)
-                index = self._prefixed if kw.prefix[0] else self._exact
-                index.setdefault(kw.words[0], []).append(kw)
-        self._prefix_lengths = sorted({len(w) for w in self._prefixed})
+        self._keywords = [
+            _compile_keyword(raw, t)
+            for t, topic in enumerate(taxonomy.topics)
+            for raw in topic.keywords
+        ]
+        # first word -> keyword indexes, for whole first words and for prefixes ("quantiz*")
+        self._exact: dict[str, list[int]] = {}
+        self._prefixed: dict[str, list[int]] = {}
+        for k, kw in enumerate(self._keywords):
+            index = self._prefixed if kw.prefix[0] else self._exact
+            index.setdefault(kw.words[0], []).append(k)
+        self._prefix_lengths = sorted({len(p) for p in self._prefixed})
         self._examples: dict[str, int] = {}
         for t, topic in enumerate(taxonomy.topics):
             for title in topic.examples:
                 self._examples.setdefault(normalise_title(title), t)
-        self._stems: dict[str, str] = {}
-        self._idf, self._profiles = self._build_profiles(taxonomy)
+        self._words: dict[str, _Word] = {}
+        self._idf: dict[str, float] = {}
+        self._index: dict[str, tuple[tuple[int, float], ...]] = {}
+        self._idf, self._index = self._build_profiles(taxonomy)
+        self._words = {}  # cached before the profiles existed: without their postings
+
+    # -- words
+
+    def _word(self, raw: str) -> _Word:
+        token = _singular(raw)
+        term = None
+        if token not in _STOPWORDS and len(token) > 1 and not token.isdigit():
+            term = _stem(token)
+        starts = list(self._exact.get(token, ()))
+        for length in self._prefix_lengths:
+            if length > len(token):
+                break
+            starts += self._prefixed.get(token[:length], ())
+        singles = tuple(k for k in starts if len(self._keywords[k].words) == 1)
+        phrases = tuple(k for k in starts if len(self._keywords[k].words) > 1)
+        word = self._words[raw] = _Word(token, term, singles, phrases, (term or "") in self._idf)
+        return word
+
+    def _analyse(self, text: str) -> list[_Word]:
+        cache = self._words
+        return [cache.get(raw) or self._word(raw) for raw in _words(text)]
 
     # -- similarity profiles
 
-    def _stem_terms(self, tokens: Iterable[str]) -> list[str]:
-        out = []
-        stems = self._stems
-        for token in tokens:
-            if token in _STOPWORDS or len(token) < 2 or token.isdigit():
-                continue
-            stem = stems.get(token)
-            if stem is None:
-                stem = stems[token] = _stem(token)
-            out.append(stem)
-        return out
-
     def _build_profiles(
         self, taxonomy: Taxonomy
-    ) -> tuple[dict[str, float], list[dict[str, float]]]:
+    ) -> tuple[dict[str, float], dict[str, tuple[tuple[int, float], ...]]]:
+        """Each topic's TF-IDF profile, inverted: term -> [(topic, weight)], and the IDF."""
         counts: list[Counter[str]] = []
         for topic in taxonomy.topics:
             text = [topic.title, topic.description]
             text += [parse_keyword(k)[0].replace("*", "") for k in topic.keywords]
             text += list(topic.examples)
-            counts.append(Counter(self._stem_terms(_tokens(" ".join(text)))))
+            words = self._analyse(" ".join(text))
+            counts.append(Counter(w.term for w in words if w.term))
         n = len(counts)
         df = Counter(term for c in counts for term in c)
         idf = {term: math.log(1.0 + n / d) for term, d in df.items()}
-        profiles = []
-        for c in counts:
+        index: dict[str, list[tuple[int, float]]] = {}
+        for t, c in enumerate(counts):
             vector = {term: (1.0 + math.log(tf)) * idf[term] for term, tf in c.items()}
             norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
-            profiles.append({term: v / norm for term, v in vector.items()})
-        return idf, profiles
+            for term, v in vector.items():
+                index.setdefault(term, []).append((t, v / norm))
+        return idf, {term: tuple(postings) for term, postings in index.items()}
 
     # -- scoring
 
-    def _keyword_hits(self, tokens: Sequence[str]) -> Counter[_Keyword]:
-        hits: Counter[_Keyword] = Counter()
-        exact, prefixed, lengths = self._exact, self._prefixed, self._prefix_lengths
-        for i, token in enumerate(tokens):
-            for kw in exact.get(token, ()):
-                if kw.matches_at(tokens, i):
-                    hits[kw] += 1
-            for length in lengths:
-                if length > len(token):
-                    break
-                for kw in prefixed.get(token[:length], ()):
-                    if kw.matches_at(tokens, i):
-                        hits[kw] += 1
+    def _keyword_hits(self, words: Sequence[_Word]) -> Counter[int]:
+        """How often each keyword (by index) occurs in ``words``."""
+        hits = Counter([k for w in words if w.singles for k in w.singles])
+        starts = [i for i, w in enumerate(words) if w.phrases]
+        if starts:
+            tokens = [w.token for w in words]
+            keywords = self._keywords
+            for i in starts:
+                hits.update(k for k in words[i].phrases if keywords[k].matches_at(tokens, i))
         return hits
 
-    def _similarity(self, title: list[str], abstract: list[str]) -> tuple[list[float], list[dict[str, float]]]:
-        """Cosine of the paper to each profile, and per topic the terms that contributed."""
-        tf: Counter[str] = Counter(self._stem_terms(abstract))
-        for term in self._stem_terms(title):
-            tf[term] += 2
-        idf = self._idf
-        vector = {t: (1.0 + math.log(c)) * idf[t] for t, c in tf.items() if t in idf}
-        norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
-        sims: list[float] = []
-        parts: list[dict[str, float]] = []
-        for profile in self._profiles:
-            contrib = {t: v * profile[t] / norm for t, v in vector.items() if t in profile}
-            sims.append(sum(contrib.values()))
-            parts.append(contrib)
-        return sims, parts
+    def _similarity(
+        self, title: Sequence[_Word], abstract: Sequence[_Word]
+    ) -> tuple[list[float], dict[str, float], float]:
+        """Cosine of the paper to each topic profile; the paper's TF-IDF terms and their norm.
+
+        Title words count three times.  Only terms found in some profile are kept, so the
+        cosine measures how the paper's topical vocabulary is spread over the topics.
+        """
+        tf = Counter([w.term for w in abstract if w.profiled])
+        tf.update([w.term for w in title if w.profiled] * 3)
+        idf, index = self._idf, self._index
+        sims = [0.0] * len(self._codes)
+        vector: dict[str, float] = {}
+        norm2 = 0.0
+        for term, count in tf.items():
+            assert term is not None
+            v = vector[term] = (1.0 + math.log(count)) * idf[term]
+            norm2 += v * v
+            for t, weight in index[term]:
+                sims[t] += v * weight
+        norm = math.sqrt(norm2) or 1.0
+        return [x / norm for x in sims], vector, norm
 
     def scores(self, paper: Paper) -> _Scores:
-        """Every topic's score for ``paper``, its title evidence and its reasons."""
+        """Every topic's score for ``paper``, the part of it from the title, and its parts."""
         n = len(self._codes)
-        scored = _Scores([0.0] * n, [0.0] * n, [[] for _ in range(n)])
-        title = _tokens(paper.title)
-        abstract = _tokens(paper.abstract)
+        scored = _Scores([0.0] * n, [0.0] * n, [[] for _ in range(n)], [0.0] * n)
+        title = self._analyse(paper.title)
+        abstract = self._analyse(paper.abstract)
         in_title = self._keyword_hits(title)
         in_abstract = self._keyword_hits(abstract)
-        for kw in in_title.keys() | in_abstract.keys():
-            t_count, a_count = in_title[kw], in_abstract[kw]
+        for k in in_title.keys() | in_abstract.keys():
+            kw = self._keywords[k]
+            t_count, a_count = in_title.get(k, 0), in_abstract.get(k, 0)
             t_value = kw.weight * TITLE_WEIGHT if t_count else 0.0
             value = t_value + kw.weight * _damp(a_count)
             scored.totals[kw.topic] += value
             scored.title[kw.topic] += t_value
-            where = ("title" if t_count else "") + ("+" if t_count and a_count else "")
-            where += ("abstract" if a_count else "") + (f" ×{a_count}" if a_count > 1 else "")
-            scored.reasons[kw.topic].append((value, f'"{kw.text}" ({where})'))
-        sims, parts = self._similarity(title, abstract)
+            scored.hits[kw.topic].append((value, k, t_count, a_count))
+        sims, scored.vector, scored.norm = self._similarity(title, abstract)
         for t, sim in enumerate(sims):
-            value = SIMILARITY_WEIGHT * sim
-            if value <= 0:
-                continue
-            scored.totals[t] += value
-            top = sorted(parts[t].items(), key=lambda kv: -kv[1])[:3]
-            words = ", ".join(term for term, _ in top)
-            scored.reasons[t].append((value, f"close to the topic's description and examples ({words})"))
+            scored.totals[t] += SIMILARITY_WEIGHT * sim
+            scored.similarity[t] = sim
         return scored
 
-    def _decide(self, s: _Scores) -> tuple[int, str | None]:
+    def _reasons(self, s: _Scores, t: int) -> list[str]:
+        """Topic ``t``'s evidence as text, strongest first."""
+        reasons: list[tuple[float, str]] = []
+        for value, k, t_count, a_count in s.hits[t]:
+            where = ("title" if t_count else "") + ("+" if t_count and a_count else "")
+            where += ("abstract" if a_count else "") + (f" ×{a_count}" if a_count > 1 else "")
+            reasons.append((value, f'"{self._keywords[k].text}" ({where})'))
+        if s.similarity[t] > 0:
+            shares = [
+                (v * weight, term)
+                for term, v in s.vector.items()
+                for topic, weight in self._index[term]
+                if topic == t
+            ]
+            words = ", ".join(term for _, term in sorted(shares, reverse=True)[:3])
+            reasons.append(
+                (SIMILARITY_WEIGHT * s.similarity[t], f"close to the topic's description and examples ({words})")
+            )
+        reasons.sort(key=lambda r: -r[0])
+        return [text for value, text in reasons if value > 0]
+
+    def _decide(self, s: _Scores, ranked: list[int]) -> tuple[int, str | None]:
         """The winning topic index and, if a tie-break rule chose it, a note saying so.
 
         The highest total wins, then the taxonomy's tie-break rules apply as ordered checks:
         a topic with strong title evidence (``RULE_MIN_TITLE``) and at least ``RULE_RATIO`` of
         the winner's total takes over if it lists the winner in ``wins_over``.
         """
-        ranked = sorted(range(len(s.totals)), key=lambda t: -s.totals[t])
         best = ranked[0]
         note = None
         seen = {best}
@@ -463,26 +515,24 @@ class Grouper:
     def place(self, paper: Paper) -> Placement:
         """Choose the paper's topic, with the evidence that decided it and the runner-up."""
         s = self.scores(paper)
-        if not s.totals:
-            return Placement(topic=OTHER_CODE, score=0.0, evidence=("the taxonomy has no topics",))
+        ranked = sorted(range(len(s.totals)), key=lambda t: -s.totals[t])
         example = self._examples.get(normalise_title(paper.title))
+        note: str | None
         if example is not None:
             best, note = example, f"listed as an example of {self._codes[example]!r}"
-        elif max(s.totals) < OTHER_THRESHOLD:
-            runner = max(range(len(s.totals)), key=lambda t: s.totals[t])
+        elif not ranked or s.totals[ranked[0]] < OTHER_THRESHOLD:
+            nearest = ranked[0] if ranked and s.totals[ranked[0]] > 0 else None
             return Placement(
                 topic=OTHER_CODE,
                 score=0.0,
                 evidence=("no topic matched strongly enough",),
-                runner_up=self._codes[runner] if s.totals[runner] > 0 else None,
-                runner_up_score=round(s.totals[runner], 3),
+                runner_up=self._codes[nearest] if nearest is not None else None,
+                runner_up_score=round(s.totals[nearest], 3) if nearest is not None else 0.0,
             )
         else:
-            best, note = self._decide(s)
-        others = [t for t in range(len(s.totals)) if t != best]
-        runner = max(others, key=lambda t: s.totals[t]) if others else None
-        reasons = [text for _, text in sorted(s.reasons[best], key=lambda r: -r[0])]
-        evidence = ([note] if note else []) + reasons[:MAX_EVIDENCE]
+            best, note = self._decide(s, ranked)
+        runner = next((t for t in ranked if t != best), None)
+        evidence = ([note] if note else []) + self._reasons(s, best)[:MAX_EVIDENCE]
         return Placement(
             topic=self._codes[best],
             score=round(s.totals[best], 3),
@@ -494,11 +544,19 @@ class Grouper:
 
 @dataclass(slots=True)
 class _Scores:
-    """One paper's scores: per topic the total, the part from title keywords, the reasons."""
+    """One paper's scores, per topic: the total, the part from title keywords, and the parts.
+
+    ``hits``: (value, keyword index, count in title, count in abstract) per matched keyword;
+    ``similarity``: the cosine to the topic's profile; ``vector`` and ``norm``: the paper's
+    TF-IDF terms, to tell which terms made the similarity.
+    """
 
     totals: list[float]
     title: list[float]
-    reasons: list[list[tuple[float, str]]]
+    hits: list[list[tuple[float, int, int, int]]]
+    similarity: list[float]
+    vector: dict[str, float] = field(default_factory=dict)
+    norm: float = 1.0
 
 
 # --------------------------------------------------------------------------- grouping
@@ -535,3 +593,327 @@ def group_papers(
             ranked = tuple(sorted(members[code], key=key))
             groups.append(TopicGroup(code=code, title=title, papers=ranked, description=description))
     return tuple(groups), placements
+
+
+# --------------------------------------------------------------------------- teaching
+
+
+def add_example(path: Path, topic: str, title: str) -> None:
+    """Append ``title`` to ``topic``'s examples in the topics file, keeping the rest of its text.
+
+    The edit is checked by parsing the result before the file is replaced.  ConfigError if the
+    topic is unknown, the title is an example of another topic, or the file cannot be edited.
+    """
+    title = " ".join(title.split())
+    if not title:
+        raise ConfigError(f"{path}: an example needs a title")
+    taxonomy = load_taxonomy(path)
+    codes = taxonomy.codes()
+    if topic not in codes:
+        raise ConfigError(
+            f"{path}: no topic {topic!r}", hint=f"topics in this file: {', '.join(codes)}"
+        )
+    key = normalise_title(title)
+    for other in taxonomy.topics:
+        if any(normalise_title(e) == key for e in other.examples):
+            if other.code == topic:
+                return
+            raise ConfigError(
+                f"{path}: {title!r} is already an example of {other.code!r}",
+                hint=f"remove it from {other.code!r} first",
+            )
+    text = path.read_text(encoding="utf-8")
+    edited = _append_example(text, codes.index(topic), title, path)
+    expected = tomllib.loads(text)
+    expected["topics"][codes.index(topic)].setdefault("examples", []).append(title)
+    try:
+        ok = tomllib.loads(edited) == expected
+    except tomllib.TOMLDecodeError:
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"{path}: topics[{codes.index(topic)}].examples: cannot add the example to this layout",
+            hint="add the title to the topic's examples list by hand",
+        )
+    _write_atomic(path, edited)
+
+
+def _append_example(text: str, index: int, title: str, path: Path) -> str:
+    """The text with ``title`` added to the examples of the ``index``-th [[topics]] table."""
+    headers = [m.start() for m in re.finditer(r"(?m)^[ \t]*\[\[[ \t]*topics[ \t]*\]\]", text)]
+    if len(headers) <= index:
+        raise ConfigError(
+            f"{path}: topics[{index}]: cannot edit this file's layout",
+            hint="write each topic as a [[topics]] table, then add the example again",
+        )
+    start = headers[index]
+    after_header = text.index("\n", start) + 1 if "\n" in text[start:] else len(text)
+    next_table = re.compile(r"(?m)^[ \t]*\[").search(text, after_header)
+    end = next_table.start() if next_table else len(text)
+    item = _toml_string(title)
+    found = re.compile(r"(?m)^[ \t]*examples[ \t]*=[ \t]*\[").search(text, start, end)
+    if found is None:
+        # No examples key yet: add one after the table's last key line.
+        body = text[start:end].rstrip()
+        insert_at = start + len(body)
+        return f"{text[:insert_at]}\nexamples = [{item}]{text[insert_at:]}"
+    open_at = found.end() - 1
+    close_at = _closing_bracket(text, open_at, path)
+    inside = text[open_at + 1 : close_at]
+    content = "".join(_code(line) for line in inside.split("\n")).strip()
+    if "\n" not in inside:
+        sep = "" if not content else ", " if not content.endswith(",") else " "
+        new_inside = f"{inside.rstrip()}{sep}{item}" if content else item
+        return text[: open_at + 1] + new_inside + text[close_at:]
+    # A multi-line array: one item per line, indented like the others, before the "]" line.
+    lines = inside.split("\n")
+    indent = next(
+        (line[: len(line) - len(line.lstrip())] for line in lines if line.strip() and not line.strip().startswith("#")),
+        "    ",
+    )
+    last_item = max((i for i, line in enumerate(lines) if _code(line).strip()), default=None)
+    if last_item is not None:
+        line = lines[last_item]
+        code_part = _code(line).rstrip()
+        if not code_part.endswith(","):
+            lines[last_item] = code_part + "," + line[len(code_part):]
+        lines.insert(last_item + 1, f"{indent}{item},")
+    else:
+        lines.insert(1, f"{indent}{item},")
+    return text[: open_at + 1] + "\n".join(lines) + text[close_at:]
+
+
+def _toml_string(value: str) -> str:
+    """``value`` as a TOML basic string."""
+    out = ['"']
+    for ch in value:
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _skip_string(text: str, i: int) -> int:
+    """The position after the TOML string that starts at ``i``."""
+    quote = text[i] * 3 if text.startswith(text[i] * 3, i) else text[i]
+    j = i + len(quote)
+    while j < len(text) and not text.startswith(quote, j):
+        j += 2 if quote[0] == '"' and text[j] == "\\" else 1
+    return j + len(quote)
+
+
+def _code(line: str) -> str:
+    """One line of TOML without its comment."""
+    i = 0
+    while i < len(line):
+        if line[i] in "\"'":
+            i = _skip_string(line, i)
+        elif line[i] == "#":
+            return line[:i]
+        else:
+            i += 1
+    return line
+
+
+def _closing_bracket(text: str, open_at: int, path: Path) -> int:
+    """Position of the "]" closing the array opened at ``open_at`` (strings, comments skipped)."""
+    depth, i = 0, open_at
+    while i < len(text):
+        ch = text[i]
+        if ch in "\"'":
+            i = _skip_string(text, i)
+            continue
+        if ch == "#":
+            newline = text.find("\n", i)
+            i = len(text) if newline < 0 else newline
+            continue
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise ConfigError(f"{path}: unterminated examples array")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step (a crash leaves the old or the new file)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class TopicScore:
+    """How well one topic's placements agree with the labels."""
+
+    code: str
+    precision: float
+    recall: float
+    f1: float
+    support: int  # labelled papers of this topic
+    placed: int  # papers the grouper put in this topic
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """A labelled paper the grouper placed elsewhere."""
+
+    title: str
+    label: str
+    placed: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The grouper measured against hand labels.
+
+    ``confusion[i][j]`` counts papers labelled ``codes[i]`` and placed in ``codes[j]``;
+    ``macro_f1`` averages F1 over the topics that occur in the labels; ``other_share`` is the
+    share of labelled papers placed in "Other".
+    """
+
+    n: int
+    accuracy: float
+    macro_f1: float
+    other_share: float
+    topics: tuple[TopicScore, ...]
+    codes: tuple[str, ...]
+    confusion: tuple[tuple[int, ...], ...]
+    unmatched: tuple[str, ...]
+    misses: tuple[Miss, ...]
+
+
+def read_labels(path: Path) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The rows of a labels TSV (title<TAB>topic[<TAB>more...], with a header): (title, topic, rest)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read labels: {exc.strerror or exc}") from None
+    labels = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise ConfigError(f"{path}:{line}: expected title<TAB>topic")
+        labels.append((row[0].strip(), row[1].strip(), tuple(row[2:])))
+    return labels
+
+
+def label_snapshot_files(path: Path) -> tuple[Path, ...]:
+    """The snapshot files a labels TSV names in its third column, resolved against the
+    ``seeds`` folder beside the labels' folder (``topics/labels.tsv`` -> ``seeds/<file>``)."""
+    seeds = path.resolve().parent.parent / "seeds"
+    names = dict.fromkeys(rest[0].strip() for _, _, rest in read_labels(path) if rest and rest[0].strip())
+    return tuple(seeds / name for name in names)
+
+
+def evaluate(labels: Path, papers: Sequence[Paper], grouper: Grouper) -> EvalReport:
+    """Place the labelled papers (matched by normalised title) and compare with the labels."""
+    by_title: dict[str, Paper] = {}
+    for paper in papers:
+        by_title.setdefault(normalise_title(paper.title), paper)
+    gold: list[str] = []
+    placed: list[str] = []
+    misses: list[Miss] = []
+    unmatched: list[str] = []
+    seen: set[str] = set()
+    for title, label, _ in read_labels(labels):
+        key = normalise_title(title)
+        if key in seen:
+            continue
+        seen.add(key)
+        found = by_title.get(key)
+        if found is None:
+            unmatched.append(title)
+            continue
+        placement = grouper.place(found)
+        gold.append(label)
+        placed.append(placement.topic)
+        if placement.topic != label:
+            misses.append(Miss(found.title, label, placement.topic, placement.evidence))
+    known = grouper.taxonomy.codes()
+    extra = sorted(set(gold) - set(known) - {OTHER_CODE})
+    codes = known + tuple(extra) + (OTHER_CODE,)
+    position = {code: i for i, code in enumerate(codes)}
+    confusion = [[0] * len(codes) for _ in codes]
+    for g, p in zip(gold, placed):
+        confusion[position[g]][position[p]] += 1
+    scores = []
+    for i, code in enumerate(codes):
+        support = sum(confusion[i])
+        n_placed = sum(row[i] for row in confusion)
+        if not support and not n_placed:
+            continue
+        hit = confusion[i][i]
+        precision = hit / n_placed if n_placed else 0.0
+        recall = hit / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores.append(TopicScore(code, precision, recall, f1, support, n_placed))
+    n = len(gold)
+    labelled = [s for s in scores if s.support]
+    return EvalReport(
+        n=n,
+        accuracy=sum(g == p for g, p in zip(gold, placed)) / n if n else 0.0,
+        macro_f1=sum(s.f1 for s in labelled) / len(labelled) if labelled else 0.0,
+        other_share=placed.count(OTHER_CODE) / n if n else 0.0,
+        topics=tuple(scores),
+        codes=codes,
+        confusion=tuple(tuple(row) for row in confusion),
+        unmatched=tuple(unmatched),
+        misses=tuple(misses),
+    )
+
+
+def format_report(report: EvalReport, *, misses: int = 0) -> str:
+    """The report as a text table: totals, per-topic scores, the confusion matrix and,
+    if ``misses`` > 0, that many misplaced papers with the evidence that misled the grouper."""
+    lines = [
+        f"{report.n} labelled papers"
+        + (f" ({len(report.unmatched)} labels matched no paper)" if report.unmatched else ""),
+        f"accuracy {report.accuracy:.3f}   macro-F1 {report.macro_f1:.3f}   "
+        f"Other {100 * report.other_share:.1f} %",
+        "",
+    ]
+    width = max([len(c) for c in report.codes] + [5])
+    lines.append(f"{'topic':<{width}}  precision  recall     f1  labelled  placed")
+    for s in report.topics:
+        lines.append(
+            f"{s.code:<{width}}  {s.precision:9.3f}  {s.recall:6.3f}  {s.f1:5.3f}  {s.support:8d}  {s.placed:6d}"
+        )
+    used = [
+        i
+        for i, code in enumerate(report.codes)
+        if sum(report.confusion[i]) or sum(row[i] for row in report.confusion)
+    ]
+    lines += ["", "confusion (rows: label, columns: placed, numbered as the rows)"]
+    lines.append(" " * (width + 5) + "".join(f"{k + 1:>4}" for k in range(len(used))))
+    for k, i in enumerate(used):
+        cells = "".join(f"{report.confusion[i][j] or '.':>4}" for j in used)
+        lines.append(f"{k + 1:>2}. {report.codes[i]:<{width}} {cells}")
+    if report.unmatched:
+        lines += ["", "labels that matched no paper:"] + [f"  {t}" for t in report.unmatched[:20]]
+        if len(report.unmatched) > 20:
+            lines.append(f"  ... and {len(report.unmatched) - 20} more")
+    if misses and report.misses:
+        lines += ["", f"misplaced papers (first {min(misses, len(report.misses))}):"]
+        for m in report.misses[:misses]:
+            lines.append(f"  {m.label} -> {m.placed}: {m.title}")
+            if m.evidence:
+                lines.append(f"      because: {'; '.join(m.evidence)}")
+    return "\n".join(lines)
