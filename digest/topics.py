@@ -26,7 +26,7 @@ import tomllib
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,9 @@ ORDERS = ("source", "upvotes")
 #: A keyword in the title counts this many times its weight.
 TITLE_WEIGHT = 6.0
 #: The cosine similarity to a topic's profile is scaled by this before it joins keyword scores.
-SIMILARITY_WEIGHT = 5.0
+SIMILARITY_WEIGHT = 15.0
 #: A paper whose best topic scores below this goes to "Other".
-OTHER_THRESHOLD = 1.5
+OTHER_THRESHOLD = 1.0
 #: A tie-break rule (``wins_over``) needs this much title evidence ...
 RULE_MIN_TITLE = 18.0
 #: ... and this share of the current winner's total.
@@ -285,7 +285,23 @@ def _stem(token: str) -> str:
     return token
 
 
+def _term(token: str) -> str:
+    """The similarity term of a token: its stem, or "" for a stopword or a number."""
+    if token in _STOPWORDS or len(token) < 2 or token.isdigit():
+        return ""
+    return _stem(token)
+
+
 # --------------------------------------------------------------------------- the grouper
+
+
+def _background_topics() -> tuple[Topic, ...]:
+    """The default taxonomy's topics, which tell the similarity which words are common in
+    ML papers (none if the default file is missing)."""
+    try:
+        return load_taxonomy(default_taxonomy_path()).topics
+    except ConfigError:
+        return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,20 +332,12 @@ def _compile_keyword(raw: str, topic: int) -> _Keyword:
     return _Keyword(words, tuple(p.endswith("*") for p in parts), topic, weight, phrase)
 
 
-@dataclass(frozen=True, slots=True)
-class _Word:
-    """What the grouper knows about one word of the input (cached per distinct word)."""
-
-    token: str  # the word without plural ending: what keywords match
-    term: str | None  # its stem for the similarity profiles; None for a stopword
-    singles: tuple[int, ...]  # the one-word keywords it matches (indexes into _keywords)
-    phrases: tuple[int, ...]  # the longer keywords whose first word it matches
-    profiled: bool = False  # whether its term is in some topic's profile
+_DAMPED = [0.0] + [1.0 + math.log(c) for c in range(1, 64)]
 
 
 def _damp(count: int) -> float:
     """Repeats count less and less: 1, 1.69, 2.10, ..."""
-    return 1.0 + math.log(count) if count > 0 else 0.0
+    return _DAMPED[count] if count < 64 else 1.0 + math.log(count)
 
 
 class Grouper:
@@ -344,30 +352,42 @@ class Grouper:
             for t, topic in enumerate(taxonomy.topics)
             for raw in topic.keywords
         ]
-        # first word -> keyword indexes, for whole first words and for prefixes ("quantiz*")
+        # Where to look keywords up: phrases by their first two words when both are whole
+        # words ("kv cache"), the others by their first word, whole or prefix ("quantiz*").
+        self._bigrams: dict[tuple[str, str], list[int]] = {}
         self._exact: dict[str, list[int]] = {}
         self._prefixed: dict[str, list[int]] = {}
         for k, kw in enumerate(self._keywords):
-            index = self._prefixed if kw.prefix[0] else self._exact
-            index.setdefault(kw.words[0], []).append(k)
+            if len(kw.words) > 1 and not kw.prefix[0] and not kw.prefix[1]:
+                self._bigrams.setdefault((kw.words[0], kw.words[1]), []).append(k)
+            else:
+                index = self._prefixed if kw.prefix[0] else self._exact
+                index.setdefault(kw.words[0], []).append(k)
         self._prefix_lengths = sorted({len(p) for p in self._prefixed})
+        self._keyword_topic = [kw.topic for kw in self._keywords]
+        self._keyword_weight = [kw.weight for kw in self._keywords]
         self._examples: dict[str, int] = {}
         for t, topic in enumerate(taxonomy.topics):
             for title in topic.examples:
                 self._examples.setdefault(normalise_title(title), t)
-        self._words: dict[str, _Word] = {}
-        self._idf: dict[str, float] = {}
-        self._index: dict[str, tuple[tuple[int, float], ...]] = {}
-        self._idf, self._index = self._build_profiles(taxonomy)
-        self._words = {}  # cached before the profiles existed: without their postings
+        self._idf, self._index, self._unknown_idf = self._build_profiles(taxonomy)
+        # What is known about each distinct word seen so far (filled in by _learn):
+        self._token_of: dict[str, str] = {}  # word -> token (plural dropped), for phrases
+        self._singles_of: dict[str, tuple[int, ...]] = {}  # -> the one-word keywords it is
+        self._phrases_of: dict[str, tuple[int, ...]] = {}  # -> phrases it starts, not by bigram
+        self._term_of: dict[str, str] = {}  # -> its term, if some profile has it
+        self._unknown: set[str] = set()  # content words no profile has
 
     # -- words
 
-    def _word(self, raw: str) -> _Word:
-        token = _singular(raw)
-        term = None
-        if token not in _STOPWORDS and len(token) > 1 and not token.isdigit():
-            term = _stem(token)
+    def _learn(self, raw: str) -> None:
+        """Work out what the word ``raw`` means for the keywords and the profiles."""
+        token = self._token_of[raw] = _singular(raw)
+        term = _term(token)
+        if term in self._idf:
+            self._term_of[raw] = term
+        elif term:
+            self._unknown.add(raw)
         starts = list(self._exact.get(token, ()))
         for length in self._prefix_lengths:
             if length > len(token):
@@ -375,28 +395,28 @@ class Grouper:
             starts += self._prefixed.get(token[:length], ())
         singles = tuple(k for k in starts if len(self._keywords[k].words) == 1)
         phrases = tuple(k for k in starts if len(self._keywords[k].words) > 1)
-        word = self._words[raw] = _Word(token, term, singles, phrases, (term or "") in self._idf)
-        return word
-
-    def _analyse(self, text: str) -> list[_Word]:
-        cache = self._words
-        return [cache.get(raw) or self._word(raw) for raw in _words(text)]
+        if singles:
+            self._singles_of[raw] = singles
+        if phrases:
+            self._phrases_of[raw] = phrases
 
     # -- similarity profiles
 
     def _build_profiles(
         self, taxonomy: Taxonomy
-    ) -> tuple[dict[str, float], dict[str, tuple[tuple[int, float], ...]]]:
-        """Each topic's TF-IDF profile, inverted: term -> [(topic, weight)], and the IDF."""
-        counts: list[Counter[str]] = []
-        for topic in taxonomy.topics:
+    ) -> tuple[dict[str, float], dict[str, tuple[tuple[int, float], ...]], float]:
+        """The IDF of each term, each topic's TF-IDF profile inverted (term -> [(topic,
+        weight)]) and the IDF of a term no profile has."""
+        def profile(topic: Topic) -> Counter[str]:
             text = [topic.title, topic.description]
             text += [parse_keyword(k)[0].replace("*", "") for k in topic.keywords]
             text += list(topic.examples)
-            words = self._analyse(" ".join(text))
-            counts.append(Counter(w.term for w in words if w.term))
-        n = len(counts)
-        df = Counter(term for c in counts for term in c)
+            terms = (_term(_singular(w)) for w in _words(" ".join(text)))
+            return Counter(t for t in terms if t)
+        counts = [profile(t) for t in taxonomy.topics]
+        docs = counts + [profile(t) for t in _background_topics()]
+        n = len(docs)
+        df = Counter(term for c in docs for term in c)
         idf = {term: math.log(1.0 + n / d) for term, d in df.items()}
         index: dict[str, list[tuple[int, float]]] = {}
         for t, c in enumerate(counts):
@@ -404,40 +424,62 @@ class Grouper:
             norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
             for term, v in vector.items():
                 index.setdefault(term, []).append((t, v / norm))
-        return idf, {term: tuple(postings) for term, postings in index.items()}
+        return idf, {term: tuple(postings) for term, postings in index.items()}, math.log(1.0 + n)
 
     # -- scoring
 
-    def _keyword_hits(self, words: Sequence[_Word]) -> Counter[int]:
-        """How often each keyword (by index) occurs in ``words``."""
-        hits = Counter([k for w in words if w.singles for k in w.singles])
-        starts = [i for i, w in enumerate(words) if w.phrases]
-        if starts:
-            tokens = [w.token for w in words]
-            keywords = self._keywords
-            for i in starts:
-                hits.update(k for k in words[i].phrases if keywords[k].matches_at(tokens, i))
-        return hits
+    def _read(self, text: str, times: int = 1) -> _Text:
+        """Count the keywords and the profile terms of one text (whose words count ``times``)."""
+        raws = _words(text)
+        counts = Counter(raws)
+        token_of = self._token_of
+        for raw in [raw for raw in counts if raw not in token_of]:
+            self._learn(raw)
+        hits: dict[int, int] = {}
+        singles_of = self._singles_of
+        for raw in [raw for raw in counts if raw in singles_of]:
+            for k in singles_of[raw]:
+                hits[k] = hits.get(k, 0) + counts[raw]
+        terms: dict[str, int] = {}
+        term_of = self._term_of
+        for raw in [raw for raw in counts if raw in term_of]:
+            terms[term_of[raw]] = terms.get(term_of[raw], 0) + counts[raw]
+        # Content words no profile has lengthen the paper's vector (see _similarity).
+        unknown = self._unknown
+        other = len([raw for raw in counts if raw in unknown]) * _damp(times) ** 2
+        # Phrases need word order: look up each pair of neighbours, then check longer phrases.
+        tokens = [token_of[raw] for raw in raws]
+        bigrams, keywords = self._bigrams, self._keywords
+        for i in [i for i, pair in enumerate(zip(tokens, tokens[1:])) if pair in bigrams]:
+            for k in bigrams[tokens[i], tokens[i + 1]]:
+                if len(keywords[k].words) == 2 or keywords[k].matches_at(tokens, i):
+                    hits[k] = hits.get(k, 0) + 1
+        phrases_of = self._phrases_of
+        for i in [i for i, raw in enumerate(raws) if raw in phrases_of]:
+            for k in phrases_of[raws[i]]:
+                if keywords[k].matches_at(tokens, i):
+                    hits[k] = hits.get(k, 0) + 1
+        return _Text(hits, terms, other)
 
-    def _similarity(
-        self, title: Sequence[_Word], abstract: Sequence[_Word]
-    ) -> tuple[list[float], dict[str, float], float]:
+    def _similarity(self, title: _Text, abstract: _Text) -> tuple[list[float], dict[str, float], float]:
         """Cosine of the paper to each topic profile; the paper's TF-IDF terms and their norm.
 
-        Title words count three times.  Only terms found in some profile are kept, so the
-        cosine measures how the paper's topical vocabulary is spread over the topics.
+        Title words count three times.  The IDF comes from the topic profiles plus, as
+        background, the default taxonomy's: a word every topic uses weighs little.  Words no
+        profile knows still lengthen the paper's vector (as if each occurred once): a paper
+        mostly about something else is close to no topic.
         """
-        tf = Counter([w.term for w in abstract if w.profiled])
-        tf.update([w.term for w in title if w.profiled] * 3)
+        tf = abstract.terms.copy()
+        for term, count in title.terms.items():
+            tf[term] = tf.get(term, 0) + 3 * count
         idf, index = self._idf, self._index
         sims = [0.0] * len(self._codes)
         vector: dict[str, float] = {}
-        norm2 = 0.0
+        norm2 = (abstract.unknown + title.unknown) * self._unknown_idf**2
         for term, count in tf.items():
-            assert term is not None
             v = vector[term] = (1.0 + math.log(count)) * idf[term]
             norm2 += v * v
-            for t, weight in index[term]:
+            for t, weight in index.get(term, ()):
                 sims[t] += v * weight
         norm = math.sqrt(norm2) or 1.0
         return [x / norm for x in sims], vector, norm
@@ -445,29 +487,30 @@ class Grouper:
     def scores(self, paper: Paper) -> _Scores:
         """Every topic's score for ``paper``, the part of it from the title, and its parts."""
         n = len(self._codes)
-        scored = _Scores([0.0] * n, [0.0] * n, [[] for _ in range(n)], [0.0] * n)
-        title = self._analyse(paper.title)
-        abstract = self._analyse(paper.abstract)
-        in_title = self._keyword_hits(title)
-        in_abstract = self._keyword_hits(abstract)
-        for k in in_title.keys() | in_abstract.keys():
-            kw = self._keywords[k]
-            t_count, a_count = in_title.get(k, 0), in_abstract.get(k, 0)
-            t_value = kw.weight * TITLE_WEIGHT if t_count else 0.0
-            value = t_value + kw.weight * _damp(a_count)
-            scored.totals[kw.topic] += value
-            scored.title[kw.topic] += t_value
-            scored.hits[kw.topic].append((value, k, t_count, a_count))
-        sims, scored.vector, scored.norm = self._similarity(title, abstract)
+        title = self._read(paper.title, times=3)
+        abstract = self._read(paper.abstract)
+        totals = [0.0] * n
+        from_title = [0.0] * n
+        topic_of, weight_of = self._keyword_topic, self._keyword_weight
+        for k, count in abstract.hits.items():
+            totals[topic_of[k]] += weight_of[k] * _damp(count)
+        for k in title.hits:
+            value = weight_of[k] * TITLE_WEIGHT
+            totals[topic_of[k]] += value
+            from_title[topic_of[k]] += value
+        sims, vector, norm = self._similarity(title, abstract)
         for t, sim in enumerate(sims):
-            scored.totals[t] += SIMILARITY_WEIGHT * sim
-            scored.similarity[t] = sim
-        return scored
+            totals[t] += SIMILARITY_WEIGHT * sim
+        return _Scores(totals, from_title, title.hits, abstract.hits, sims, vector, norm)
 
     def _reasons(self, s: _Scores, t: int) -> list[str]:
         """Topic ``t``'s evidence as text, strongest first."""
         reasons: list[tuple[float, str]] = []
-        for value, k, t_count, a_count in s.hits[t]:
+        for k in s.title_hits.keys() | s.abstract_hits.keys():
+            if self._keyword_topic[k] != t:
+                continue
+            t_count, a_count = s.title_hits.get(k, 0), s.abstract_hits.get(k, 0)
+            value = self._keyword_weight[k] * ((TITLE_WEIGHT if t_count else 0.0) + _damp(a_count))
             where = ("title" if t_count else "") + ("+" if t_count and a_count else "")
             where += ("abstract" if a_count else "") + (f" ×{a_count}" if a_count > 1 else "")
             reasons.append((value, f'"{self._keywords[k].text}" ({where})'))
@@ -475,7 +518,7 @@ class Grouper:
             shares = [
                 (v * weight, term)
                 for term, v in s.vector.items()
-                for topic, weight in self._index[term]
+                for topic, weight in self._index.get(term, ())
                 if topic == t
             ]
             words = ", ".join(term for _, term in sorted(shares, reverse=True)[:3])
@@ -543,20 +586,31 @@ class Grouper:
 
 
 @dataclass(slots=True)
+class _Text:
+    """What one text (a title or an abstract) holds: keyword hits by keyword index, counts of
+    profile terms, and how many other content words."""
+
+    hits: dict[int, int]
+    terms: dict[str, int]
+    unknown: float  # the squared length the other content words add to the TF vector
+
+
+@dataclass(slots=True)
 class _Scores:
     """One paper's scores, per topic: the total, the part from title keywords, and the parts.
 
-    ``hits``: (value, keyword index, count in title, count in abstract) per matched keyword;
-    ``similarity``: the cosine to the topic's profile; ``vector`` and ``norm``: the paper's
-    TF-IDF terms, to tell which terms made the similarity.
+    ``title_hits``/``abstract_hits``: keyword index -> count; ``similarity``: the cosine to
+    each topic's profile; ``vector`` and ``norm``: the paper's TF-IDF terms, to tell which
+    terms made the similarity.
     """
 
     totals: list[float]
     title: list[float]
-    hits: list[list[tuple[float, int, int, int]]]
+    title_hits: dict[int, int]
+    abstract_hits: dict[int, int]
     similarity: list[float]
-    vector: dict[str, float] = field(default_factory=dict)
-    norm: float = 1.0
+    vector: dict[str, float]
+    norm: float
 
 
 # --------------------------------------------------------------------------- grouping
