@@ -21,7 +21,6 @@ import csv
 import math
 import os
 import re
-import tempfile
 import tomllib
 import unicodedata
 from collections import Counter
@@ -797,13 +796,13 @@ def _closing_bracket(text: str, open_at: int, path: Path) -> int:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step (a crash leaves the old or the new file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
