@@ -1,14 +1,17 @@
 """Topic config and the grouper: every new paper gets exactly one topic, or "Other".
 
 The taxonomy is a TOML file (``config/topics.toml``); each topic has a code, a title, a
-description, weighted keywords and example titles.  :class:`Grouper` scores a paper against
-every topic with two kinds of evidence, both computed from the taxonomy alone:
+description, weighted keywords, example titles and tie-break rules.  :class:`Grouper` scores
+a paper against every topic from the taxonomy alone (nothing is trained on labels):
 
 * keyword hits: each keyword (a word or phrase, ``*`` for a prefix, ``^N`` for a weight)
   found in the title counts ``TITLE_WEIGHT`` times its weight, in the abstract its weight,
   damped logarithmically for repeats;
 * similarity: TF-IDF cosine between the paper and a profile of each topic made of its title,
-  description, keywords and examples (a term found in few topics' profiles weighs more).
+  description, keywords and examples.  The IDF also counts the shipped default taxonomy as
+  background, so words common to all ML papers weigh little even in a custom taxonomy;
+* tie-break rules: a topic named clearly in the title beats the topics it lists in
+  ``wins_over`` (the labelling guide's ordered rules, as data).
 
 A paper whose title is listed among a topic's examples goes to that topic.  A paper whose best
 score stays under ``OTHER_THRESHOLD`` goes to "Other".  Each placement carries the words that
@@ -24,7 +27,7 @@ import re
 import tomllib
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,7 @@ RULE_MIN_TITLE = 18.0
 RULE_RATIO = 0.3
 #: How many pieces of evidence a placement lists.
 MAX_EVIDENCE = 4
+_MAX_KNOWN_WORDS = 500_000
 
 _CODE = re.compile(r"^[a-z0-9_-]+$")
 _WORD = re.compile(r"[^\W_]+")
@@ -194,10 +198,16 @@ def _check_taxonomy(data: Mapping[str, Any], errors: list[str]) -> list[Topic]:
         seen.add(topic.code)
         where_of.setdefault(topic.code, where)
         topics.append(topic)
+    example_of: dict[str, str] = {}
     for topic in topics:
+        where = where_of[topic.code]
         for j, code in enumerate(topic.wins_over):
             if code not in seen:
-                errors.append(f"{where_of[topic.code]}.wins_over[{j}]: unknown topic {code!r}")
+                errors.append(f"{where}.wins_over[{j}]: unknown topic {code!r}")
+        for j, title in enumerate(topic.examples):
+            other = example_of.setdefault(normalise_title(title), topic.code)
+            if other != topic.code:
+                errors.append(f"{where}.examples[{j}]: {title!r} is already an example of {other!r}")
     return topics
 
 
@@ -370,14 +380,17 @@ class Grouper:
             for title in topic.examples:
                 self._examples.setdefault(normalise_title(title), t)
         self._idf, self._index, self._unknown_idf = self._build_profiles(taxonomy)
-        # What is known about each distinct word seen so far (filled in by _learn):
+        self._forget_words()
+
+    # -- words
+
+    def _forget_words(self) -> None:
+        """Empty the cache of what is known about each distinct word (filled by _learn)."""
         self._token_of: dict[str, str] = {}  # word -> token (plural dropped), for phrases
         self._singles_of: dict[str, tuple[int, ...]] = {}  # -> the one-word keywords it is
         self._phrases_of: dict[str, tuple[int, ...]] = {}  # -> phrases it starts, not by bigram
         self._term_of: dict[str, str] = {}  # -> its term, if some profile has it
         self._unknown: set[str] = set()  # content words no profile has
-
-    # -- words
 
     def _learn(self, raw: str) -> None:
         """Work out what the word ``raw`` means for the keywords and the profiles."""
@@ -432,6 +445,8 @@ class Grouper:
         raws = _words(text)
         counts = Counter(raws)
         token_of = self._token_of
+        if len(token_of) > _MAX_KNOWN_WORDS:  # a long-lived grouper: start the cache afresh
+            self._forget_words()
         for raw in [raw for raw in counts if raw not in token_of]:
             self._learn(raw)
         hits: dict[int, int] = {}
@@ -483,7 +498,7 @@ class Grouper:
         norm = math.sqrt(norm2) or 1.0
         return [x / norm for x in sims], vector, norm
 
-    def scores(self, paper: Paper) -> _Scores:
+    def _scores(self, paper: Paper) -> _Scores:
         """Every topic's score for ``paper``, the part of it from the title, and its parts."""
         n = len(self._codes)
         title = self._read(paper.title, times=3)
@@ -556,7 +571,7 @@ class Grouper:
 
     def place(self, paper: Paper) -> Placement:
         """Choose the paper's topic, with the evidence that decided it and the runner-up."""
-        s = self.scores(paper)
+        s = self._scores(paper)
         ranked = sorted(range(len(s.totals)), key=lambda t: -s.totals[t])
         example = self._examples.get(normalise_title(paper.title))
         note: str | None
@@ -615,9 +630,10 @@ class _Scores:
 # --------------------------------------------------------------------------- grouping
 
 
-def _sort_key(order: str) -> Any:
+def _rank_in_group(order: str) -> Callable[[Paper], tuple[int, int]]:
+    """The sort key for ``order``: source rank, or upvotes (descending, none last) then rank."""
     if order == "source":
-        return lambda p: p.position
+        return lambda p: (0, p.position)
     return lambda p: (-(p.upvotes if p.upvotes is not None else -1), p.position)
 
 
@@ -637,7 +653,7 @@ def group_papers(
         placement = grouper.place(paper)
         placements[paper.key] = placement
         members.setdefault(placement.topic, []).append(paper)
-    key = _sort_key(order)
+    key = _rank_in_group(order)
     groups = []
     sections = [(t.code, t.title, t.description) for t in grouper.taxonomy.topics]
     sections.append((OTHER_CODE, OTHER_TITLE, "Papers that fit none of the topics."))

@@ -305,6 +305,8 @@ def test_add_example_refuses_unknown_topics_and_conflicts(tmp_path: Path) -> Non
         ('[[topics]]\ncode = "a"\ntitle = "A"\nkeywords = ["mamba^x"]\n',
          "topics[0].keywords[0]: bad weight 'x'"),
         ('[[topics]]\ncode = "a"\ntitle = "A"\nwins_over = ["b"]\n', "topics[0].wins_over[0]: unknown topic 'b'"),
+        ('[[topics]]\ncode = "a"\ntitle = "A"\nexamples = ["T"]\n[[topics]]\ncode = "b"\ntitle = "B"\n'
+         'examples = ["t."]\n', "topics[1].examples[0]: 't.' is already an example of 'a'"),
         ('name = "x"\n[[topics]]\ncode = "a"\ntitle = "A"\n', "unknown key 'name'"),
         ("topics = []\n", "topics: expected at least one [[topics]] table"),
         ('[[topics]\ncode = "a"\n', "not valid TOML"),
