@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -115,6 +116,7 @@ def main() -> None:
         "total_s": {"best": round(best, 4), "median": round(median, 4)},
         "papers_per_s": {"best": round(len(papers) / best), "median": round(len(papers) / median)},
         "target_s_per_1000": 0.5,
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other work on the machine skews timings
         "python": platform.python_version(),
         "machine": platform.machine(),
         "quality": quality(),

@@ -400,11 +400,14 @@ class Grouper:
             self._term_of[raw] = term
         elif term:
             self._unknown.add(raw)
-        starts = list(self._exact.get(token, ()))
+        starts = self._exact.get(token, [])
         for length in self._prefix_lengths:
             if length > len(token):
                 break
-            starts += self._prefixed.get(token[:length], ())
+            if token[:length] in self._prefixed:
+                starts = starts + self._prefixed[token[:length]]
+        if not starts:
+            return
         singles = tuple(k for k in starts if len(self._keywords[k].words) == 1)
         phrases = tuple(k for k in starts if len(self._keywords[k].words) > 1)
         if singles:
@@ -451,16 +454,16 @@ class Grouper:
             self._learn(raw)
         hits: dict[int, int] = {}
         singles_of = self._singles_of
-        for raw in [raw for raw in counts if raw in singles_of]:
+        for raw in counts.keys() & singles_of.keys():
             for k in singles_of[raw]:
                 hits[k] = hits.get(k, 0) + counts[raw]
         terms: dict[str, int] = {}
         term_of = self._term_of
-        for raw in [raw for raw in counts if raw in term_of]:
+        for raw in counts.keys() & term_of.keys():
             terms[term_of[raw]] = terms.get(term_of[raw], 0) + counts[raw]
         # Content words no profile has lengthen the paper's vector (see _similarity).
         unknown = self._unknown
-        other = len([raw for raw in counts if raw in unknown]) * _damp(times) ** 2
+        other = len(counts.keys() & unknown) * _damp(times) ** 2
         # Phrases need word order: look up each pair of neighbours, then check longer phrases.
         tokens = [token_of[raw] for raw in raws]
         bigrams, keywords = self._bigrams, self._keywords
