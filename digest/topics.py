@@ -282,13 +282,16 @@ def _singular(token: str) -> str:
     return token
 
 
-_SUFFIXES = ("izations", "ization", "isation", "ations", "ation", "ings", "ing", "ers", "er",
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er",
              "ed", "ive", "ly", "al", "e")
+_SUFFIXES_BY_LAST_LETTER: dict[str, tuple[str, ...]] = {}
+for _suffix in _SUFFIXES:
+    _SUFFIXES_BY_LAST_LETTER[_suffix[-1]] = _SUFFIXES_BY_LAST_LETTER.get(_suffix[-1], ()) + (_suffix,)
 
 
 def _stem(token: str) -> str:
     """A crude stem for the similarity profiles: "pruning", "pruned", "prune" -> "prun"."""
-    for suffix in _SUFFIXES:
+    for suffix in _SUFFIXES_BY_LAST_LETTER.get(token[-1:], ()):
         if token.endswith(suffix) and len(token) - len(suffix) >= 4:
             return token[: -len(suffix)]
     return token
@@ -386,34 +389,38 @@ class Grouper:
 
     def _forget_words(self) -> None:
         """Empty the cache of what is known about each distinct word (filled by _learn)."""
-        self._token_of: dict[str, str] = {}  # word -> token (plural dropped), for phrases
+        self._token_of: dict[str, str] = {}  # word as written -> token (plural dropped)
+        self._learned: set[str] = set()  # the tokens learned so far
+        # What each token means (only tokens that mean something are keys):
         self._singles_of: dict[str, tuple[int, ...]] = {}  # -> the one-word keywords it is
         self._phrases_of: dict[str, tuple[int, ...]] = {}  # -> phrases it starts, not by bigram
         self._term_of: dict[str, str] = {}  # -> its term, if some profile has it
-        self._unknown: set[str] = set()  # content words no profile has
+        self._unknown: set[str] = set()  # content tokens no profile has
 
-    def _learn(self, raw: str) -> None:
-        """Work out what the word ``raw`` means for the keywords and the profiles."""
+    def _learn(self, raw: str) -> str:
+        """Work out what the word ``raw`` means for the keywords and the profiles; its token."""
         token = self._token_of[raw] = _singular(raw)
+        if token in self._learned:
+            return token  # another spelling ("caches") of a token already learned ("cache")
+        self._learned.add(token)
         term = _term(token)
         if term in self._idf:
-            self._term_of[raw] = term
+            self._term_of[token] = term
         elif term:
-            self._unknown.add(raw)
+            self._unknown.add(token)
         starts = self._exact.get(token, [])
         for length in self._prefix_lengths:
             if length > len(token):
                 break
             if token[:length] in self._prefixed:
                 starts = starts + self._prefixed[token[:length]]
-        if not starts:
-            return
         singles = tuple(k for k in starts if len(self._keywords[k].words) == 1)
         phrases = tuple(k for k in starts if len(self._keywords[k].words) > 1)
         if singles:
-            self._singles_of[raw] = singles
+            self._singles_of[token] = singles
         if phrases:
-            self._phrases_of[raw] = phrases
+            self._phrases_of[token] = phrases
+        return token
 
     # -- similarity profiles
 
@@ -445,37 +452,37 @@ class Grouper:
 
     def _read(self, text: str, times: int = 1) -> _Text:
         """Count the keywords and the profile terms of one text (whose words count ``times``)."""
-        raws = _words(text)
-        counts = Counter(raws)
         token_of = self._token_of
         if len(token_of) > _MAX_KNOWN_WORDS:  # a long-lived grouper: start the cache afresh
             self._forget_words()
-        for raw in [raw for raw in counts if raw not in token_of]:
-            self._learn(raw)
+            token_of = self._token_of
+        tokens = [token_of.get(raw) or self._learn(raw) for raw in _words(text)]
+        counts = Counter(tokens)
         hits: dict[int, int] = {}
         singles_of = self._singles_of
-        for raw in counts.keys() & singles_of.keys():
-            for k in singles_of[raw]:
-                hits[k] = hits.get(k, 0) + counts[raw]
+        for token in counts.keys() & singles_of.keys():
+            for k in singles_of[token]:
+                hits[k] = hits.get(k, 0) + counts[token]
         terms: dict[str, int] = {}
         term_of = self._term_of
-        for raw in counts.keys() & term_of.keys():
-            terms[term_of[raw]] = terms.get(term_of[raw], 0) + counts[raw]
+        for token in counts.keys() & term_of.keys():
+            terms[term_of[token]] = terms.get(term_of[token], 0) + counts[token]
         # Content words no profile has lengthen the paper's vector (see _similarity).
-        unknown = self._unknown
-        other = len(counts.keys() & unknown) * _damp(times) ** 2
-        # Phrases need word order: look up each pair of neighbours, then check longer phrases.
-        tokens = [token_of[raw] for raw in raws]
+        other = len(counts.keys() & self._unknown) * _damp(times) ** 2
+        # Phrases need word order: look up each pair of neighbours, then check longer phrases;
+        # phrases whose first or second word is a prefix ("generat* image") are checked where
+        # their first word occurs.
         bigrams, keywords = self._bigrams, self._keywords
         for i in [i for i, pair in enumerate(zip(tokens, tokens[1:])) if pair in bigrams]:
             for k in bigrams[tokens[i], tokens[i + 1]]:
                 if len(keywords[k].words) == 2 or keywords[k].matches_at(tokens, i):
                     hits[k] = hits.get(k, 0) + 1
         phrases_of = self._phrases_of
-        for i in [i for i, raw in enumerate(raws) if raw in phrases_of]:
-            for k in phrases_of[raws[i]]:
-                if keywords[k].matches_at(tokens, i):
-                    hits[k] = hits.get(k, 0) + 1
+        if counts.keys() & phrases_of.keys():
+            for i in [i for i, token in enumerate(tokens) if token in phrases_of]:
+                for k in phrases_of[tokens[i]]:
+                    if keywords[k].matches_at(tokens, i):
+                        hits[k] = hits.get(k, 0) + 1
         return _Text(hits, terms, other)
 
     def _similarity(self, title: _Text, abstract: _Text) -> tuple[list[float], dict[str, float], float]:
