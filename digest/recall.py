@@ -31,7 +31,7 @@ def load_digest(store: SeenStore, records: Sequence[DigestRecord], taxonomy: Tax
     codes = taxonomy.codes()
     order = [*codes, *sorted(set(by_topic) - set(codes) - {OTHER_CODE}), OTHER_CODE]
     groups = tuple(
-        TopicGroup(code, taxonomy.title_of(code) if code in codes or code == OTHER_CODE else code, tuple(by_topic[code]))
+        TopicGroup(code, taxonomy.title_of(code), tuple(by_topic[code]))
         for code in order
         if code in by_topic
     )

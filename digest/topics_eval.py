@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,22 +10,21 @@ from digest.config import Config
 from digest.errors import ConfigError, SourceError
 from digest.models import Paper
 from digest.sources.snapshots import inbox_files, read_snapshot
-from digest.topics import Grouper, default_taxonomy_path, evaluate, format_report, load_taxonomy
+from digest.topics import Grouper, default_taxonomy_path, evaluate, format_report, label_snapshot_files, load_taxonomy
 
 
 def snapshot_files_for(labels: Path, given: Sequence[Path]) -> list[Path]:
     """The snapshot files holding the labelled papers: those given (folders expanded), else the
-    ``seed_file`` column of the labels resolved in ``../seeds`` beside the labels file."""
-    if given:
-        files: list[Path] = []
-        for path in given:
-            files.extend(inbox_files(path) if path.is_dir() else [path])
+    files the labels' ``seed_file`` column names, in ``../seeds`` beside the labels file."""
+    if not given:
+        files = list(label_snapshot_files(labels))
+        if not files:
+            raise ConfigError(f"{labels}: no seed_file column to find the papers; name them with --papers")
         return files
-    with labels.open(encoding="utf-8", newline="") as handle:
-        names = sorted({row[2] for row in csv.reader(handle, delimiter="\t") if len(row) > 2 and row[2] != "seed_file"})
-    if not names:
-        raise ConfigError(f"{labels}: no seed_file column to find the papers; name them with --papers")
-    return [labels.parent.parent / "seeds" / name for name in names]
+    found: list[Path] = []
+    for path in given:
+        found.extend(inbox_files(path) if path.is_dir() else [path])
+    return found
 
 
 def load_papers(files: Sequence[Path]) -> list[Paper]:

@@ -7,35 +7,16 @@ leaves a half-written page.  File names come only from dates, never from feed te
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from digest.config import Config
 from digest.deliver import ChannelResult, DeliveryContext
+from digest.fileio import write_atomic
 from digest.models import Digest
 from digest.recall import load_day
 from digest.render import Renderer, RenderOptions, day_path
 from digest.store import Delivery
-
-
-def write_atomic(path: Path, text: str | Iterable[str]) -> None:
-    """Write ``text`` (a string or its pieces) to ``path`` through a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            if isinstance(text, str):
-                out.write(text)
-            else:
-                out.writelines(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def write_digest_files(digest: Digest, folder: Path, renderer: Renderer, options: RenderOptions, *, nested: bool = True) -> dict[str, Path]:
