@@ -73,8 +73,9 @@ def fill(folder: Path, papers: int) -> float:
             groups = tuple(TopicGroup(code, code, tuple(members)) for code, members in by_code.items())
             digest = Digest(FIRST_DAY + dt.timedelta(days=batch), groups, DigestCounts(len(items), len(items), 0, 0))
             store.commit(digest, Diff(tuple(items), ()), now=now)
-            print(f"\r  filled {min(papers, start + BATCH):>9,} / {papers:,}", end="", flush=True)
-    print()
+            done = min(papers, start + BATCH)
+            if done % 100_000 == 0 or done == papers:
+                print(f"  filled {done:>9,} / {papers:,}", flush=True)
     return time.perf_counter() - started
 
 
