@@ -115,6 +115,15 @@ def _print_report(report: Any, as_json: bool) -> None:
         click.echo(f"{kind:>9}: {path}")
 
 
+def _print_explanations(config: Any, digest: Any) -> None:
+    from digest.topics import explain, load_taxonomy, default_taxonomy_path
+
+    taxonomy = load_taxonomy(config.topics.file or default_taxonomy_path())
+    for paper in digest.papers:
+        click.echo(explain(paper, digest.placements[paper.key], taxonomy))
+    click.echo()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and more detail on errors.")
 @click.version_option(package_name="digest")
@@ -148,6 +157,7 @@ def run(config_path: Path | None, date_text: str | None, as_json: bool) -> None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML digest in a browser.")
 @click.option("--serve", "serve_port", type=int, is_flag=False, flag_value=8000, default=None, metavar="[PORT]",
               help="Serve the rendered files on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C.")
+@click.option("--explain", is_flag=True, help="Say why each paper went to its topic, and the runner-up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def preview(
@@ -157,6 +167,7 @@ def preview(
     include_seen: bool,
     open_browser: bool,
     serve_port: int | None,
+    explain: bool,
     as_json: bool,
     files: tuple[Path, ...],
 ) -> None:
@@ -175,6 +186,8 @@ def preview(
                 on_source=progress,
             )
     _report_sources(report)
+    if explain and report.digest is not None and not as_json:
+        _print_explanations(config, report.digest)
     _print_report(report, as_json)
     if open_browser and "html" in report.outputs:
         import webbrowser

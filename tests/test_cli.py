@@ -197,3 +197,12 @@ def test_preview_serve_answers_on_loopback(write_config: Callable[..., Path], tm
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_preview_explain_says_why_for_a_known_paper(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
+    write_config()
+    result = digest_cli("preview", "--explain", "--out", str(tmp_path / "p"), str(FIXTURES / "snapshots" / "blank-lines.txt"), check_code=0)
+    lines = result.stdout.splitlines()
+    at = lines.index("Four-Bit Weights Without Outliers")
+    assert lines[at + 1].startswith("  -> Compression & quantization (runner-up: ")
+    assert "quantiz" in lines[at + 2]
