@@ -46,13 +46,15 @@ class Sink:
     ``rcpt_replies[address]`` is a queue of replies to RCPT TO for that address (e.g. ``"451 ..."``),
     consumed one per attempt; ``drop_on`` holds DATA numbers (1-based, over the server's life) on
     which the connection is cut without a reply; ``block_on`` is a DATA number on which the handler
-    waits for ``release`` (setting ``blocked`` first) and then refuses with 451.
+    waits for ``release`` (setting ``blocked`` first) and then refuses it with 451, or accepts it
+    when ``accept_held``.
     """
 
     messages: list[Received] = field(default_factory=list)
     rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
     drop_on: set[int] = field(default_factory=set)
     block_on: int | None = None
+    accept_held: bool = False
     blocked: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     data_count: int = 0
@@ -79,7 +81,8 @@ class Sink:
         if self.data_count == self.block_on:
             self.blocked.set()
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
-            return "451 4.3.0 not accepted (the test held this message)"
+            if not self.accept_held:
+                return "451 4.3.0 not accepted (the test held this message)"
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
         return "250 2.0.0 OK"
 
