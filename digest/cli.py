@@ -140,6 +140,8 @@ def run(config_path: Path | None, date_text: str | None, as_json: bool) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), help="Folder for the rendered files (default: a new temp folder).")
 @click.option("--all", "include_seen", is_flag=True, help="Ignore the seen marks: preview every paper the sources list.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML digest in a browser.")
+@click.option("--serve", "serve_port", type=int, is_flag=False, flag_value=8000, default=None, metavar="[PORT]",
+              help="Serve the rendered files on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def preview(
@@ -148,6 +150,7 @@ def preview(
     out_dir: Path | None,
     include_seen: bool,
     open_browser: bool,
+    serve_port: int | None,
     as_json: bool,
     files: tuple[Path, ...],
 ) -> None:
@@ -169,6 +172,11 @@ def preview(
         import webbrowser
 
         webbrowser.open(report.outputs["html"].resolve().as_uri())
+    if serve_port is not None and "html" in report.outputs:
+        from digest.serve import serve_folder
+
+        page = report.outputs["html"].name
+        serve_folder(report.outputs["html"].parent, serve_port, lambda url: click.echo(f"Serving {url}{page} (Ctrl-C stops)"))
     sys.exit(1 if report.failed else 0)
 
 

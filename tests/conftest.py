@@ -14,7 +14,7 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 # CI lays the project's shared/ folder beside the clone.
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("DIGEST_SHARED", REPO.parent / "shared"))
 SEEDS = SHARED / "seeds"
 
 

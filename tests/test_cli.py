@@ -168,3 +168,32 @@ def test_status_reports_store_last_digest_and_sources(write_config: Callable[...
     assert info["sources"][0]["name"] == "inbox" and info["sources"][0]["last_entries"] == 3
     text = digest_cli("status", check_code=0).stdout
     assert "last digest: 2025-03-14 (3 new papers)" in text
+
+
+def test_preview_serve_answers_on_loopback(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    write_config()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "digest", "preview", "--date", "2025-03-14", "--out", str(tmp_path / "p"),
+         "--serve", str(port), str(FIXTURES / "snapshots" / "blank-lines.txt")],
+        cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = ""
+        for _ in range(20):  # the summary's lines, then the URL
+            line = server.stdout.readline()
+            if line.startswith("Serving "):
+                break
+        url = line.split()[1]
+        assert url == f"http://127.0.0.1:{port}/2025-03-14.html"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert "Recurrent Memory Layers for Long Documents" in response.read().decode()
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -1,0 +1,91 @@
+"""The HTML email as a reader sees it: laid out by a real browser (Debian's headless Chromium)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from digest.models import Digest, DigestCounts, Paper, TopicGroup
+from digest.render import Renderer, RenderOptions
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=2000",
+]
+# Headless Chromium will not make a window narrower than about 500 px, so the email is laid out
+# in an iframe of the wanted width; the parent measures it and reports through its title,
+# which --dump-dom prints.
+WRAPPER = """<!DOCTYPE html><html><head><title>pending</title></head><body style="margin:0">
+<iframe id="frame" width="{width}" height="900" style="border:0" srcdoc="{srcdoc}"></iframe>
+<script>
+document.getElementById('frame').onload = () => {{
+  const d = document.getElementById('frame').contentDocument;
+  const c = d.querySelector('.container');
+  const t = d.querySelector('.paper-title a');
+  document.title = JSON.stringify({{
+    scroll: d.documentElement.scrollWidth,
+    container: Math.round(c.getBoundingClientRect().width),
+    background: getComputedStyle(c).backgroundColor,
+    link: getComputedStyle(t).color,
+  }});
+}};
+</script></body></html>"""
+
+
+def layout(html: str, tmp_path: Path, width: int, dark: bool = False) -> dict[str, object]:
+    """Lay the email out at ``width`` CSS pixels and return what the browser measured."""
+    import html as html_lib
+    import json
+    import re
+
+    assert CHROMIUM, "Debian's chromium is needed for this test (apt-get install chromium; .ci/run does it)"
+    page = tmp_path / f"email-{width}-{dark}.html"
+    page.write_text(WRAPPER.format(width=width, srcdoc=html_lib.escape(html, quote=True)), encoding="utf-8")
+    args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1000"]
+    if dark:
+        args.append("--force-dark-mode")
+    out = subprocess.run([*args, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=90).stdout
+    found = re.search(r"<title>(\{.*?\})</title>", out)
+    assert found, out[-2000:]
+    return dict(json.loads(html_lib.unescape(found.group(1))))
+
+
+@pytest.fixture(scope="module")
+def email_html() -> str:
+    long_word = "Hyper" + "parameter" * 9  # no break opportunity: must still fit a phone
+    papers = tuple(
+        Paper(title=f"{long_word} study number {i}", abstract="We measure things carefully. " * 20, url=f"https://arxiv.org/abs/2401.{i:05d}", position=i)
+        for i in range(12)
+    )
+    digest = Digest(dt.date(2025, 3, 14), (TopicGroup("inference", "Inference & serving", papers),), DigestCounts(12, 12, 0, 0))
+    return Renderer().render(digest, RenderOptions(max_per_topic=10)).html
+
+
+def luminance(css_color: object) -> float:
+    r, g, b = (int(v) for v in str(css_color)[str(css_color).index("(") + 1 : -1].split(",")[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_one_column_of_600_px_on_a_desktop(email_html: str, tmp_path: Path) -> None:
+    seen = layout(email_html, tmp_path, 1000)
+    assert seen["container"] == 600
+
+
+def test_fits_a_375_px_phone_without_sideways_scrolling(email_html: str, tmp_path: Path) -> None:
+    seen = layout(email_html, tmp_path, 375)
+    assert int(str(seen["scroll"])) <= 375
+    assert int(str(seen["container"])) <= 375
+
+
+def test_dark_mode_turns_the_page_dark_and_keeps_links_light(email_html: str, tmp_path: Path) -> None:
+    light = layout(email_html, tmp_path, 600)
+    dark = layout(email_html, tmp_path, 600, dark=True)
+    assert luminance(light["background"]) > 200
+    assert luminance(dark["background"]) < 60
+    assert luminance(dark["link"]) > 150  # readable on the dark background
