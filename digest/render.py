@@ -159,8 +159,10 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{name}: template error: {exc}") from None
 
-    def render(self, digest: Digest, options: RenderOptions, *, inline_css: bool = True) -> Rendered:
-        """The digest as HTML email, plain text and Markdown."""
+    def render(
+        self, digest: Digest, options: RenderOptions, *, inline_css: bool = True, markdown: bool = True
+    ) -> Rendered:
+        """The digest as HTML email, plain text and Markdown (``""`` with ``markdown=False``: email only)."""
         context = self.context(digest, options)
         html = self.render_template(EMAIL_HTML, **context)
         if inline_css:
@@ -168,7 +170,7 @@ class Renderer:
         return Rendered(
             html=html,
             text=self.render_template(EMAIL_TEXT, **context),
-            markdown=self.render_template(DIGEST_MD, **context),
+            markdown=self.render_template(DIGEST_MD, **context) if markdown else "",
         )
 
 

@@ -2,7 +2,7 @@
 
     EmailChannel.deliver(pending rows, oldest digest first)
       ├── Composer: each stored digest is loaded once, and rendered once per distinct topic filter
-      ├── build_message: the recipient's headers around the shared, already encoded body parts
+      ├── build_message: the recipient's own headers before the shared headers and encoded body
       └── Mailer.send: one SMTP connection for the batch, paced by ``rate_limit``, reconnecting
           once when the server drops it
 
@@ -249,12 +249,15 @@ class Mailer:
 
 @dataclass(frozen=True, slots=True)
 class MessageBody:
-    """A digest rendered for one topic filter: subject and encoded parts, shared by its recipients."""
+    """A digest rendered for one topic filter, serialised once and shared by its recipients.
 
-    subject: str
+    ``head`` holds the header lines every copy has in common (From, Subject, Date, List-Id,
+    MIME-Version, Content-Type with the boundary); ``body`` the encoded multipart/alternative body.
+    """
+
     size: int
-    text: MIMEPart
-    html: MIMEPart
+    head: bytes
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,15 +298,19 @@ def _text_part(content: str, subtype: str) -> MIMEPart:
     return part
 
 
-def render_body(digest: Digest, context: DeliveryContext) -> MessageBody:
-    """Render a (filtered) digest as the text and inlined-HTML parts of an email."""
-    rendered = context.renderer.render(digest, render_options(context.config, context.now))
-    return MessageBody(
-        subject=subject_line(digest, context.config.archive.title),
-        size=digest.size,
-        text=_text_part(rendered.text, "plain"),
-        html=_text_part(rendered.html, "html"),
-    )
+def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> MessageBody:
+    """Render a (filtered) digest as a text part and an inlined-HTML part, with the shared headers."""
+    rendered = context.renderer.render(digest, render_options(context.config, context.now), markdown=False)
+    msg = EmailMessage(policy=_HEADER_POLICY)
+    msg["From"] = context.config.email.sender
+    msg["Subject"] = subject_line(digest, context.config.archive.title)
+    msg["Date"] = format_datetime(context.now)
+    msg["List-Id"] = info.list_id
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = "multipart/alternative"
+    msg.set_payload([_text_part(rendered.text, "plain"), _text_part(rendered.html, "html")])
+    head, _, body = msg.as_bytes().partition(b"\r\n\r\n")
+    return MessageBody(digest.size, head + b"\r\n", body)
 
 
 def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
@@ -312,35 +319,28 @@ def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
     return f"<digest.{delivery.digest_date:%Y%m%d}.{delivery.digest_id}.{delivery.id}.{token}@{domain}>"
 
 
-def build_message(
-    body: MessageBody, recipient: str, *, info: ListInfo, sender: str, date: dt.datetime, msgid: str
-) -> EmailMessage:
-    """The message for one recipient: multipart/alternative (text, then HTML) with list headers."""
-    msg = EmailMessage(policy=_HEADER_POLICY)
-    msg["From"] = sender
-    msg["To"] = recipient
-    msg["Subject"] = oneline(body.subject)
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = msgid
-    msg["List-Id"] = info.list_id
+def build_message(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str) -> bytes:
+    """One recipient's copy: To, Message-ID and List-Unsubscribe, then the shared headers and body."""
+    own = EmailMessage(policy=_HEADER_POLICY)
+    own["To"] = recipient
+    own["Message-ID"] = msgid
     if info.unsubscribe_url:
         url = f"{info.unsubscribe_url}?address={quote(recipient, safe='')}"
-        msg["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{url}>"
+        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{url}>"
         # RFC 8058: one-click needs an HTTPS URI to POST to; a mailto alone cannot honour it.
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        own["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     else:
-        msg["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>"
-    msg["MIME-Version"] = "1.0"
-    msg["Content-Type"] = "multipart/alternative"
-    msg.set_payload([body.text, body.html])
-    return msg
+        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>"
+    headers = own.as_bytes()  # the header lines, a blank line, an empty body
+    return headers[:-2] + body.head + b"\r\n" + body.body
 
 
 class Composer:
     """Loads each stored digest once and renders it once per distinct topic filter."""
 
-    def __init__(self, context: DeliveryContext) -> None:
+    def __init__(self, context: DeliveryContext, info: ListInfo) -> None:
         self.context = context
+        self.info = info
         self._digest: tuple[int, Digest, dt.datetime] | None = None
         self._body: tuple[tuple[int, tuple[str, ...]], MessageBody] | None = None
         self.renders = 0
@@ -358,7 +358,7 @@ class Composer:
         key = (delivery.digest_id, topics)
         if self._body is None or self._body[0] != key:
             digest, _ = self.digest(delivery)
-            self._body = (key, render_body(filter_digest(digest, topics), self.context))
+            self._body = (key, render_body(filter_digest(digest, topics), self.context, self.info))
             self.renders += 1
         return self._body[1]
 
@@ -408,7 +408,7 @@ class EmailChannel:
         topics = {r.address: _topic_key(r.topics) for r in settings.recipients}
         info = ListInfo.from_config(context.config)
         domain = info.sender.rsplit("@", 1)[-1]
-        composer = Composer(context)
+        composer = Composer(context, info)
         sent = failed = 0
         with Mailer(lambda: self.connect(settings), rate_limit=settings.rate_limit, sleep=self.sleep) as mailer:
             for delivery in _render_order(pending, topics):
@@ -420,12 +420,9 @@ class EmailChannel:
                     store.mark_delivery(delivery.id, "sent", now=now, error="skipped: nothing new in the recipient's topics")
                     continue
                 _, created_at = composer.digest(delivery)
-                msg = build_message(
-                    body, delivery.recipient, info=info, sender=settings.sender, date=now,
-                    msgid=message_id(delivery, created_at, domain),
-                )
+                data = build_message(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
                 try:
-                    mailer.send(info.sender, delivery.recipient, msg.as_bytes())
+                    mailer.send(info.sender, delivery.recipient, data)
                 except Refused as exc:
                     failed += self._record_failure(delivery, context, str(exc), permanent=exc.permanent)
                     continue
