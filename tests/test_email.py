@@ -111,6 +111,8 @@ def test_each_recipient_gets_their_topics_in_one_multipart_message(write_config:
         assert 'style="' in body  # premailer inlined the CSS
         assert "@media (prefers-color-scheme: dark)" in body
         assert f"{count} new paper" in text.get_content()
+        assert '<a href="mailto:digest@example.org?subject=unsubscribe" style="color:#6b7280">Unsubscribe</a>' in body
+        assert "Unsubscribe: mailto:digest@example.org?subject=unsubscribe" in text.get_content()
         if address == "fast@example.org":
             assert "&lt;RET&gt;" in body and "<RET>" not in body  # feed text is data
     assert len(ids) == 3

@@ -300,7 +300,8 @@ def _text_part(content: str, subtype: str) -> MIMEPart:
 
 def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> MessageBody:
     """Render a (filtered) digest as a text part and an inlined-HTML part, with the shared headers."""
-    rendered = context.renderer.render(digest, render_options(context.config, context.now), markdown=False)
+    options = replace(render_options(context.config, context.now), unsubscribe=info.unsubscribe_mailto)
+    rendered = context.renderer.render(digest, options, markdown=False)
     msg = EmailMessage(policy=_HEADER_POLICY)
     msg["From"] = context.config.email.sender
     msg["Subject"] = subject_line(digest, context.config.archive.title)
