@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "seeds" / "000_5cb1072ed51f38b9.txt"
@@ -56,6 +58,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+CEILING_BYTES = 48_000
+
+
+def sink_ceiling(port: int, count: int) -> tuple[int, int, float]:
+    """The sink's own limit: ``count`` ready-made messages of CEILING_BYTES over one connection.
+
+    Returns (messages, octets, messages per second).
+    """
+    import smtplib
+
+    line = b"x" * 75 + b"="
+    message = b"Subject: ceiling\r\n\r\n" + b"\r\n".join([line] * (CEILING_BYTES // 78)) + b"\r\n"
+    client = smtplib.SMTP("127.0.0.1", port)
+    started = time.perf_counter()
+    for _ in range(count):
+        client.sendmail("bench@example.org", ["sink@example.org"], message)
+    seconds = time.perf_counter() - started
+    client.quit()
+    return count, count * len(message), round(count / seconds, 1)
+
+
 def write_config(folder: Path, port: int, recipients: int, snapshot: Path, rng: random.Random) -> Path:
     """A config with the snapshot in the inbox and ``recipients`` readers of 0 to 3 topics each."""
     from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy
@@ -84,6 +107,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
+    import digest.deliver.email as email_module
     from digest.config import load_config
     from digest.deliver import ChannelResult, DeliveryContext
     from digest.deliver.archive import ArchiveChannel
@@ -92,16 +116,28 @@ def main() -> None:
     from digest.store import Delivery
 
     class TimedEmail(EmailChannel):
-        """The email channel, timed, counting the distinct renders."""
+        """The email channel, timed."""
 
         seconds = 0.0
-        renders = 0
 
-        def deliver(self, pending: list[Delivery], context: DeliveryContext) -> ChannelResult:  # type: ignore[override]
+        def deliver(self, pending: Sequence[Delivery], context: DeliveryContext) -> ChannelResult:
             started = time.perf_counter()
             result = super().deliver(pending, context)
             TimedEmail.seconds = time.perf_counter() - started
             return result
+
+    render_seconds = [0.0, 0]
+    real_render = email_module.render_body
+
+    def timed_render(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return real_render(*args, **kwargs)
+        finally:
+            render_seconds[0] += time.perf_counter() - started
+            render_seconds[1] += 1
+
+    email_module.render_body = timed_render  # the channel looks it up at call time
 
     port = free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -116,9 +152,12 @@ def main() -> None:
             config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail()]
         )
         total = time.perf_counter() - started
+    ceiling = sink_ceiling(port, 1000)
     sink.stdin.close()
     received, octets = (int(x) for x in sink.stdout.readline().split())
     sink.wait(30)
+    received -= ceiling[0]
+    octets -= ceiling[1]
 
     email = report.deliveries["email"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -133,8 +172,11 @@ def main() -> None:
         "received_by_sink": received,
         "mean_message_bytes": round(octets / received) if received else 0,
         "email_seconds": round(TimedEmail.seconds, 2),
+        "renders": render_seconds[1],
+        "render_seconds": round(render_seconds[0], 2),
         "messages_per_second": round(email["sent"] / TimedEmail.seconds, 1),
         "cycle_seconds": round(total, 2),
+        "sink_ceiling_messages_per_second": ceiling[2],
         "peak_rss_mb": round(peak_mb, 1),
         "python": sys.version.split()[0],
         "targets": {"messages_per_second": 200, "peak_rss_mb": 150},
@@ -146,6 +188,10 @@ def main() -> None:
         f"recipients with nothing new in their topics) in {figures['email_seconds']} s: "
         f"{figures['messages_per_second']} messages/s; peak RSS {figures['peak_rss_mb']} MB "
         f"(mean message {figures['mean_message_bytes']} bytes)"
+    )
+    print(
+        f"  of which rendering {figures['render_seconds']} s ({figures['renders']} renders); the sink alone takes "
+        f"{figures['sink_ceiling_messages_per_second']} messages/s of {CEILING_BYTES} bytes from a client doing nothing else"
     )
     print(f"written to {RESULTS.relative_to(REPO)}")
     ok = figures["messages_per_second"] >= 200 and figures["peak_rss_mb"] <= 150 and received == email["sent"]

@@ -416,11 +416,11 @@ class EmailChannel:
                 if delivery.recipient not in topics:
                     store.mark_delivery(delivery.id, "sent", now=now, error="skipped: no longer in [[email.recipients]]")
                     continue
-                body = composer.body(delivery, topics[delivery.recipient])
-                if body.size == 0 and not settings.send_empty:
+                digest, created_at = composer.digest(delivery)
+                if not settings.send_empty and filter_digest(digest, topics[delivery.recipient]).size == 0:
                     store.mark_delivery(delivery.id, "sent", now=now, error="skipped: nothing new in the recipient's topics")
                     continue
-                _, created_at = composer.digest(delivery)
+                body = composer.body(delivery, topics[delivery.recipient])
                 data = build_message(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
                 try:
                     mailer.send(info.sender, delivery.recipient, data)
