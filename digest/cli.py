@@ -75,6 +75,8 @@ def config_option(func: F) -> F:
 
 def _report_sources(report: Any) -> None:
     for source in report.sources:
+        for warning in source.warnings:
+            click.echo(f"warning: source {source.name!r}: {warning}", err=True)
         if not source.ok:
             click.echo(f"error: source {source.name!r}: {source.error}", err=True)
     for channel, summary in report.deliveries.items():
@@ -85,6 +87,17 @@ def _report_sources(report: Any) -> None:
             )
         elif summary == "failed":
             click.echo(f"error: {channel}: delivery failed (see digest status)", err=True)
+
+
+@contextmanager
+def _source_progress(config: Any) -> Iterator[Callable[[Any], None] | None]:
+    """A progress bar over the sources, on a terminal and when there are several of them."""
+    count = sum(1 for s in config.sources if s.enabled)
+    if count < 2 or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=count, label="Reading sources", file=sys.stderr) as bar:
+        yield lambda result: bar.update(1)
 
 
 def _print_report(report: Any, as_json: bool) -> None:
@@ -128,7 +141,8 @@ def run(config_path: Path | None, date_text: str | None, as_json: bool) -> None:
 
     with _errors():
         config = _load(config_path)
-        report = run_cycle(config, now=_now(), day=_date(date_text))
+        with _source_progress(config) as progress:
+            report = run_cycle(config, now=_now(), day=_date(date_text), on_source=progress)
     _report_sources(report)
     _print_report(report, as_json)
     sys.exit(1 if report.failed else 0)
@@ -163,9 +177,11 @@ def preview(
     with _errors():
         config = _load(config_path)
         out = out_dir or Path(tempfile.mkdtemp(prefix="digest-preview-"))
-        report = preview_cycle(
-            config, now=_now(), out_dir=out, day=_date(date_text), include_seen=include_seen, files=files
-        )
+        with _source_progress(config) as progress:
+            report = preview_cycle(
+                config, now=_now(), out_dir=out, day=_date(date_text), include_seen=include_seen, files=files,
+                on_source=progress,
+            )
     _report_sources(report)
     _print_report(report, as_json)
     if open_browser and "html" in report.outputs:

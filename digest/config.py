@@ -17,6 +17,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import ConfigError
 
@@ -271,12 +272,10 @@ def _topic_codes(config: Config) -> tuple[str, ...] | None:
 
 def _check_schedule(schedule: ScheduleConfig, errors: list[str]) -> None:
     """The time zone and the crontab expression of ``[schedule]``."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         zone = ZoneInfo(schedule.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        errors.append(f"schedule.timezone: unknown time zone {schedule.timezone!r} (e.g. 'UTC', 'Europe/Berlin')")
+        errors.append(f"schedule.timezone: unknown time zone {schedule.timezone!r} (e.g. 'UTC', 'Europe/Paris')")
         zone = None
     try:
         from apscheduler.triggers.cron import CronTrigger

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest.config import Config
+from digest.config import Config, SourceConfig
 from digest.deliver import Channel, DeliveryContext
 from digest.deliver.archive import ArchiveChannel, render_options, write_digest_files
 from digest.deliver.email import EmailChannel
 from digest.merge import merge_duplicates
 from digest.models import Digest, DigestCounts, Paper, Placement
 from digest.render import Renderer
-from digest.sources import ReadContext, SourceResult, read_source
+from digest.sources import ReadContext, SourceResult, Validators, read_sources
 from digest.sources.snapshots import read_snapshot
 from digest.store import Diff, SeenStore
 from digest.topics import Grouper, Taxonomy, default_taxonomy_path, group_papers, load_taxonomy
@@ -36,6 +36,7 @@ class SourceReport:
     entries: int
     error: str | None = None
     not_modified: bool = False
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,14 @@ class RunReport:
             "outputs": {k: str(v) for k, v in self.outputs.items()},
             "deliveries": self.deliveries,
             "sources": [
-                {"name": s.name, "ok": s.ok, "entries": s.entries, "error": s.error, "not_modified": s.not_modified}
+                {
+                    "name": s.name,
+                    "ok": s.ok,
+                    "entries": s.entries,
+                    "error": s.error,
+                    "not_modified": s.not_modified,
+                    "warnings": list(s.warnings),
+                }
                 for s in self.sources
             ],
         }
@@ -114,28 +122,11 @@ def load_grouping(config: Config) -> Grouper:
     return Grouper(load_taxonomy(config.topics.file or default_taxonomy_path()))
 
 
-def read_sources(
-    config: Config,
-    context: ReadContext,
-    *,
-    on_done: Callable[[SourceResult], None] | None = None,
-) -> list[SourceResult]:
-    """Read every enabled source; a failing one is an error line, never an exception."""
-    results = []
-    for source in config.sources:
-        if not source.enabled:
-            continue
-        result = read_source(source, context)
-        results.append(result)
-        if on_done is not None:
-            on_done(result)
-    return results
-
-
 def source_reports(results: Iterable[SourceResult]) -> tuple[SourceReport, ...]:
     """Reports for the summary, one error line per source."""
     return tuple(
-        SourceReport(r.name, r.ok, r.entries, "; ".join(r.errors) if r.errors else None, r.not_modified) for r in results
+        SourceReport(r.name, r.ok, r.entries, "; ".join(r.errors) if r.errors else None, r.not_modified, r.warnings)
+        for r in results
     )
 
 
@@ -162,6 +153,7 @@ def run_cycle(
 
     ``delivery_channels`` replaces the default ``channels()`` (tests inject an SMTP factory this way).
     """
+    day_given = day is not None
     day = day or today(config, now)
     active = list(delivery_channels) if delivery_channels is not None else channels()
     grouper = load_grouping(config)
@@ -171,10 +163,11 @@ def run_cycle(
             config,
             now,
             day,
+            day_given=day_given,
             already_ingested=store.ingested_hashes,
-            validators=lambda name: _validators(store, name),
+            validators={s.name: _validators(store, s.name) for s in config.sources},
         )
-        results = read_sources(config, context, on_done=on_source)
+        results = read_sources(_enabled(config), context, on_done=on_source)
         merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
         diff = store.diff(merged)
         digest = None
@@ -213,12 +206,14 @@ def preview_cycle(
     day: dt.date | None = None,
     include_seen: bool = False,
     files: Sequence[Path] = (),
+    on_source: Callable[[SourceResult], None] | None = None,
 ) -> RunReport:
     """Render what the next digest would be into ``out_dir``; the store is never written.
 
     ``include_seen`` ignores the seen marks (and the record of ingested files); ``files`` previews
     those snapshot files instead of the configured sources.
     """
+    day_given = day is not None
     day = day or today(config, now)
     grouper = load_grouping(config)
     renderer = Renderer(config.render.templates)
@@ -230,10 +225,10 @@ def preview_cycle(
                 config,
                 now,
                 day,
+                day_given=day_given,
                 already_ingested=(lambda hashes: set()) if include_seen else store.ingested_hashes,
-                validators=lambda name: (None, None),
             )
-            results = read_sources(config, context)
+            results = read_sources(_enabled(config), context, on_done=on_source)
         merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
         diff = Diff(tuple(merged), ()) if include_seen else store.diff(merged)
     digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
@@ -265,7 +260,11 @@ def _inbox_sources(config: Config) -> set[str]:
     return {s.name for s in config.sources if s.kind == "snapshots"}
 
 
-def _validators(store: SeenStore, name: str) -> tuple[str | None, str | None]:
+def _enabled(config: Config) -> list[SourceConfig]:
+    return [s for s in config.sources if s.enabled]
+
+
+def _validators(store: SeenStore, name: str) -> Validators:
     state = store.source_state(name)
     return state.get("etag"), state.get("last_modified")
 

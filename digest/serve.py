@@ -18,7 +18,7 @@ def serve_folder(folder: Path, port: int, announce: Callable[[str], None]) -> No
     """Serve ``folder`` until interrupted, after announcing its URL."""
     with make_server(folder, port) as server:
         host, bound = server.server_address[:2]
-        announce(f"http://{host}:{bound}/")
+        announce(f"http://{host!s}:{bound}/")
         try:
             server.serve_forever()
         except KeyboardInterrupt:

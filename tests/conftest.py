@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to the fixtures and the seeds, a config writer, the real CLI."""
+"""Shared fixtures: paths to the fixtures and the seeds, a config writer, the real CLI, and a
+real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.httpserver import TestServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -62,3 +65,16 @@ def digest_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]
         return result
 
     return run
+
+
+@pytest.fixture
+def http_server() -> Iterator[TestServer]:
+    """A started :class:`tests.httpserver.TestServer`, stopped after the test."""
+    with TestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    """The ``tests/fixtures`` folder."""
+    return FIXTURES

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import FIXTURES, seed
+from tests.conftest import FIXTURES, seed
 from digest.cli import main
 from digest.store import SeenStore
 
@@ -34,7 +34,7 @@ def test_replaying_the_seeds_reports_exactly_the_new_papers(write_config: Callab
         keys_by_day[day] = {p["key"] for g in summary["groups"] for p in g["papers"]}
         assert Path(summary["outputs"]["markdown"]) == tmp_path / "archive" / day[:4] / day[5:7] / f"{day}.md"
         assert summary["deliveries"]["archive"] == "done"
-        assert summary["sources"] == [{"name": "inbox", "ok": True, "entries": summary["entries"], "error": None, "not_modified": False}]
+        assert summary["sources"] == [{"name": "inbox", "ok": True, "entries": summary["entries"], "error": None, "not_modified": False, "warnings": []}]
     all_keys = [k for keys in keys_by_day.values() for k in keys]
     assert len(all_keys) == len(set(all_keys)) == 315  # no paper in two digests
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "archive").rglob("*"))

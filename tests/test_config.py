@@ -109,3 +109,8 @@ def test_shipped_configs_are_valid() -> None:
             continue
         config = load_config(path)
         assert config.sources, path
+
+
+def test_unknown_time_zone(write_config: Callable[..., Path]) -> None:
+    path = write_config('[schedule]\ntimezone = "Mars/Olympus"\n')
+    assert errors_of(path) == [f"{path}: schedule.timezone: unknown time zone 'Mars/Olympus' (e.g. 'UTC', 'Europe/Paris')"]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from conftest import FIXTURES
+from tests.conftest import FIXTURES
 from digest.config import Config, load_config
 from digest.deliver.archive import ArchiveChannel
 from digest.deliver.email import EmailChannel, Mailer, backoff, connect_smtp
@@ -27,7 +27,7 @@ from digest.models import Digest, DigestCounts, Paper, TopicGroup
 from digest.pipeline import deliver_pending, load_grouping, run_cycle
 from digest.render import Renderer
 from digest.store import Diff, SeenStore
-from smtp_sink import Sink, smtp_server
+from tests.smtp_sink import Sink, smtp_server
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 DAY = dt.date(2025, 3, 14)
@@ -211,7 +211,7 @@ def test_a_dropped_connection_reconnects_and_sends_nothing_twice(write_config: C
 
 
 def test_an_unreachable_server_leaves_every_row_pending(write_config: Callable[..., Path], tmp_path: Path) -> None:
-    from smtp_sink import free_port
+    from tests.smtp_sink import free_port
 
     config = load_config(email_config(write_config, tmp_path, free_port(), recipients=RECIPIENTS[:3]))
     report = run_cycle(config, now=NOW, day=DAY)
@@ -364,7 +364,7 @@ def test_schedule_and_email_values_are_checked(write_config: Callable[..., Path]
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     lines = caught.value.message.splitlines()
-    assert f"{path}: schedule.timezone: unknown time zone 'Mars/Olympus' (e.g. 'UTC', 'Europe/Berlin')" in lines
+    assert f"{path}: schedule.timezone: unknown time zone 'Mars/Olympus' (e.g. 'UTC', 'Europe/Paris')" in lines
     assert any(line.startswith(f"{path}: schedule.cron: '0 7 * *' is not a crontab expression") for line in lines)
     assert f"{path}: email.from: 'nobody' is not an address like 'Paper digest <digest@example.org>'" in lines
     assert any(line.startswith(f"{path}: email.rate_limit: must be 0") for line in lines)

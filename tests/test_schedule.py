@@ -20,8 +20,8 @@ from digest.config import ScheduleConfig, load_config
 from digest.models import DigestCounts
 from digest.pipeline import RunReport
 from digest.schedule import DigestSchedule, catch_up_due, cron_trigger
-from smtp_sink import Sink, smtp_server
-from test_email import RECIPIENTS, email_config
+from tests.smtp_sink import Sink, smtp_server
+from tests.test_email import RECIPIENTS, email_config
 
 UTC = dt.timezone.utc
 Cli = Callable[..., subprocess.CompletedProcess[str]]

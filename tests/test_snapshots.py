@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, seed
+from tests.conftest import FIXTURES, seed
 from digest.errors import ParseError
 from digest.sources.snapshots import read_snapshot, resolve_listing_date
 

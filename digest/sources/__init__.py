@@ -1,21 +1,38 @@
 """Sources: where papers come from.  One reader per ``kind``, found through ``READERS``.
 
-A reader turns one configured source into a :class:`SourceResult`: the snapshots it read, and one
-error line per thing that went wrong (a bad file, a failed fetch).  A reader never raises for bad
-input: the run reports the error and goes on with the other sources.
+- ``snapshots``: the files of an inbox folder (``snapshots.py``), each read once;
+- ``feed``: any RSS/Atom feed, arXiv listings included (``feed.py``, ``feed_fast.py``);
+- ``hf-daily-papers``: the Hugging Face daily papers JSON (``hf_daily.py``).
+
+Network sources are fetched with one shared ``httpx`` client (``fetch.py``), several at once.
+A reader turns one configured source into a :class:`SourceResult`: the snapshots it read and
+one error line per thing that went wrong.  Readers never raise for bad input: the run reports
+the error and goes on with the other sources.  Readers of network sources run on worker
+threads, so they get everything from the store precomputed in the :class:`ReadContext`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable, Collection
+import functools
+import hashlib
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import httpx
+
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
-from digest.models import Snapshot
+from digest.models import Paper, Snapshot
+from digest.sources.feed import parse_feed
+from digest.sources.fetch import FetchSettings, fetch, fetch_all, make_client
+from digest.sources.fetch import Validators as FetchValidators
+from digest.sources.hf_daily import hf_daily_url, parse_hf_daily
 from digest.sources.snapshots import content_hash, inbox_files, read_snapshot
+
+Validators = tuple[str | None, str | None]  # (ETag, Last-Modified) of the last fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +42,9 @@ class SourceResult:
     name: str
     snapshots: tuple[Snapshot, ...] = ()
     errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
     not_modified: bool = False
-    validators: tuple[str | None, str | None] | None = None  # (ETag, Last-Modified) to remember
+    validators: Validators | None = None  # to remember once the papers are stored
 
     @property
     def ok(self) -> bool:
@@ -41,13 +59,15 @@ class SourceResult:
 
 @dataclass(frozen=True, slots=True)
 class ReadContext:
-    """What readers may use: the clock, the config, and what the store already ingested."""
+    """What readers may use: the clock, the config, and what the store already knows."""
 
     config: Config
     now: dt.datetime
     day: dt.date
+    day_given: bool = False  # the user asked for this date (HF: that day's list, not the latest)
     already_ingested: Callable[[Collection[str]], set[str]] = field(default=lambda hashes: set())
-    validators: Callable[[str], tuple[str | None, str | None]] = field(default=lambda name: (None, None))
+    validators: Mapping[str, Validators] = field(default_factory=dict)
+    client: httpx.Client | None = None
 
 
 class SourceReader(Protocol):
@@ -85,17 +105,108 @@ def read_snapshot_inbox(source: SourceConfig, context: ReadContext) -> SourceRes
     return SourceResult(source.name, tuple(snapshots), tuple(errors))
 
 
+def fetch_settings(config: Config) -> FetchSettings:
+    """The fetch settings of the config's ``[fetch]`` section."""
+    return FetchSettings(
+        timeout=config.fetch.timeout,
+        max_bytes=config.fetch.max_bytes,
+        contact=config.fetch.contact,
+        retries=config.fetch.retries,
+    )
+
+
+def _fetch_and_parse(
+    source: SourceConfig, context: ReadContext, url: str, parse: Callable[[bytes, str, str, Callable[[str], None]], list[Paper]]
+) -> SourceResult:
+    """Fetch ``url`` conditionally, parse the body with ``parse(body, url, content_type, warn)``."""
+    assert context.client is not None  # read_sources opens one for network sources
+    etag, modified = context.validators.get(source.name, (None, None))
+    result = fetch(
+        context.client, url, settings=fetch_settings(context.config), validators=FetchValidators(etag, modified)
+    )
+    remembered = (result.validators.etag, result.validators.last_modified)
+    if result.not_modified:
+        return SourceResult(source.name, not_modified=True, validators=remembered)
+    warnings: list[str] = []
+    papers = parse(result.body, result.url, result.content_type, warnings.append)
+    snapshot = Snapshot(
+        source=source.name,
+        origin=result.url,
+        papers=tuple(papers),
+        content_hash=hashlib.sha256(result.body).hexdigest(),
+        taken_at=context.now,
+    )
+    return SourceResult(source.name, (snapshot,), warnings=tuple(warnings), validators=remembered)
+
+
+def read_feed_source(source: SourceConfig, context: ReadContext) -> SourceResult:
+    """Fetch and parse an RSS/Atom feed, keeping the configured arXiv announce types."""
+    announce = frozenset(source.announce_types)
+    return _fetch_and_parse(
+        source,
+        context,
+        source.url,
+        lambda body, url, ctype, warn: parse_feed(
+            body, source=source.name, announce_types=announce, url=url, content_type=ctype, warn=warn
+        ),
+    )
+
+
+def read_hf_daily_source(source: SourceConfig, context: ReadContext) -> SourceResult:
+    """Fetch and parse the Hugging Face daily papers (the given day's list with ``--date``)."""
+    url = hf_daily_url(source.url, context.day if context.day_given else None)
+    return _fetch_and_parse(
+        source, context, url, lambda body, url, ctype, warn: parse_hf_daily(body, source=source.name, warn=warn)
+    )
+
+
 READERS: dict[str, SourceReader] = {
     "snapshots": read_snapshot_inbox,
+    "feed": read_feed_source,
+    "hf-daily-papers": read_hf_daily_source,
 }
+LOCAL_KINDS = frozenset({"snapshots"})
 
 
 def read_source(source: SourceConfig, context: ReadContext) -> SourceResult:
-    """Read one source with the reader of its kind; any failure becomes an error line."""
-    reader = READERS.get(source.kind)
-    if reader is None:
-        return SourceResult(source.name, errors=(f"source kind {source.kind!r} is not supported by this version",))
+    """Read one source with the reader of its kind; a SourceError becomes its error line."""
+    reader = READERS[source.kind]
     try:
         return reader(source, context)
     except SourceError as exc:
         return SourceResult(source.name, errors=(exc.message,))
+
+
+def read_sources(
+    sources: Sequence[SourceConfig],
+    context: ReadContext,
+    *,
+    on_done: Callable[[SourceResult], None] | None = None,
+) -> list[SourceResult]:
+    """Read every source, network ones concurrently; results keep the configured order.
+
+    Local sources are read on this thread (they consult the store); network sources share one
+    HTTP client on ``[fetch] concurrency`` worker threads.
+    """
+    results: dict[str, SourceResult] = {}
+    for source in sources:
+        if source.kind in LOCAL_KINDS:
+            results[source.name] = read_source(source, context)
+            if on_done is not None:
+                on_done(results[source.name])
+    remote = [s for s in sources if s.kind not in LOCAL_KINDS]
+    if remote:
+        settings = fetch_settings(context.config)
+        with make_client(settings) as client:
+            shared = dataclasses.replace(context, client=client)
+            jobs = [(s.name, functools.partial(read_source, s, shared)) for s in remote]
+
+            def finished(name: str, outcome: SourceResult | SourceError) -> None:
+                result = outcome if isinstance(outcome, SourceResult) else SourceResult(name, errors=(outcome.message,))
+                results[name] = result
+                if on_done is not None:
+                    on_done(result)
+
+            fetch_all(jobs, max_workers=context.config.fetch.concurrency, on_done=finished)
+    return [results[s.name] for s in sources]
+
