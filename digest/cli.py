@@ -79,6 +79,14 @@ def _report_sources(report: Any) -> None:
             click.echo(f"warning: source {source.name!r}: {warning}", err=True)
         if not source.ok:
             click.echo(f"error: source {source.name!r}: {source.error}", err=True)
+    for channel, summary in report.deliveries.items():
+        if isinstance(summary, dict) and (summary.get("failed") or summary.get("pending")):
+            click.echo(
+                f"error: {channel}: {summary.get('failed', 0)} failed, {summary.get('pending', 0)} pending "
+                "(see digest status)", err=True,
+            )
+        elif summary == "failed":
+            click.echo(f"error: {channel}: delivery failed (see digest status)", err=True)
 
 
 @contextmanager
@@ -199,6 +207,24 @@ def preview(
         page = report.outputs["html"].name
         serve_folder(report.outputs["html"].parent, serve_port, lambda url: click.echo(f"Serving {url}{page} (Ctrl-C stops)"))
     sys.exit(1 if report.failed else 0)
+
+
+@main.command()
+@config_option
+def schedule(config_path: Path | None) -> None:
+    """Run cycles on [schedule] cron until SIGTERM or Ctrl-C (which stop it after the current cycle).
+
+    On start, if a scheduled time has passed since the last digest, one cycle runs at once.
+    Each run logs one summary line on stderr.
+    """
+    import logging
+
+    from digest.schedule import run_schedule
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.INFO if _State.verbose else logging.WARNING)
+    with _errors():
+        run_schedule(_load(config_path))
 
 
 @main.command()

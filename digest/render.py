@@ -98,6 +98,7 @@ class RenderOptions:
     max_per_topic: int = 10
     excerpt_chars: int = 320
     generated_at: dt.datetime | None = None
+    unsubscribe: str = ""  # a mailto: link shown in the email footer ("" for the archive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,7 @@ class Renderer:
             "site_url": site,
             "generated_at": options.generated_at,
             "placements": digest.placements,
+            "unsubscribe": options.unsubscribe,
         }
 
     def render_template(self, name: str, **context: Any) -> str:
@@ -159,8 +161,10 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{name}: template error: {exc}") from None
 
-    def render(self, digest: Digest, options: RenderOptions, *, inline_css: bool = True) -> Rendered:
-        """The digest as HTML email, plain text and Markdown."""
+    def render(
+        self, digest: Digest, options: RenderOptions, *, inline_css: bool = True, markdown: bool = True
+    ) -> Rendered:
+        """The digest as HTML email, plain text and Markdown (``""`` with ``markdown=False``: email only)."""
         context = self.context(digest, options)
         html = self.render_template(EMAIL_HTML, **context)
         if inline_css:
@@ -168,7 +172,7 @@ class Renderer:
         return Rendered(
             html=html,
             text=self.render_template(EMAIL_TEXT, **context),
-            markdown=self.render_template(DIGEST_MD, **context),
+            markdown=self.render_template(DIGEST_MD, **context) if markdown else "",
         )
 
 
