@@ -79,6 +79,14 @@ def _report_sources(report: Any) -> None:
             click.echo(f"warning: source {source.name!r}: {warning}", err=True)
         if not source.ok:
             click.echo(f"error: source {source.name!r}: {source.error}", err=True)
+    for channel, summary in report.deliveries.items():
+        if isinstance(summary, dict) and (summary.get("failed") or summary.get("pending")):
+            click.echo(
+                f"error: {channel}: {summary.get('failed', 0)} failed, {summary.get('pending', 0)} pending "
+                "(see digest status)", err=True,
+            )
+        elif summary == "failed":
+            click.echo(f"error: {channel}: delivery failed (see digest status)", err=True)
 
 
 @contextmanager
@@ -115,6 +123,15 @@ def _print_report(report: Any, as_json: bool) -> None:
         click.echo(f"{kind:>9}: {path}")
 
 
+def _print_explanations(config: Any, digest: Any) -> None:
+    from digest.topics import explain, load_taxonomy, default_taxonomy_path
+
+    taxonomy = load_taxonomy(config.topics.file or default_taxonomy_path())
+    for paper in digest.papers:
+        click.echo(explain(paper, digest.placements[paper.key], taxonomy))
+    click.echo()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and more detail on errors.")
 @click.version_option(package_name="digest")
@@ -148,6 +165,7 @@ def run(config_path: Path | None, date_text: str | None, as_json: bool) -> None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML digest in a browser.")
 @click.option("--serve", "serve_port", type=int, is_flag=False, flag_value=8000, default=None, metavar="[PORT]",
               help="Serve the rendered files on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C.")
+@click.option("--explain", is_flag=True, help="Say why each paper went to its topic, and the runner-up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def preview(
@@ -157,6 +175,7 @@ def preview(
     include_seen: bool,
     open_browser: bool,
     serve_port: int | None,
+    explain: bool,
     as_json: bool,
     files: tuple[Path, ...],
 ) -> None:
@@ -175,6 +194,8 @@ def preview(
                 on_source=progress,
             )
     _report_sources(report)
+    if explain and report.digest is not None and not as_json:
+        _print_explanations(config, report.digest)
     _print_report(report, as_json)
     if open_browser and "html" in report.outputs:
         import webbrowser
@@ -186,6 +207,24 @@ def preview(
         page = report.outputs["html"].name
         serve_folder(report.outputs["html"].parent, serve_port, lambda url: click.echo(f"Serving {url}{page} (Ctrl-C stops)"))
     sys.exit(1 if report.failed else 0)
+
+
+@main.command()
+@config_option
+def schedule(config_path: Path | None) -> None:
+    """Run cycles on [schedule] cron until SIGTERM or Ctrl-C (which stop it after the current cycle).
+
+    On start, if a scheduled time has passed since the last digest, one cycle runs at once.
+    Each run logs one summary line on stderr.
+    """
+    import logging
+
+    from digest.schedule import run_schedule
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.INFO if _State.verbose else logging.WARNING)
+    with _errors():
+        run_schedule(_load(config_path))
 
 
 @main.command()

@@ -122,6 +122,9 @@ class EmailConfig:
     send_empty: bool = False
     max_per_topic: int = 10
     rate_limit: float = 0.0
+    timeout: float = 60.0
+    max_attempts: int = 8
+    unsubscribe: str = ""
     recipients: tuple[RecipientConfig, ...] = ()
 
 
@@ -218,21 +221,70 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
         errors.append(f"topics.file: file {config.topics.file} does not exist")
     if config.render.templates is not None and not config.render.templates.is_dir():
         errors.append(f"render.templates: folder {config.render.templates} does not exist")
-    for i, recipient in enumerate(config.email.recipients):
-        if not _ADDRESS.match(recipient.address):
-            errors.append(f"email.recipients[{i}].address: {recipient.address!r} is not an email address")
-    try:
-        ZoneInfo(config.schedule.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors.append(f"schedule.timezone: unknown time zone {config.schedule.timezone!r} (e.g. 'UTC', 'Europe/Paris')")
-    if config.email.max_per_topic < 1:
-        errors.append("email.max_per_topic: must be at least 1")
+    _check_email(config, errors)
+    _check_schedule(config.schedule, errors)
     if config.fetch.max_bytes < 1:
         errors.append("fetch.max_bytes: must be positive")
     if config.fetch.timeout <= 0:
         errors.append("fetch.timeout: must be positive")
     if config.fetch.concurrency < 1:
         errors.append("fetch.concurrency: must be at least 1")
+
+
+def _check_email(config: Config, errors: list[str]) -> None:
+    """Recipient addresses and topics, the sender, and the numeric limits of ``[email]``."""
+    email = config.email
+    topics = _topic_codes(config) if any(r.topics for r in email.recipients) else None
+    for i, recipient in enumerate(email.recipients):
+        if not _ADDRESS.match(recipient.address):
+            errors.append(f"email.recipients[{i}].address: {recipient.address!r} is not an email address")
+        for j, code in enumerate(recipient.topics):
+            if topics is not None and code not in topics:
+                errors.append(
+                    f"email.recipients[{i}].topics[{j}]: unknown topic {code!r} (topics: {', '.join(topics)})"
+                )
+    sender = email.sender.rsplit("<", 1)[-1].rstrip(">").strip()
+    if not _ADDRESS.match(sender) or any(c in email.sender for c in "\r\n"):
+        errors.append(f"email.from: {email.sender!r} is not an address like 'Paper digest <digest@example.org>'")
+    if email.unsubscribe and not _ADDRESS.match(email.unsubscribe):
+        errors.append(f"email.unsubscribe: {email.unsubscribe!r} is not an email address")
+    if email.max_per_topic < 1:
+        errors.append("email.max_per_topic: must be at least 1")
+    if email.rate_limit < 0:
+        errors.append("email.rate_limit: must be 0 (no limit) or a positive number of messages per second")
+    if email.timeout <= 0:
+        errors.append("email.timeout: must be positive")
+    if email.max_attempts < 1:
+        errors.append("email.max_attempts: must be at least 1")
+    if email.enabled and not email.recipients:
+        errors.append("email.recipients: email is enabled but no [[email.recipients]] are listed")
+
+
+def _topic_codes(config: Config) -> tuple[str, ...] | None:
+    """The topic codes recipients may name (None when the topics file is itself broken)."""
+    from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy
+
+    try:
+        return (*load_taxonomy(config.topics.file or default_taxonomy_path()).codes(), OTHER_CODE)
+    except ConfigError:
+        return None  # reported as topics.file, or when the taxonomy is loaded
+
+
+def _check_schedule(schedule: ScheduleConfig, errors: list[str]) -> None:
+    """The time zone and the crontab expression of ``[schedule]``."""
+    try:
+        zone = ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(f"schedule.timezone: unknown time zone {schedule.timezone!r} (e.g. 'UTC', 'Europe/Paris')")
+        zone = None
+    try:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(schedule.cron, timezone=zone or "UTC")
+    except ValueError as exc:
+        errors.append(f"schedule.cron: {schedule.cron!r} is not a crontab expression ({exc})")
+    if schedule.misfire_grace < 1:
+        errors.append("schedule.misfire_grace: must be at least 1 second")
 
 
 class _Builder:

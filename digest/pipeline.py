@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from digest.config import Config, SourceConfig
 from digest.deliver import Channel, DeliveryContext
 from digest.deliver.archive import ArchiveChannel, render_options, write_digest_files
+from digest.deliver.email import EmailChannel
 from digest.merge import merge_duplicates
 from digest.models import Digest, DigestCounts, Paper, Placement
 from digest.render import Renderer
@@ -151,10 +152,15 @@ def run_cycle(
     now: dt.datetime,
     day: dt.date | None = None,
     on_source: Callable[[SourceResult], None] | None = None,
+    delivery_channels: Sequence[Channel] | None = None,
 ) -> RunReport:
-    """Ingest, diff, group, store, then deliver: one cycle of ``digest run``."""
+    """Ingest, diff, group, store, then deliver: one cycle of ``digest run``.
+
+    ``delivery_channels`` replaces the default ``channels()`` (tests inject an SMTP factory this way).
+    """
     day_given = day is not None
     day = day or today(config, now)
+    active = list(delivery_channels) if delivery_channels is not None else channels()
     taxonomy = load_topics(config)  # checked up front; the grouper is built only when there is something new
     renderer = Renderer(config.render.templates)
     with SeenStore.open(config.store.path) as store, store.lock():
@@ -179,10 +185,12 @@ def run_cycle(
             for s in r.snapshots
             if r.name in _inbox_sources(config)
         ]
-        rows = [(channel.name, recipient) for channel in channels() for recipient in channel.rows(config)]
+        rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config)]
         digest_id = store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
         _remember_sources(store, results, now)
-        deliveries, delivery_failed, outputs = deliver_pending(store, config, taxonomy, renderer, now=now)
+        deliveries, delivery_failed, outputs = deliver_pending(
+            store, config, taxonomy, renderer, now=now, delivery_channels=active
+        )
         counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
         return RunReport(
             date=day,
@@ -285,19 +293,25 @@ def _remember_sources(store: SeenStore, results: Sequence[SourceResult], now: dt
 
 
 def channels() -> list[Channel]:
-    """The delivery channels, in the order they run."""
-    return [ArchiveChannel()]
+    """The delivery channels, in the order they run: the archive first, then email."""
+    return [ArchiveChannel(), EmailChannel()]
 
 
 def deliver_pending(
-    store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, *, now: dt.datetime
+    store: SeenStore,
+    config: Config,
+    taxonomy: Taxonomy,
+    renderer: Renderer,
+    *,
+    now: dt.datetime,
+    delivery_channels: Sequence[Channel] | None = None,
 ) -> tuple[dict[str, Any], bool, dict[dt.date, dict[str, Path]]]:
     """Work through the outbox channel by channel; return the summary, whether anything failed, the files."""
     context = DeliveryContext(store, config, taxonomy, renderer, now)
     summary: dict[str, Any] = {}
     outputs: dict[dt.date, dict[str, Path]] = {}
     failed = False
-    for channel in channels():
+    for channel in delivery_channels if delivery_channels is not None else channels():
         result = channel.deliver(store.pending_deliveries(channel.name, now=now), context)
         summary[channel.name] = result.summary
         failed = failed or result.failed

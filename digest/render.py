@@ -108,6 +108,7 @@ class RenderOptions:
     max_per_topic: int = 10
     excerpt_chars: int = 320
     generated_at: dt.datetime | None = None
+    unsubscribe: str = ""  # a mailto: link shown in the email footer ("" for the archive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class Renderer:
             "site_url": site,
             "generated_at": options.generated_at,
             "placements": digest.placements,
+            "unsubscribe": options.unsubscribe,
         }
 
     def render_template(self, name: str, **context: Any) -> str:

@@ -654,6 +654,13 @@ def _rank_in_group(order: str) -> Callable[[Paper], tuple[int, int]]:
     return lambda p: (-(p.upvotes if p.upvotes is not None else -1), p.position)
 
 
+def explain(paper: Paper, placement: Placement, taxonomy: Taxonomy) -> str:
+    """Why a paper went where it went, in three lines: the paper, its topic and runner-up, the evidence."""
+    runner = f" (runner-up: {taxonomy.title_of(placement.runner_up)})" if placement.runner_up else ""
+    evidence = "; ".join(placement.evidence) or "nothing matched"
+    return f"{' '.join(paper.title.split())}\n  -> {taxonomy.title_of(placement.topic)}{runner}\n     {evidence}"
+
+
 def group_papers(
     papers: Sequence[Paper], grouper: Grouper, *, order: str = "source"
 ) -> tuple[tuple[TopicGroup, ...], dict[str, Placement]]:

@@ -96,7 +96,7 @@ def test_config_errors_exit_2_with_one_line_per_problem(write_config: Callable[.
     result = digest_cli("run", check_code=2)
     assert result.stderr.splitlines() == [
         f"error: {path}: email.port: expected an integer, got a string 'x'",
-        f"error: {path}: email.bogus: unknown key (known keys here: enabled, from, host, max_per_topic, password_env, port, rate_limit, recipients, security, send_empty, username)",
+        f"error: {path}: email.bogus: unknown key (known keys here: enabled, from, host, max_attempts, max_per_topic, password_env, port, rate_limit, recipients, security, send_empty, timeout, unsubscribe, username)",
     ]
     assert "Traceback" not in result.stderr
 
@@ -197,3 +197,12 @@ def test_preview_serve_answers_on_loopback(write_config: Callable[..., Path], tm
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_preview_explain_says_why_for_a_known_paper(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
+    write_config()
+    result = digest_cli("preview", "--explain", "--out", str(tmp_path / "p"), str(FIXTURES / "snapshots" / "blank-lines.txt"), check_code=0)
+    lines = result.stdout.splitlines()
+    at = lines.index("Four-Bit Weights Without Outliers")
+    assert lines[at + 1].startswith("  -> Compression & quantization (runner-up: ")
+    assert "quantiz" in lines[at + 2]

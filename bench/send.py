@@ -1,0 +1,202 @@
+"""Benchmark: one digest emailed to 10,000 recipients with personalised topic filters.
+
+A local aiosmtpd sink (a separate process, so its memory and CPU are not counted) accepts and
+counts the messages; this process runs a real cycle (``pipeline.run_cycle``) on a seed listing
+and times the email channel.  Prints messages per second and peak RSS, writes
+``bench/results/send.json``.  Targets: >= 200 messages/s, <= 150 MB peak RSS.
+
+    .venv/bin/python bench/send.py [--recipients 10000] [--snapshot FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO.parent / "shared" / "seeds" / "000_5cb1072ed51f38b9.txt"
+FALLBACK = REPO / "examples" / "inbox" / "2026-11-23.txt"
+RESULTS = REPO / "bench" / "results" / "send.json"
+
+SINK = """
+import asyncio, sys
+from aiosmtpd.controller import Controller
+
+class Count:
+    messages = 0
+    octets = 0
+    async def handle_DATA(self, server, session, envelope):
+        Count.messages += 1
+        Count.octets += len(envelope.content)
+        return "250 OK"
+
+controller = Controller(Count(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+print("ready", flush=True)
+sys.stdin.read()  # until the bench closes our stdin
+controller.stop()
+print(Count.messages, Count.octets, flush=True)
+"""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+CEILING_BYTES = 48_000
+
+
+def sink_ceiling(port: int, count: int) -> tuple[int, int, float]:
+    """The sink's own limit: ``count`` ready-made messages of CEILING_BYTES over one connection.
+
+    Returns (messages, octets, messages per second).
+    """
+    import smtplib
+
+    line = b"x" * 75 + b"="
+    message = b"Subject: ceiling\r\n\r\n" + b"\r\n".join([line] * (CEILING_BYTES // 78)) + b"\r\n"
+    client = smtplib.SMTP("127.0.0.1", port)
+    started = time.perf_counter()
+    for _ in range(count):
+        client.sendmail("bench@example.org", ["sink@example.org"], message)
+    seconds = time.perf_counter() - started
+    client.quit()
+    return count, count * len(message), round(count / seconds, 1)
+
+
+def write_config(folder: Path, port: int, recipients: int, snapshot: Path, rng: random.Random) -> Path:
+    """A config with the snapshot in the inbox and ``recipients`` readers of 0 to 3 topics each."""
+    from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy
+
+    codes = [*load_taxonomy(default_taxonomy_path()).codes(), OTHER_CODE]
+    (folder / "inbox").mkdir()
+    shutil.copy(snapshot, folder / "inbox")
+    lines = [
+        '[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n',
+        '[archive]\nsite_url = "https://papers.example.org"\n',
+        f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n',
+    ]
+    for n in range(recipients):
+        topics = sorted(rng.sample(codes, rng.choice([0, 1, 1, 2, 2, 3])))
+        lines.append(f'[[email.recipients]]\naddress = "reader{n}@example.org"\ntopics = {json.dumps(topics)}\n')
+    path = folder / "digest.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    """Run the benchmark and print and save its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--snapshot", type=Path, default=SEED if SEED.is_file() else FALLBACK)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(REPO))
+    import digest.deliver.email as email_module
+    from digest.config import load_config
+    from digest.deliver import ChannelResult, DeliveryContext
+    from digest.deliver.archive import ArchiveChannel
+    from digest.deliver.email import EmailChannel
+    from digest.pipeline import run_cycle
+    from digest.store import Delivery
+
+    class TimedEmail(EmailChannel):
+        """The email channel, timed."""
+
+        seconds = 0.0
+
+        def deliver(self, pending: Sequence[Delivery], context: DeliveryContext) -> ChannelResult:
+            started = time.perf_counter()
+            result = super().deliver(pending, context)
+            TimedEmail.seconds = time.perf_counter() - started
+            return result
+
+    render_seconds = [0.0, 0]
+    real_render = email_module.render_body
+
+    def timed_render(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return real_render(*args, **kwargs)
+        finally:
+            render_seconds[0] += time.perf_counter() - started
+            render_seconds[1] += 1
+
+    email_module.render_body = timed_render  # the channel looks it up at call time
+
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert sink.stdout is not None and sink.stdin is not None
+    assert sink.stdout.readline().strip() == "ready"
+    with tempfile.TemporaryDirectory(prefix="digest-bench-send-") as tmp:
+        folder = Path(tmp)
+        config = load_config(write_config(folder, port, args.recipients, args.snapshot, random.Random(5)))
+        filters = len({r.topics for r in config.email.recipients})
+        started = time.perf_counter()
+        report = run_cycle(
+            config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail()]
+        )
+        total = time.perf_counter() - started
+    ceiling = sink_ceiling(port, 1000)
+    sink.stdin.close()
+    received, octets = (int(x) for x in sink.stdout.readline().split())
+    sink.wait(30)
+    received -= ceiling[0]
+    octets -= ceiling[1]
+
+    email = report.deliveries["email"]
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {
+        "recipients": args.recipients,
+        "distinct_topic_filters": filters,
+        "papers": report.counts.new,
+        "sent": email["sent"],
+        "skipped_nothing_in_topics": args.recipients - email["sent"] - email["failed"] - email["pending"],
+        "failed": email["failed"],
+        "pending": email["pending"],
+        "received_by_sink": received,
+        "mean_message_bytes": round(octets / received) if received else 0,
+        "email_seconds": round(TimedEmail.seconds, 2),
+        "renders": render_seconds[1],
+        "render_seconds": round(render_seconds[0], 2),
+        "messages_per_second": round(email["sent"] / TimedEmail.seconds, 1),
+        "cycle_seconds": round(total, 2),
+        "sink_ceiling_messages_per_second": ceiling[2],
+        "peak_rss_mb": round(peak_mb, 1),
+        "python": sys.version.split()[0],
+        "targets": {"messages_per_second": 200, "peak_rss_mb": 150},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"{figures['sent']} messages ({filters} distinct topic filters, {figures['skipped_nothing_in_topics']} "
+        f"recipients with nothing new in their topics) in {figures['email_seconds']} s: "
+        f"{figures['messages_per_second']} messages/s; peak RSS {figures['peak_rss_mb']} MB "
+        f"(mean message {figures['mean_message_bytes']} bytes)"
+    )
+    print(
+        f"  of which rendering {figures['render_seconds']} s ({figures['renders']} renders); the sink alone takes "
+        f"{figures['sink_ceiling_messages_per_second']} messages/s of {CEILING_BYTES} bytes from a client doing nothing else"
+    )
+    print(f"written to {RESULTS.relative_to(REPO)}")
+    ok = figures["messages_per_second"] >= 200 and figures["peak_rss_mb"] <= 150 and received == email["sent"]
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

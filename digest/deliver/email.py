@@ -1,0 +1,458 @@
+"""The email channel: one message per (digest, recipient) outbox row, sent over SMTP.
+
+    EmailChannel.deliver(pending rows, oldest digest first)
+      ├── Composer: each stored digest is loaded once, and rendered once per distinct topic filter
+      ├── build_message: the recipient's own headers before the shared headers and encoded body
+      └── Mailer.send: one SMTP connection for the batch, paced by ``rate_limit``, reconnecting
+          once when the server drops it
+
+Each row is marked right after the server answers: ``sent`` when it accepted the message,
+``pending`` with a backoff (``next_attempt_at``) for a 4xx reply or a dropped connection,
+``failed`` for a 5xx reply.  A row is never sent again once marked sent.  (SMTP has no two-phase
+commit: a crash between the server's "250" and the mark resends that one message next run; the
+stable Message-ID lets receiving systems drop the copy.)
+
+Errors a send can raise, caught by category:
+
+    SendError                 one message was not accepted (the row stays pending or fails)
+    ├── Refused               the server answered 4xx/5xx (``permanent`` for 5xx)
+    ├── Dropped               the connection dropped twice in a row while sending it
+    └── Unavailable           no connection could be opened (the batch stops; rows stay pending)
+
+The SMTP connection comes from a factory (``connect``): ``connect_smtp`` follows ``[email]``;
+tests pass their own, e.g. with a TLS context that trusts a self-signed certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import re
+import smtplib
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from email import policy as email_policy
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime, parseaddr
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from digest.config import Config, EmailConfig
+from digest.deliver import ChannelResult, DeliveryContext
+from digest.deliver.archive import render_options
+from digest.errors import ConfigError
+from digest.models import Digest
+from digest.recall import load_digest
+from digest.render import oneline, subject_line
+from digest.store import Delivery
+
+# Body parts: quoted-printable, lines of at most 76 characters (RFC 2045).
+_BODY_POLICY = email_policy.SMTP
+# Headers: folded only past 998 characters, so that the URLs of List-Unsubscribe are never
+# rewritten as RFC 2047 encoded words (which the standard folder does to long "words").
+_HEADER_POLICY = email_policy.SMTP.clone(max_line_length=998)
+
+BACKOFF_FIRST = dt.timedelta(minutes=15)
+BACKOFF_MAX = dt.timedelta(hours=12)
+
+
+class SmtpClient(Protocol):
+    """The part of ``smtplib.SMTP`` the channel uses: a connected, logged-in client."""
+
+    def sendmail(self, from_addr: str, to_addrs: Sequence[str], msg: bytes) -> Any:
+        """Send one message; raise an ``smtplib`` error when it is not accepted."""
+        ...
+
+    def quit(self) -> Any:
+        """Say goodbye and close."""
+        ...
+
+    def close(self) -> None:
+        """Close without a word."""
+        ...
+
+
+Connect = Callable[[EmailConfig], SmtpClient]
+
+
+# -- connecting ------------------------------------------------------------------------------
+
+
+def smtp_password(settings: EmailConfig) -> str | None:
+    """The SMTP password from the environment variable ``password_env`` names (None without a username)."""
+    if not settings.username:
+        return None
+    value = os.environ.get(settings.password_env)
+    if not value:
+        raise ConfigError(
+            f"email.password_env: the environment variable {settings.password_env} is not set; "
+            f"it must hold the SMTP password of {settings.username!r}",
+            hint=f"export {settings.password_env}=... before running digest "
+            "(under systemd: Environment= or EnvironmentFile= in the unit)",
+        )
+    return value
+
+
+def connect_smtp(settings: EmailConfig, *, tls_context: ssl.SSLContext | None = None) -> smtplib.SMTP:
+    """Open an SMTP connection as ``[email]`` says: plain, STARTTLS or SSL, then log in if a username is set."""
+    password = smtp_password(settings)
+    context = tls_context or ssl.create_default_context()
+    client: smtplib.SMTP
+    if settings.security == "ssl":
+        client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+    else:
+        client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    try:
+        if settings.security == "starttls":
+            client.starttls(context=context)
+        if password is not None:
+            _login(client, settings.username, password)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    """``client.login``, except that a non-ASCII name or password goes as UTF-8 AUTH PLAIN (RFC 4616).
+
+    (smtplib encodes credentials as ASCII and would raise UnicodeEncodeError.)
+    """
+    if username.isascii() and password.isascii():
+        client.login(username, password)
+        return
+    client.ehlo_or_helo_if_needed()
+    token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+    code, reply = client.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+
+class SendError(Exception):
+    """A message was not accepted; ``str()`` is the reason for the outbox's ``last_error``."""
+
+
+class Refused(SendError):
+    """The server refused the message with an SMTP reply code."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(f"{code} {text}".strip())
+        self.code = code
+
+    @property
+    def permanent(self) -> bool:
+        """A 5xx reply: sending again will not help."""
+        return 500 <= self.code < 600
+
+
+class Dropped(SendError):
+    """The connection dropped while sending, again after a reconnect."""
+
+
+class Unavailable(SendError):
+    """No connection to the server could be opened (or logging in failed)."""
+
+
+def _reply(code: int, text: bytes | str) -> Refused:
+    return Refused(code, oneline(text.decode("utf-8", "replace") if isinstance(text, bytes) else text))
+
+
+class Mailer:
+    """One SMTP connection reused for a batch, paced to ``rate_limit`` messages per second (0: no limit)."""
+
+    def __init__(
+        self,
+        connect: Callable[[], SmtpClient],
+        *,
+        rate_limit: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._connect = connect
+        self._interval = 1.0 / rate_limit if rate_limit > 0 else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._client: SmtpClient | None = None
+        self._next_slot = 0.0
+        self.connections = 0
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        """Send one message; return when the server accepted it, else raise a SendError."""
+        self._pace()
+        for attempt in (1, 2):
+            client = self._open()
+            try:
+                client.sendmail(sender, [recipient], data)
+                return
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = next(iter(exc.recipients.values()))
+                raise _reply(code, text) from None
+            except smtplib.SMTPResponseException as exc:
+                raise _reply(exc.smtp_code, exc.smtp_error) from None
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:  # SMTPException is an OSError too
+                self._drop()
+                if attempt == 2:
+                    raise Dropped(f"connection lost while sending: {exc or type(exc).__name__}") from None
+            except UnicodeEncodeError:
+                raise Refused(553, "the address needs SMTPUTF8, which digest does not use") from None
+
+    def close(self) -> None:
+        """Say QUIT (ignoring a server that is already gone) and forget the connection."""
+        if self._client is not None:
+            try:
+                self._client.quit()
+            except (smtplib.SMTPException, OSError):
+                self._client.close()
+            self._client = None
+
+    def _open(self) -> SmtpClient:
+        if self._client is None:
+            try:
+                self._client = self._connect()
+            except smtplib.SMTPResponseException as exc:
+                raise Unavailable(f"cannot connect or log in: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+            except (smtplib.SMTPException, OSError) as exc:
+                raise Unavailable(f"cannot connect: {exc or type(exc).__name__}") from None
+            self.connections += 1
+        return self._client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _pace(self) -> None:
+        if not self._interval:
+            return
+        now = self._clock()
+        if self._next_slot > now:
+            self._sleep(self._next_slot - now)
+            now = self._next_slot
+        self._next_slot = now + self._interval
+
+
+# -- composing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MessageBody:
+    """A digest rendered for one topic filter, serialised once and shared by its recipients.
+
+    ``head`` holds the header lines every copy has in common (From, Subject, Date, List-Id,
+    MIME-Version, Content-Type with the boundary); ``body`` the encoded multipart/alternative body.
+    """
+
+    size: int
+    head: bytes
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    """The mailing-list headers every message carries."""
+
+    sender: str
+    list_id: str
+    unsubscribe_mailto: str
+    unsubscribe_url: str  # "" without an https site_url
+
+    @classmethod
+    def from_config(cls, config: Config) -> ListInfo:
+        """List-Id, unsubscribe address and URL from ``[email]`` and ``[archive]``."""
+        sender = parseaddr(config.email.sender)[1]
+        domain = sender.rsplit("@", 1)[-1]
+        label = re.sub(r"[^a-z0-9]+", "-", oneline(config.archive.title).lower()).strip("-") or "digest"
+        site = config.archive.site_url.rstrip("/")
+        return cls(
+            sender=sender,
+            list_id=f"{oneline(config.archive.title)} <{label}.{domain}>",
+            unsubscribe_mailto=f"mailto:{config.email.unsubscribe or sender}?subject=unsubscribe",
+            unsubscribe_url=f"{site}/unsubscribe" if site.startswith("https://") else "",
+        )
+
+
+def filter_digest(digest: Digest, topics: Sequence[str]) -> Digest:
+    """The digest with only the groups of ``topics`` (all of them when ``topics`` is empty)."""
+    if not topics:
+        return digest
+    wanted = set(topics)
+    return replace(digest, groups=tuple(g for g in digest.groups if g.code in wanted))
+
+
+def _text_part(content: str, subtype: str) -> MIMEPart:
+    part = MIMEPart(policy=_BODY_POLICY)
+    part.set_content(content, subtype=subtype, charset="utf-8", cte="quoted-printable")
+    return part
+
+
+def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> MessageBody:
+    """Render a (filtered) digest as a text part and an inlined-HTML part, with the shared headers."""
+    options = replace(render_options(context.config, context.now), unsubscribe=info.unsubscribe_mailto)
+    rendered = context.renderer.render(digest, options, markdown=False)
+    msg = EmailMessage(policy=_HEADER_POLICY)
+    msg["From"] = context.config.email.sender
+    msg["Subject"] = subject_line(digest, context.config.archive.title)
+    msg["Date"] = format_datetime(context.now)
+    msg["List-Id"] = info.list_id
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = "multipart/alternative"
+    msg.set_payload([_text_part(rendered.text, "plain"), _text_part(rendered.html, "html")])
+    head, _, body = msg.as_bytes().partition(b"\r\n\r\n")
+    return MessageBody(digest.size, head + b"\r\n", body)
+
+
+def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
+    """A Message-ID unique to the outbox row and stable across its retries."""
+    token = hashlib.sha256(f"{created_at.isoformat()}|{delivery.digest_id}|{delivery.id}|{delivery.recipient}".encode()).hexdigest()[:16]
+    return f"<digest.{delivery.digest_date:%Y%m%d}.{delivery.digest_id}.{delivery.id}.{token}@{domain}>"
+
+
+def build_message(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str) -> bytes:
+    """One recipient's copy: To, Message-ID and List-Unsubscribe, then the shared headers and body."""
+    own = EmailMessage(policy=_HEADER_POLICY)
+    own["To"] = recipient
+    own["Message-ID"] = msgid
+    if info.unsubscribe_url:
+        url = f"{info.unsubscribe_url}?address={quote(recipient, safe='')}"
+        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{url}>"
+        # RFC 8058: one-click needs an HTTPS URI to POST to; a mailto alone cannot honour it.
+        own["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    else:
+        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>"
+    headers = own.as_bytes()  # the header lines, a blank line, an empty body
+    return headers[:-2] + body.head + b"\r\n" + body.body
+
+
+class Composer:
+    """Loads each stored digest once and renders it once per distinct topic filter."""
+
+    def __init__(self, context: DeliveryContext, info: ListInfo) -> None:
+        self.context = context
+        self.info = info
+        self._digest: tuple[int, Digest, dt.datetime] | None = None
+        self._body: tuple[tuple[int, tuple[str, ...]], MessageBody] | None = None
+        self.renders = 0
+
+    def digest(self, delivery: Delivery) -> tuple[Digest, dt.datetime]:
+        """The stored digest of an outbox row, and when it was created."""
+        if self._digest is None or self._digest[0] != delivery.digest_id:
+            store = self.context.store
+            record = next(r for r in store.digests(on=delivery.digest_date) if r.id == delivery.digest_id)
+            self._digest = (record.id, load_digest(store, [record], self.context.taxonomy), record.created_at)
+        return self._digest[1], self._digest[2]
+
+    def body(self, delivery: Delivery, topics: tuple[str, ...]) -> MessageBody:
+        """The message body for the row's digest filtered to ``topics`` (the last one is kept)."""
+        key = (delivery.digest_id, topics)
+        if self._body is None or self._body[0] != key:
+            digest, _ = self.digest(delivery)
+            self._body = (key, render_body(filter_digest(digest, topics), self.context, self.info))
+            self.renders += 1
+        return self._body[1]
+
+
+# -- the channel -----------------------------------------------------------------------------
+
+
+def _topic_key(topics: Sequence[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(topics)))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """How long to wait before retry number ``attempts`` + 1: 15 min, doubling, at most 12 h."""
+    delay: dt.timedelta = BACKOFF_FIRST * 2 ** max(attempts - 1, 0)
+    return min(delay, BACKOFF_MAX)
+
+
+class EmailChannel:
+    """Sends each pending (digest, recipient) row as one email, filtered to the recipient's topics."""
+
+    name = "email"
+
+    def __init__(self, connect: Connect | None = None, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.connect: Connect = connect or connect_smtp
+        self.sleep = sleep
+
+    def rows(self, config: Config) -> list[str]:
+        """One row per recipient when ``[email] enabled``.
+
+        The SMTP password is looked up here, before the commit, so that a missing secret stops
+        the run with a config error instead of storing a digest nobody can be sent.
+        """
+        if not config.email.enabled:
+            return []
+        smtp_password(config.email)
+        return [r.address for r in config.email.recipients]
+
+    def deliver(self, pending: Sequence[Delivery], context: DeliveryContext) -> ChannelResult:
+        """Send the pending rows, oldest digest first, marking each one as soon as the server answers.
+
+        With email disabled, rows queued while it was enabled are left pending and untouched.
+        """
+        settings, store, now = context.config.email, context.store, context.now
+        if not settings.enabled:
+            left = len(store.pending_deliveries(self.name))
+            return ChannelResult({"sent": 0, "failed": 0, "pending": left})
+        topics = {r.address: _topic_key(r.topics) for r in settings.recipients}
+        info = ListInfo.from_config(context.config)
+        domain = info.sender.rsplit("@", 1)[-1]
+        composer = Composer(context, info)
+        sent = failed = 0
+        with Mailer(lambda: self.connect(settings), rate_limit=settings.rate_limit, sleep=self.sleep) as mailer:
+            for delivery in _render_order(pending, topics):
+                if delivery.recipient not in topics:
+                    store.mark_delivery(delivery.id, "sent", now=now, error="skipped: no longer in [[email.recipients]]")
+                    continue
+                digest, created_at = composer.digest(delivery)
+                if not settings.send_empty and filter_digest(digest, topics[delivery.recipient]).size == 0:
+                    store.mark_delivery(delivery.id, "sent", now=now, error="skipped: nothing new in the recipient's topics")
+                    continue
+                body = composer.body(delivery, topics[delivery.recipient])
+                data = build_message(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
+                try:
+                    mailer.send(info.sender, delivery.recipient, data)
+                except Refused as exc:
+                    failed += self._record_failure(delivery, context, str(exc), permanent=exc.permanent)
+                    continue
+                except Unavailable as exc:
+                    failed += self._record_failure(delivery, context, str(exc), permanent=False)
+                    break  # the server is unreachable: the rest stay pending, untried
+                except Dropped as exc:
+                    failed += self._record_failure(delivery, context, str(exc), permanent=False)
+                    continue
+                store.mark_delivery(delivery.id, "sent", now=now)
+                sent += 1
+        left = len(store.pending_deliveries(self.name))
+        return ChannelResult({"sent": sent, "failed": failed, "pending": left}, failed=bool(failed or left))
+
+    def _record_failure(self, delivery: Delivery, context: DeliveryContext, error: str, *, permanent: bool) -> int:
+        """Mark a row failed (5xx, or out of attempts) or pending with a backoff; 1 when failed."""
+        attempts = delivery.attempts + 1
+        store, now = context.store, context.now
+        if permanent or attempts >= context.config.email.max_attempts:
+            reason = error if permanent else f"gave up after {attempts} attempts: {error}"
+            store.mark_delivery(delivery.id, "failed", now=now, error=reason)
+            return 1
+        store.mark_delivery(delivery.id, "pending", now=now, error=error, next_attempt_at=now + backoff(attempts))
+        return 0
+
+
+def _render_order(pending: Sequence[Delivery], topics: dict[str, tuple[str, ...]]) -> Iterator[Delivery]:
+    """The rows oldest digest first, and within a digest grouped by topic filter (one render each)."""
+    digest_rank: dict[int, int] = {}
+    for delivery in pending:
+        digest_rank.setdefault(delivery.digest_id, len(digest_rank))
+    yield from sorted(pending, key=lambda d: (digest_rank[d.digest_id], topics.get(d.recipient, ())))

@@ -1,0 +1,170 @@
+"""``digest schedule``: run ``pipeline.run_cycle`` on ``[schedule] cron`` with APScheduler 3.
+
+No business logic lives here, only *when*:
+
+- one job on ``CronTrigger.from_crontab(cron, timezone)`` with ``coalesce=True``,
+  ``max_instances=1`` and ``misfire_grace_time = [schedule] misfire_grace``, in a one-thread
+  executor: two triggers never run two cycles at once;
+- catch-up on start: when the last stored digest is older than the latest scheduled time (or
+  there is none), the job's first run is now, once, not once per missed day;
+- each run logs its summary in one line; a cycle that raises is logged and the schedule goes on;
+- SIGTERM or SIGINT (Ctrl-C) stops the scheduler after the current cycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+
+from digest.config import Config, ScheduleConfig
+from digest.errors import DigestError
+from digest.pipeline import RunReport, run_cycle
+from digest.store import SeenStore
+
+log = logging.getLogger("digest.schedule")
+JOB_ID = "digest-cycle"
+
+
+def cron_trigger(schedule: ScheduleConfig) -> CronTrigger:
+    """The trigger for ``[schedule] cron`` in ``[schedule] timezone``."""
+    return CronTrigger.from_crontab(schedule.cron, timezone=ZoneInfo(schedule.timezone))
+
+
+def catch_up_due(trigger: BaseTrigger, last_digest_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """True when a scheduled time has passed since the last digest was made (or none was ever made)."""
+    if last_digest_at is None:
+        return True
+    # Stored times are cut to the second: a digest made at 07:00:00.4 by the 07:00 run reads 07:00:00.
+    missed = trigger.get_next_fire_time(None, last_digest_at + dt.timedelta(seconds=1))
+    return missed is not None and missed <= now
+
+
+def last_digest_at(config: Config) -> dt.datetime | None:
+    """When the store's most recent digest was made (None for a new store)."""
+    with SeenStore.open(config.store.path, readonly=True) as store:
+        last = store.last_digest()
+    return last.created_at if last else None
+
+
+def summary_line(report: RunReport) -> str:
+    """A run's outcome in one log line."""
+    counts = report.counts
+    if report.digest is None:
+        head = f"run {report.date.isoformat()}: nothing new ({counts.entries} entries read, {counts.already_seen} already seen)"
+    else:
+        head = (
+            f"run {report.date.isoformat()}: {counts.new} new papers in {len(report.digest.groups)} topics "
+            f"({counts.entries} entries read, {counts.already_seen} already seen)"
+        )
+    deliveries = ", ".join(
+        f"{name} " + (" ".join(f"{k} {v}" for k, v in summary.items()) if isinstance(summary, dict) else str(summary))
+        for name, summary in report.deliveries.items()
+    )
+    failed = [s.name for s in report.sources if not s.ok]
+    sources = f"{len(report.sources) - len(failed)} ok" + (f", failed: {', '.join(failed)}" if failed else "")
+    return f"{head}; deliveries: {deliveries or 'none'}; sources: {sources}"
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class DigestSchedule:
+    """A BlockingScheduler with one job that runs a cycle.
+
+    ``cycle``, ``trigger``, ``last_run`` and ``clock`` default to the real ones from the config;
+    tests pass a slow cycle, a short interval or a fixed last digest time.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        cycle: Callable[[], RunReport] | None = None,
+        trigger: BaseTrigger | None = None,
+        last_run: Callable[[], dt.datetime | None] | None = None,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
+        self.config = config
+        self.cycle = cycle or (lambda: run_cycle(config, now=clock()))
+        self.trigger = trigger or cron_trigger(config.schedule)
+        self.last_run = last_run or (lambda: last_digest_at(config))
+        self.clock = clock
+        self.scheduler = BlockingScheduler(
+            timezone=ZoneInfo(config.schedule.timezone), executors={"default": ThreadPoolExecutor(1)}
+        )
+        self._stopping = threading.Event()
+        self._done = threading.Event()
+
+    def run(self, *, handle_signals: bool = True) -> None:
+        """Schedule the cycle (catching up once if a run was missed) and block until stopped."""
+        now = self.clock()
+        options: dict[str, Any] = {}
+        if catch_up_due(self.trigger, self.last_run(), now):
+            options["next_run_time"] = now
+            log.info("catching up: the last digest is older than the latest scheduled time; running once now")
+        first = options.get("next_run_time") or self.trigger.get_next_fire_time(None, now)
+        self.scheduler.add_job(
+            self._run_once, self.trigger, id=JOB_ID, name="digest cycle",
+            coalesce=True, max_instances=1, misfire_grace_time=self.config.schedule.misfire_grace, **options,
+        )
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self._on_signal)
+        try:
+            if self._stopping.is_set():
+                return
+            log.info("scheduled %r (%s); next run at %s", self.config.schedule.cron, self.config.schedule.timezone,
+                     first.isoformat() if first else "never")
+            self.scheduler.start()
+            log.info("stopped")
+        finally:
+            self._done.set()
+
+    def stop(self) -> None:
+        """Stop after the current cycle; safe to call from a signal handler (it waits in a thread)."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            threading.Thread(target=self._shutdown, name="digest-schedule-stop").start()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        log.info("%s: stopping after the current cycle", signal.Signals(signum).name)
+        self.stop()
+
+    def _shutdown(self) -> None:
+        while True:
+            try:
+                self.scheduler.shutdown(wait=True)
+                return
+            except SchedulerNotRunningError:
+                # Asked to stop while run() was still starting: try again until it has started,
+                # or until run() has returned without starting.
+                if self._done.wait(0.05):
+                    return
+
+    def _run_once(self) -> None:
+        """One cycle; whatever it raises is logged, never ends the schedule."""
+        try:
+            report = self.cycle()
+        except DigestError as exc:
+            log.error("cycle failed: %s", exc.message.replace("\n", "; "))
+        except Exception:
+            log.exception("cycle crashed")
+        else:
+            log.info(summary_line(report))
+
+
+def run_schedule(config: Config) -> None:
+    """Run cycles on the configured schedule until SIGTERM or Ctrl-C."""
+    DigestSchedule(config).run()

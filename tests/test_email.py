@@ -1,0 +1,403 @@
+"""The email channel against a real SMTP server (aiosmtpd on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.conftest import FIXTURES
+from digest.config import Config, load_config
+from digest.deliver.archive import ArchiveChannel
+from digest.deliver.email import EmailChannel, Mailer, backoff, connect_smtp
+from digest.errors import ConfigError
+from digest.models import Digest, DigestCounts, Paper, TopicGroup
+from digest.pipeline import deliver_pending, load_grouping, run_cycle
+from digest.render import Renderer
+from digest.store import Diff, SeenStore
+from tests.smtp_sink import Sink, smtp_server
+
+NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
+DAY = dt.date(2025, 3, 14)
+# The fixture listing groups as: inference 1, compression 2, audio 2.
+RECIPIENTS: list[tuple[str, list[str]]] = [
+    ("all@example.org", []),
+    ("audio@example.org", ["audio"]),
+    ("fast@example.org", ["compression", "inference"]),
+    ("vision@example.org", ["vision"]),
+]
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def email_config(
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    port: int,
+    *,
+    recipients: list[tuple[str, list[str]]] = RECIPIENTS,
+    email: str = "",
+    security: str = "none",
+    archive: str = 'site_url = "https://papers.example.org"',
+) -> Path:
+    """A config with the fixture listing in the inbox and email to the test server."""
+    listed = "".join(
+        f'[[email.recipients]]\naddress = "{address}"\ntopics = {json.dumps(topics)}\n\n' for address, topics in recipients
+    )
+    path = write_config(
+        f"[archive]\n{archive}\n\n[email]\nenabled = true\nhost = \"127.0.0.1\"\nport = {port}\n"
+        f"security = \"{security}\"\nfrom = \"Paper digest <digest@example.org>\"\n{email}\n\n{listed}"
+    )
+    shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
+    return path
+
+
+def email_rows(config: Config) -> dict[str, tuple[str, int, str | None]]:
+    """recipient -> (state, attempts, last_error) of every email outbox row."""
+    with sqlite3.connect(config.store.path) as db:
+        rows = db.execute("SELECT recipient, state, attempts, last_error FROM deliveries WHERE channel = 'email'")
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def test_each_recipient_gets_their_topics_in_one_multipart_message(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port))
+        report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 3, "failed": 0, "pending": 0}
+    assert not report.failed
+    got = sink.by_recipient()
+    assert sorted(got) == ["all@example.org", "audio@example.org", "fast@example.org"]  # vision: nothing new, no mail
+    assert all(len(copies) == 1 for copies in got.values())
+    expected = {
+        "all@example.org": (5, ["Inference & serving", "Compression & quantization", "Speech & audio"]),
+        "audio@example.org": (2, ["Speech & audio"]),
+        "fast@example.org": (3, ["Inference & serving", "Compression & quantization"]),
+    }
+    ids = set()
+    for address, (count, titles) in expected.items():
+        msg = got[address][0]
+        assert msg["Subject"] == f"Daily papers digest \u2014 Fri 14 Mar 2025: {count} new papers"
+        assert msg["From"] == "Paper digest <digest@example.org>" and msg["To"] == address
+        assert msg["Date"].datetime == NOW
+        assert msg["List-Id"] == "Daily papers digest <daily-papers-digest.example.org>"
+        assert msg["List-Unsubscribe"] == (
+            "<mailto:digest@example.org?subject=unsubscribe>, "
+            f"<https://papers.example.org/unsubscribe?address={address.replace('@', '%40')}>"
+        )
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        ids.add(msg["Message-ID"])
+        assert msg.get_content_type() == "multipart/alternative"
+        text, html = msg.iter_parts()
+        assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+        assert text.get_content_charset() == html.get_content_charset() == "utf-8"
+        assert text["Content-Transfer-Encoding"] == html["Content-Transfer-Encoding"] == "quoted-printable"
+        body = html.get_content()
+        # The table of contents and the topic headings follow the filter.
+        assert body.count('class="toc-row"') == len(titles)
+        for title in ("Inference &amp; serving", "Compression &amp; quantization", "Speech &amp; audio"):
+            assert (title in body) == (title.replace("&amp;", "&") in titles)
+        assert 'style="' in body  # premailer inlined the CSS
+        assert "@media (prefers-color-scheme: dark)" in body
+        assert f"{count} new paper" in text.get_content()
+        assert '<a href="mailto:digest@example.org?subject=unsubscribe" style="color:#6b7280">Unsubscribe</a>' in body
+        assert "Unsubscribe: mailto:digest@example.org?subject=unsubscribe" in text.get_content()
+        if address == "fast@example.org":
+            assert "&lt;RET&gt;" in body and "<RET>" not in body  # feed text is data
+    assert len(ids) == 3
+    raw = sink.messages[0].data
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert raw.isascii()  # 7-bit on the wire: quoted-printable parts, RFC 2047 subject
+    assert email_rows(config)["vision@example.org"] == ("sent", 1, "skipped: nothing new in the recipient's topics")
+
+
+def test_send_empty_mails_a_recipient_whose_topics_have_nothing(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port, recipients=RECIPIENTS[3:], email="send_empty = true"))
+        report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 1, "failed": 0, "pending": 0}
+    (msg,) = sink.by_recipient()["vision@example.org"]
+    assert msg["Subject"] == "Daily papers digest \u2014 Fri 14 Mar 2025: 0 new papers"
+
+
+def test_no_site_url_means_a_mailto_unsubscribe_only(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:1], archive="", email='unsubscribe = "leave@example.org"')
+        run_cycle(load_config(path), now=NOW, day=DAY)
+    (msg,) = sink.by_recipient()["all@example.org"]
+    assert msg["List-Unsubscribe"] == "<mailto:leave@example.org?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None  # RFC 8058 one-click needs an https URI
+
+
+def test_feed_and_config_text_never_reach_a_header(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """A title with CR/LF (from a feed, or the archive title) stays in the body, on one line."""
+    evil = "Evil\r\nBcc: victim@example.org\r\nSubject: pwned"
+    sink = Sink()
+    with smtp_server(sink) as port:
+        path = email_config(
+            write_config, tmp_path, port, recipients=RECIPIENTS[:1], archive='title = "Daily\\nBcc: boss@example.org"'
+        )
+        config = load_config(path)
+        digest = Digest(DAY, (TopicGroup("inference", "Inference & serving", (Paper(evil, "An abstract."),)),), DigestCounts(1, 1))
+        grouper = load_grouping(config)
+        with SeenStore.open(config.store.path) as store:
+            store.commit(digest, Diff(digest.papers, ()), channels=[("email", "all@example.org")], now=NOW)
+            summary, failed, _ = deliver_pending(
+                store, config, grouper.taxonomy, Renderer(), now=NOW, delivery_channels=[EmailChannel()]
+            )
+    assert summary["email"] == {"sent": 1, "failed": 0, "pending": 0} and not failed
+    (received,) = sink.messages
+    assert received.recipients == ["all@example.org"]
+    msg = received.message
+    assert "Bcc" not in msg and msg.get_all("Subject") == ["Daily Bcc: boss@example.org \u2014 Fri 14 Mar 2025: 1 new paper"]
+    assert all("\r" not in v and "\n" not in v for v in msg.values())
+    _, html = msg.iter_parts()
+    assert "Evil Bcc: victim@example.org Subject: pwned</a>" in html.get_content()
+
+
+def test_a_451_stays_pending_with_backoff_and_is_sent_once_on_a_later_run(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    sink = Sink(rcpt_replies={"audio@example.org": ["451 4.7.1 greylisted, try again later"]})
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port))
+        first = run_cycle(config, now=NOW, day=DAY)
+        assert first.deliveries["email"] == {"sent": 2, "failed": 0, "pending": 1} and first.failed
+        assert email_rows(config)["audio@example.org"] == ("pending", 1, "451 4.7.1 greylisted, try again later")
+        with SeenStore.open(config.store.path) as store:
+            (row,) = store.pending_deliveries("email")
+        assert row.next_attempt_at == NOW + backoff(1) == NOW + dt.timedelta(minutes=15)
+        early = run_cycle(config, now=NOW + dt.timedelta(minutes=5), day=DAY)  # not due yet
+        assert early.deliveries["email"] == {"sent": 0, "failed": 0, "pending": 1}
+        later = run_cycle(config, now=NOW + dt.timedelta(minutes=16), day=DAY)
+    assert later.deliveries["email"] == {"sent": 1, "failed": 0, "pending": 0} and not later.failed
+    assert later.digest is None  # nothing new: the retry came from the outbox
+    assert {a: len(m) for a, m in sink.by_recipient().items()} == {"all@example.org": 1, "audio@example.org": 1, "fast@example.org": 1}
+    assert email_rows(config)["audio@example.org"] == ("sent", 2, None)
+
+
+def test_a_550_fails_that_row_and_the_batch_goes_on(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    sink = Sink(rcpt_replies={"audio@example.org": ["550 5.1.1 no such user"]})
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3]))
+        report = run_cycle(config, now=NOW, day=DAY)
+        again = run_cycle(config, now=NOW + dt.timedelta(days=1), day=DAY)
+    assert report.deliveries["email"] == {"sent": 2, "failed": 1, "pending": 0} and report.failed
+    assert sorted(sink.by_recipient()) == ["all@example.org", "fast@example.org"]
+    assert email_rows(config)["audio@example.org"] == ("failed", 1, "550 5.1.1 no such user")
+    assert again.deliveries["email"] == {"sent": 0, "failed": 0, "pending": 0}  # a failed row is not resent
+    assert len(sink.messages) == 2
+
+
+def test_a_dropped_connection_reconnects_and_sends_nothing_twice(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    sink = Sink(drop_on={2})  # the server hangs up when the second message's data arrives
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3]))
+        report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 3, "failed": 0, "pending": 0}
+    assert {a: len(m) for a, m in sink.by_recipient().items()} == {"all@example.org": 1, "audio@example.org": 1, "fast@example.org": 1}
+    assert sink.sessions == 2  # one connection for the batch, one reconnect
+
+
+def test_an_unreachable_server_leaves_every_row_pending(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    from tests.smtp_sink import free_port
+
+    config = load_config(email_config(write_config, tmp_path, free_port(), recipients=RECIPIENTS[:3]))
+    report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 0, "failed": 0, "pending": 3} and report.failed
+    rows = email_rows(config)
+    assert [state for state, _, _ in rows.values()] == ["pending"] * 3
+    assert rows["all@example.org"][2] is not None and rows["all@example.org"][2].startswith("cannot connect")
+
+
+@pytest.mark.parametrize("held", [1, 2])
+def test_killed_after_the_commit_every_recipient_gets_exactly_one_copy(
+    held: int, write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
+) -> None:
+    """SIGKILL the real CLI while the server holds message ``held`` (not accepted), then run again.
+
+    At the kill the digest and its outbox rows are committed and the messages before ``held`` are
+    accepted and marked sent: this is the "after the commit, before (all of) the sending" crash.
+    """
+    sink = Sink(block_on=held)
+    with smtp_server(sink) as port:
+        path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3])
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", "run", "--config", str(path), "--date", "2025-03-14"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            assert sink.blocked.wait(60), "the run never reached the SMTP server"
+            config = load_config(path)
+            with SeenStore.open(config.store.path, readonly=True) as store:
+                assert len(store.digests()) == 1  # committed
+            states = [state for state, _, _ in email_rows(config).values()]
+            assert sorted(states) == ["pending"] * (4 - held) + ["sent"] * (held - 1)
+            assert len(sink.messages) == held - 1
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(30) == -signal.SIGKILL
+        finally:
+            proc.kill()
+            proc.wait()
+        sink.block_on = None
+        sink.release.set()
+        rerun = digest_cli("run", "--config", str(path), "--date", "2025-03-15", "--json", check_code=0)
+    assert json.loads(rerun.stdout)["deliveries"]["email"] == {"sent": 4 - held, "failed": 0, "pending": 0}
+    assert {a: len(m) for a, m in sink.by_recipient().items()} == {"all@example.org": 1, "audio@example.org": 1, "fast@example.org": 1}
+    assert [state for state, _, _ in email_rows(config).values()] == ["sent"] * 3
+
+
+# -- TLS and login -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+class Accounts:
+    """An aiosmtpd authenticator with one account."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        self.sink.logins.append((login, password))
+        return AuthResult(success=(login, password) == ("digest", "s3cret \u00e9"))
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_with_a_self_signed_certificate_and_login_from_the_environment(
+    security: str, certificate: tuple[Path, Path], write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    client_tls = ssl.create_default_context(cafile=str(cert))
+    sink = Sink()
+    tls: dict[str, Any] = (
+        {"tls_context": server_tls, "require_starttls": True} if security == "starttls"
+        # aiosmtpd only counts STARTTLS as TLS for AUTH; on an implicit-TLS port it must be told.
+        else {"ssl_context": server_tls, "auth_require_tls": False}
+    )
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret \u00e9")
+    with smtp_server(sink, authenticator=Accounts(sink), auth_required=True, **tls) as port:
+        path = email_config(
+            write_config, tmp_path, port, recipients=RECIPIENTS[:1],
+            email='username = "digest"\npassword_env = "TEST_SMTP_PASSWORD"', security=security,
+        )
+        config = load_config(path)
+        channel = EmailChannel(connect=lambda settings: connect_smtp(settings, tls_context=client_tls))
+        report = run_cycle(config, now=NOW, day=DAY, delivery_channels=[ArchiveChannel(), channel])
+    assert report.deliveries["email"] == {"sent": 1, "failed": 0, "pending": 0}
+    assert sink.logins == [("digest", "s3cret \u00e9")]
+    assert len(sink.messages) == 1
+
+
+def test_the_default_tls_context_refuses_a_self_signed_certificate(
+    certificate: tuple[Path, Path], write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    sink = Sink()
+    with smtp_server(sink, tls_context=server_tls, require_starttls=True) as port:
+        path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:1], security="starttls")
+        report = run_cycle(load_config(path), now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 0, "failed": 0, "pending": 1}
+    assert not sink.messages
+
+
+def test_an_unset_password_variable_is_a_clear_error_before_anything_is_stored(
+    write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
+) -> None:
+    path = email_config(write_config, tmp_path, 25, recipients=RECIPIENTS[:1], email='username = "digest"\npassword_env = "NO_SUCH_SMTP_PASSWORD"')
+    result = digest_cli("run", "--config", str(path), env={"NO_SUCH_SMTP_PASSWORD": ""})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: email.password_env: the environment variable NO_SUCH_SMTP_PASSWORD is not set; it must hold the SMTP password of 'digest'",
+        "hint: export NO_SUCH_SMTP_PASSWORD=... before running digest (under systemd: Environment= or EnvironmentFile= in the unit)",
+    ]
+    with SeenStore.open(tmp_path / "var" / "digest.sqlite3", readonly=True) as store:
+        assert store.digests() == []  # the papers are still new for the next run
+
+
+# -- config and pacing -------------------------------------------------------------------------
+
+
+def test_recipient_topics_must_exist_in_the_taxonomy(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    path = email_config(write_config, tmp_path, 25, recipients=[("a@example.org", ["audio"]), ("b@example.org", ["robotics", "other"])])
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (line,) = caught.value.message.splitlines()
+    assert line.startswith(f"{path}: email.recipients[1].topics[0]: unknown topic 'robotics' (topics: architecture, inference, ")
+    assert line.endswith(", applications, other)")
+
+
+def test_schedule_and_email_values_are_checked(write_config: Callable[..., Path]) -> None:
+    path = write_config(
+        '[schedule]\ncron = "0 7 * *"\ntimezone = "Mars/Olympus"\n\n[email]\nfrom = "nobody"\nrate_limit = -1.0\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = caught.value.message.splitlines()
+    assert f"{path}: schedule.timezone: unknown time zone 'Mars/Olympus' (e.g. 'UTC', 'Europe/Paris')" in lines
+    assert any(line.startswith(f"{path}: schedule.cron: '0 7 * *' is not a crontab expression") for line in lines)
+    assert f"{path}: email.from: 'nobody' is not an address like 'Paper digest <digest@example.org>'" in lines
+    assert any(line.startswith(f"{path}: email.rate_limit: must be 0") for line in lines)
+    assert len(lines) == 4
+
+
+class FakeClient:
+    """An SmtpClient that accepts everything."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def sendmail(self, from_addr: str, to_addrs: Any, msg: bytes) -> dict[str, Any]:
+        self.sent.extend(to_addrs)
+        return {}
+
+    def quit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_rate_limit_paces_the_batch_on_one_connection() -> None:
+    clock = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    client = FakeClient()
+    with Mailer(lambda: client, rate_limit=4.0, clock=lambda: clock[0], sleep=sleep) as mailer:
+        for n in range(5):
+            mailer.send("digest@example.org", f"r{n}@example.org", b"Subject: x\r\n\r\nx\r\n")
+    assert slept == [0.25] * 4 and mailer.connections == 1 and len(client.sent) == 5
