@@ -267,7 +267,7 @@ class SmtpSink:
                 lines = data.split(b"\r\n") if b"\r\n" in data else data.split(b"\n")
                 sink.messages.append(
                     {"bytes": len(data), "longest_line": max((len(x) for x in lines), default=0),
-                     "recipients": len(envelope.rcpt_tos)}
+                     "over_998": sum(1 for x in lines if len(x) > 998), "recipients": len(envelope.rcpt_tos)}
                 )
                 return "250 OK"
 
