@@ -175,6 +175,9 @@ class SeenStore:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self.db = connection
+        # The last digest_papers() answer: the archive and the email channel both read the new
+        # digest back in the same run.  A committed digest's filed papers never change.
+        self._filed: tuple[tuple[int, ...], list[StoredPaper]] | None = None
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -411,7 +414,11 @@ class SeenStore:
 
     def digest_papers(self, digest_ids: Sequence[int]) -> list[StoredPaper]:
         """The papers filed in the given digests, in digest then rank order."""
+        wanted = tuple(int(i) for i in digest_ids)
+        if self._filed is not None and self._filed[0] == wanted:
+            return list(self._filed[1])
         result: list[StoredPaper] = []
+        dates: dict[str, dt.date] = {}
         for chunk in _chunks([str(i) for i in digest_ids]):
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
@@ -420,8 +427,9 @@ class SeenStore:
                 f" WHERE dp.digest_id IN ({marks}) ORDER BY d.date, d.id, dp.rank",
                 [int(i) for i in chunk],
             )
-            result.extend(_stored_paper(r) for r in rows)
-        return result
+            result.extend(_stored_paper(r, dates) for r in rows)
+        self._filed = (wanted, result)
+        return list(result)
 
     # -- outbox --------------------------------------------------------------------------------
 
@@ -535,7 +543,7 @@ def _placement_json(placement: Placement | None) -> str:
     )
 
 
-def _stored_paper(row: sqlite3.Row) -> StoredPaper:
+def _stored_paper(row: sqlite3.Row, dates: dict[str, dt.date]) -> StoredPaper:
     paper = Paper(
         title=row["title"],
         abstract=row["abstract"],
@@ -550,7 +558,7 @@ def _stored_paper(row: sqlite3.Row) -> StoredPaper:
     )
     return StoredPaper(
         digest_id=row["digest_id"],
-        date=dt.date.fromisoformat(row["date"]),
+        date=dates.get(row["date"]) or dates.setdefault(row["date"], dt.date.fromisoformat(row["date"])),
         topic=row["topic"],
         rank=row["rank"],
         paper=paper,
