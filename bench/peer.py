@@ -4,7 +4,7 @@ rss2email is installed from the package registry into its own venv under ``bench
 Both tools read the same RSS 2.0 feed (arXiv-like items: title, link with an arXiv id, a
 ~1,200-character description) from a server on 127.0.0.1 and send to the same aiosmtpd sink on
 127.0.0.1.  Every timing is the median of several whole processes, each process's own peak RSS
-from ``os.wait4``.  Scenarios:
+from ``/usr/bin/time``.  Scenarios:
 
 - ``a1k`` / ``a10k``: first run, 1,000 / 10,000 new items;
 - ``b``: 10,000 already seen, the feed carries them plus 100 new;

@@ -7,9 +7,7 @@ stderr (and its hint), the exit code it carries, a traceback only with ``--verbo
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,6 +100,8 @@ def _source_progress(config: Any) -> Iterator[Callable[[Any], None] | None]:
 
 def _print_report(report: Any, as_json: bool) -> None:
     if as_json:
+        import json
+
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return
     counts = report.counts
@@ -187,6 +187,8 @@ def preview(
 
     with _errors():
         config = _load(config_path)
+        import tempfile
+
         out = out_dir or Path(tempfile.mkdtemp(prefix="digest-preview-"))
         with _source_progress(config) as progress:
             report = preview_cycle(
@@ -237,6 +239,8 @@ def status(config_path: Path | None, as_json: bool) -> None:
     with _errors():
         config = _load(config_path)
         info = collect_status(config)
+    import json
+
     click.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else format_status(info))
 
 
