@@ -64,6 +64,9 @@ _UTF8 = (None, "utf-8", "utf8")
 _looks_like_html: Callable[[str], bool] = _FeedParserMixin.looks_like_html
 
 
+_CHUNK = 1 << 20  # bytes fed to the parser at a time
+
+
 class _Decline(Exception):
     """The feed holds something this reader does not model: feedparser reads it instead."""
 
@@ -75,22 +78,78 @@ def read_entries(body: bytes, *, source: str, url: str = "", content_type: str =
     """
     if not _applies(body, content_type):
         return None
-    parser = etree.XMLParser(  # one per call: lxml parsers must not be shared between threads
-        resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, remove_pis=True
-    )
+    parser = etree.XMLPullParser(  # one per call: lxml parsers must not be shared between threads
+        events=("end",), tag=("item", f"{ATOM}entry"),
+        resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, remove_pis=True,
+    )  # fmt: skip
     try:
-        root = etree.fromstring(body, parser)
-        if root.tag == "rss" and root.get("version") == "2.0":
-            title, entries = _rss(root)
-        elif root.tag == f"{ATOM}feed":
-            title, entries = _atom(root)
-        else:
-            return None
+        read = _read_incrementally(parser, body)
     except (etree.XMLSyntaxError, _Decline):
         return None
+    if read is None:
+        return None
+    title, entries = read
     first = [(e.title, e.ids[0] if e.ids else "", e.summary) for e in entries[:1]]
     check_arxiv_error(title, first, source=source, url=url)
     return entries
+
+
+def _read_incrementally(parser: etree.XMLPullParser, body: bytes) -> tuple[str, list[RawEntry]] | None:
+    """The feed's title and entries, or None when the root is neither RSS 2.0 nor Atom.
+
+    The body goes to the parser in chunks and each item (entry) is read as soon as it is complete,
+    then emptied: the whole tree of a 10,000-item listing (~60 MB) never exists at once.  The
+    outcome is what reading the finished tree would give: broken XML anywhere or a structure this
+    reader does not model declines, and only then does an error from an item count.
+    """
+    root: etree._Element | None = None
+    rss = False
+    entries: list[RawEntry] = []
+    failure: Exception | None = None
+    for start in range(0, len(body), _CHUNK):
+        parser.feed(body[start : start + _CHUNK])
+        for _, element in parser.read_events():
+            if not isinstance(element, etree._Element):
+                continue
+            if root is None:
+                root = element.getroottree().getroot()
+                rss = root.tag == "rss" and root.get("version") == "2.0"
+                if not rss and root.tag != f"{ATOM}feed":
+                    return None
+            if not _is_entry(element, root, rss):
+                continue
+            if failure is None:
+                try:
+                    entries.append(_rss_item(element) if rss else _atom_entry(element))
+                except _Decline:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - raised below if the document itself is fine
+                    failure = exc
+            element.clear()
+    closed = parser.close()
+    if root is None:  # no item or entry at all
+        root = closed
+        rss = root.tag == "rss" and root.get("version") == "2.0"
+        if not rss and root.tag != f"{ATOM}feed":
+            return None
+    if rss:
+        channels = [child for child in root if child.tag == "channel"]
+        if len(channels) != 1 or len(root) != 1:
+            raise _Decline
+        title = _text(channels[0].find("title"))
+    else:
+        title = _text(root.find(f"{ATOM}title"))
+    if failure is not None:
+        raise failure
+    return title, entries
+
+
+def _is_entry(element: etree._Element, root: etree._Element, rss: bool) -> bool:
+    """An RSS item of a channel under the root, or an Atom entry under the root."""
+    parent = element.getparent()
+    if rss:
+        return element.tag == "item" and parent is not None and parent.tag == "channel" and parent.getparent() is root
+    return element.tag == f"{ATOM}entry" and parent is root
 
 
 def _applies(body: bytes, content_type: str) -> bool:
@@ -105,15 +164,6 @@ def _applies(body: bytes, content_type: str) -> bool:
 
 
 # --- RSS 2.0 -------------------------------------------------------------------------------------
-
-
-def _rss(root: etree._Element) -> tuple[str, list[RawEntry]]:
-    channels = [child for child in root if child.tag == "channel"]
-    if len(channels) != 1 or len(root) != 1:
-        raise _Decline
-    channel = channels[0]
-    title = _text(channel.find("title"))
-    return title, [_rss_item(item) for item in channel.iterchildren("item")]
 
 
 def _rss_item(item: etree._Element) -> RawEntry:
@@ -143,11 +193,6 @@ def _rss_item(item: etree._Element) -> RawEntry:
 
 
 # --- Atom ----------------------------------------------------------------------------------------
-
-
-def _atom(root: etree._Element) -> tuple[str, list[RawEntry]]:
-    title = _text(root.find(f"{ATOM}title"))
-    return title, [_atom_entry(entry) for entry in root.iterchildren(f"{ATOM}entry")]
 
 
 def _atom_entry(entry: etree._Element) -> RawEntry:
