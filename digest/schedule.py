@@ -106,6 +106,7 @@ class DigestSchedule:
         )
         self._stopping = threading.Event()
         self._done = threading.Event()
+        self._shut_down = threading.Event()  # the scheduler has stopped and its running cycle ended
 
     def run(self, *, handle_signals: bool = True) -> None:
         """Schedule the cycle (catching up once if a run was missed) and block until stopped."""
@@ -128,6 +129,9 @@ class DigestSchedule:
             log.info("scheduled %r (%s); next run at %s", self.config.schedule.cron, self.config.schedule.timezone,
                      first.isoformat() if first else "never")
             self.scheduler.start()
+            if self._stopping.is_set():
+                # start() returns as soon as shutdown begins; a cycle may still be finishing.
+                self._shut_down.wait()
             log.info("stopped")
         finally:
             self._done.set()
@@ -143,15 +147,18 @@ class DigestSchedule:
         self.stop()
 
     def _shutdown(self) -> None:
-        while True:
-            try:
-                self.scheduler.shutdown(wait=True)
-                return
-            except SchedulerNotRunningError:
-                # Asked to stop while run() was still starting: try again until it has started,
-                # or until run() has returned without starting.
-                if self._done.wait(0.05):
+        try:
+            while True:
+                try:
+                    self.scheduler.shutdown(wait=True)
                     return
+                except SchedulerNotRunningError:
+                    # Asked to stop while run() was still starting: try again until it has started,
+                    # or until run() has returned without starting.
+                    if self._done.wait(0.05):
+                        return
+        finally:
+            self._shut_down.set()
 
     def _run_once(self) -> None:
         """One cycle; whatever it raises is logged, never ends the schedule."""
