@@ -61,9 +61,12 @@ LAYOUT = "site/base.html.j2"
 DAY_HTML = "site/day.html.j2"
 INDEX_HTML = "site/index.html.j2"
 TOPIC_HTML = "site/topic.html.j2"
+TOPIC_DAY_HTML = "site/topic-day.html.j2"
 ASSETS = ("style.css", "search.js")
 BODY_START = "<!-- digest:body -->"
 BODY_END = "<!-- /digest:body -->"
+SECTIONS = "<!-- digest:sections -->"
+_SECTION = re.compile(r"<!-- digest:section ([0-9a-f]{64}) -->(.*?)<!-- /digest:section -->\n", re.DOTALL)
 
 _LINK = re.compile(r"""\s(?:href|src)\s*=\s*["']([^"']*)["']""")
 _ID = re.compile(r"""\sid\s*=\s*["']([^"']*)["']""")
@@ -76,8 +79,8 @@ class SiteReport:
 
     out_dir: Path
     pages: int
-    rendered: int
-    removed: int
+    rendered: tuple[str, ...]
+    removed: tuple[str, ...]
     links: int
     archive_days_written: int = 0
 
@@ -88,13 +91,26 @@ class SiteReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Rendering:
+    """A rendered page, and the part of it that is new (what the link check reads)."""
+
+    text: str
+    fresh: str
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One output file: where it goes, the key of its inputs and how to render it."""
 
     path: str
     key: str
-    render: Callable[[], str]
+    render: Callable[[], Rendering]
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def whole(text: str) -> Rendering:
+    """A page rendered from scratch: all of it is new."""
+    return Rendering(text, text)
 
 
 def build_site(config: Config, *, out_dir: Path | None = None, rebuild: bool = False) -> SiteReport:
@@ -131,8 +147,9 @@ class SiteBuilder:
         self.out = out
         self.options = render_options(config)
         self.index: ArchiveIndex = load_archive_index(store, taxonomy)
-        self.theme = page_key(self.options, [self._source(name) for name in (LAYOUT, DAY_HTML, INDEX_HTML, TOPIC_HTML)])
+        self.theme = page_key(self.options, [self._source(name) for name in (LAYOUT, DAY_HTML, INDEX_HTML, TOPIC_HTML, TOPIC_DAY_HTML)])
         self._markdown: Any = None
+        self._dates = {i: day.date for day in self.index.days for i in day.digest_ids}
 
     # -- the build -----------------------------------------------------------------------------
 
@@ -146,16 +163,15 @@ class SiteBuilder:
             if entry is not None and entry.get("key") == page.key and (self.out / page.path).is_file():
                 manifest[page.path] = entry
                 continue
-            text = page.render()
-            write_atomic(self.out / page.path, text)
+            rendering = page.render()
+            write_atomic(self.out / page.path, rendering.text)
             manifest[page.path] = {"key": page.key, **page.extra}
             if page.path.endswith(".html"):
-                manifest[page.path]["ids"] = sorted(set(_ID.findall(text)))
-            rendered.append((page.path, text))
-        removed = 0
-        for path in sorted(set(old) - set(manifest)):
+                manifest[page.path]["ids"] = sorted(set(_ID.findall(rendering.text)))
+            rendered.append((page.path, rendering.fresh))
+        removed = tuple(sorted(set(old) - set(manifest)))
+        for path in removed:
             (self.out / path).unlink(missing_ok=True)
-            removed += 1
         checked, broken = check_links(self.out, rendered, manifest)
         for path in {page for page, _ in broken}:
             manifest.pop(path, None)
@@ -164,7 +180,7 @@ class SiteBuilder:
             listed = "\n".join(f"{page}: broken link {link}" for page, link in broken[:20])
             more = f"\n… and {len(broken) - 20} more" if len(broken) > 20 else ""
             raise SiteError(f"{self.out}: {len(broken)} broken internal link(s)\n{listed}{more}")
-        return SiteReport(self.out, len(manifest), len(rendered), removed, checked)
+        return SiteReport(self.out, len(manifest), tuple(path for path, _ in rendered), removed, checked)
 
     def _read_manifest(self) -> dict[str, dict[str, Any]]:
         try:
@@ -199,12 +215,12 @@ class SiteBuilder:
 
     def _asset(self, name: str) -> Page:
         text = self._source(f"site/{name}")
-        return Page(f"assets/{name}", page_key(text), lambda: text)
+        return Page(f"assets/{name}", page_key(text), lambda: whole(text))
 
     def _feed(self) -> Page:
         path = self.config.archive.dir / "feed.xml"
         text = path.read_text(encoding="utf-8")
-        return Page("feed.xml", page_key(text), lambda: text)
+        return Page("feed.xml", page_key(text), lambda: whole(text))
 
     def _context(self, path: str, page_title: str) -> dict[str, Any]:
         return {
@@ -214,18 +230,45 @@ class SiteBuilder:
             "site_title": self.options.title,
         }
 
-    def _render_index(self) -> str:
-        return self.renderer.render_template(INDEX_HTML, **self._context("index.html", self.options.title))
+    def _render_index(self) -> Rendering:
+        return whole(self.renderer.render_template(INDEX_HTML, **self._context("index.html", self.options.title)))
 
     def _topic(self, topic: ArchiveTopic) -> Page:
-        path = f"topics/{topic.code}.html"
+        """A topic page: one section per day, each keyed by the digests it lists.
 
-        def render() -> str:
-            by_day = papers_by_day(self.store.filed_papers(topic=topic.code))
+        Sections whose key is in the previous page are reused as they are; only the others are
+        read from the store and rendered (after a new day: that day's section).
+        """
+        path = f"topics/{topic.code}.html"
+        per_day: dict[Any, list[tuple[int, int]]] = {}
+        for digest_id, count in topic.filed:
+            per_day.setdefault(self._dates[digest_id], []).append((digest_id, count))
+        keys = {date: page_key(self.theme, topic.code, date, filed) for date, filed in per_day.items()}
+        order = sorted(per_day, reverse=True)
+
+        def render() -> Rendering:
+            previous = self._previous_sections(path)
+            missing = [date for date in order if keys[date] not in previous]
+            fresh: dict[Any, str] = {}
+            if missing:
+                rows = self.store.filed_papers(topic=topic.code, digest_ids=[i for d in missing for i, _ in per_day[d]])
+                context = self._context(path, "")
+                for day in papers_by_day(rows):
+                    section = self.renderer.render_template(TOPIC_DAY_HTML, **context, topic=topic, day=day)
+                    fresh[day.date] = f"<!-- digest:section {keys[day.date]} -->{section}<!-- /digest:section -->\n"
             context = self._context(path, f"{topic.title} — {self.options.title}")
-            return self.renderer.render_template(TOPIC_HTML, **context, topic=topic, by_day=by_day)
+            shell = self.renderer.render_template(TOPIC_HTML, **context, topic=topic, sections=Markup(SECTIONS))
+            sections = "".join(fresh.get(date) or previous[keys[date]] for date in order)
+            return Rendering(shell.replace(SECTIONS, sections, 1), shell.replace(SECTIONS, "".join(fresh.values()), 1))
 
         return Page(path, page_key(self.theme, "topic", topic), render)
+
+    def _previous_sections(self, path: str) -> dict[str, str]:
+        try:
+            text = (self.out / path).read_text(encoding="utf-8")
+        except OSError:
+            return {}
+        return {m[1]: m[0] for m in _SECTION.finditer(text)}
 
     def _day(self, day: ArchiveDay, older: Any, newer: Any, previous: dict[str, Any]) -> Page:
         path = day_path(day.date, ".html")
@@ -239,13 +282,16 @@ class SiteBuilder:
             source = hashlib.sha256(source_path.read_bytes()).hexdigest()
         reuse_body = previous.get("source") == source
 
-        def render() -> str:
+        def render() -> Rendering:
             body = self._previous_body(path) if reuse_body else None
             if body is None:
                 body = self.markdown_body(source_path.read_text(encoding="utf-8"))
             context = self._context(path, f"{self.options.title} — {day.date.isoformat()}")
-            return self.renderer.render_template(
-                DAY_HTML, **context, day=day, older=older, newer=newer, body=Markup(body), body_start=Markup(BODY_START), body_end=Markup(BODY_END)
+            return whole(
+                self.renderer.render_template(
+                    DAY_HTML, **context, day=day, older=older, newer=newer,
+                    body=Markup(body), body_start=Markup(BODY_START), body_end=Markup(BODY_END),
+                )
             )
 
         return Page(path, page_key(self.theme, "day", day, source, older, newer), render, {"source": source, "stat": mark})
@@ -273,13 +319,13 @@ class SiteBuilder:
             days = tuple(group)
             ids = [i for d in days for i in d.digest_ids]
 
-            def render(ids: list[int] = ids) -> str:
+            def render(ids: list[int] = ids) -> Rendering:
                 rows = [[p.title, p.date.isoformat(), anchor_for_key(p.key)] for p in self.store.filed_papers(digest_ids=ids)]
-                return _json(rows)
+                return whole(_json(rows))
 
             shards.append(Page(f"search/{month}.json", page_key("search", days), render))
         names = [posixpath.basename(p.path) for p in shards]
-        shards.append(Page("search/index.json", page_key("search", names), lambda: _json(names)))
+        shards.append(Page("search/index.json", page_key("search", names), lambda: whole(_json(names))))
         return shards
 
 

@@ -190,7 +190,7 @@ def site(config_path: Path | None, out_dir: Path | None, rebuild: bool) -> None:
         config = _load(config_path)
         report = build_site(config, out_dir=out_dir, rebuild=rebuild)
     click.echo(
-        f"Site: {report.pages} files, {report.rendered} rendered, {report.removed} removed, "
+        f"Site: {report.pages} files, {len(report.rendered)} rendered, {len(report.removed)} removed, "
         f"{report.links} internal links checked."
     )
     click.echo(f"index: {report.index}")
