@@ -193,7 +193,7 @@ def site(config_path: Path | None, out_dir: Path | None, rebuild: bool) -> None:
         f"Site: {report.pages} files, {len(report.rendered)} rendered, {len(report.removed)} removed, "
         f"{report.links} internal links checked."
     )
-    click.echo(f"index: {report.index}")
+    click.echo(f"index: {report.index.resolve()}")
 
 
 @main.group()
