@@ -66,10 +66,13 @@ ASSETS = ("style.css", "search.js")
 BODY_START = "<!-- digest:body -->"
 BODY_END = "<!-- /digest:body -->"
 SECTIONS = "<!-- digest:sections -->"
-_SECTION = re.compile(r"<!-- digest:section ([0-9a-f]{64}) -->(.*?)<!-- /digest:section -->\n", re.DOTALL)
+SECTION_START = "<!-- digest:section "
+SECTION_END = "<!-- /digest:section -->\n"
 
-_LINK = re.compile(r"""\s(?:href|src)\s*=\s*["']([^"']*)["']""")
-_ID = re.compile(r"""\sid\s*=\s*["']([^"']*)["']""")
+# What our templates and python-markdown write: ` href="..."`, ` src="..."`, ` id="..."` (literal
+# prefixes keep the scan fast on multi-megabyte topic pages).
+_LINK = re.compile(r' (?:href|src)="([^"]*)"')
+_ID = re.compile(r' id="([^"]*)"')
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -150,6 +153,7 @@ class SiteBuilder:
         self.theme = page_key(self.options, [self._source(name) for name in (LAYOUT, DAY_HTML, INDEX_HTML, TOPIC_HTML, TOPIC_DAY_HTML)])
         self._markdown: Any = None
         self._dates = {i: day.date for day in self.index.days for i in day.digest_ids}
+        self._shared = archive_context(self.index, self.options)
 
     # -- the build -----------------------------------------------------------------------------
 
@@ -224,7 +228,7 @@ class SiteBuilder:
 
     def _context(self, path: str, page_title: str) -> dict[str, Any]:
         return {
-            **archive_context(self.index, self.options),
+            **self._shared,
             "root": root_of(path),
             "page_title": page_title,
             "site_title": self.options.title,
@@ -243,10 +247,13 @@ class SiteBuilder:
         per_day: dict[Any, list[tuple[int, int]]] = {}
         for digest_id, count in topic.filed:
             per_day.setdefault(self._dates[digest_id], []).append((digest_id, count))
-        keys = {date: page_key(self.theme, topic.code, date, filed) for date, filed in per_day.items()}
         order = sorted(per_day, reverse=True)
 
         def render() -> Rendering:
+            prefix = f"{self.theme}/{topic.code}/"
+            keys = {
+                date: hashlib.sha256(f"{prefix}{date.toordinal()}/{filed}".encode()).hexdigest() for date, filed in per_day.items()
+            }
             previous = self._previous_sections(path)
             missing = [date for date in order if keys[date] not in previous]
             fresh: dict[Any, str] = {}
@@ -255,7 +262,7 @@ class SiteBuilder:
                 context = self._context(path, "")
                 for day in papers_by_day(rows):
                     section = self.renderer.render_template(TOPIC_DAY_HTML, **context, topic=topic, day=day)
-                    fresh[day.date] = f"<!-- digest:section {keys[day.date]} -->{section}<!-- /digest:section -->\n"
+                    fresh[day.date] = f"{SECTION_START}{keys[day.date]} -->{section}{SECTION_END}"
             context = self._context(path, f"{topic.title} — {self.options.title}")
             shell = self.renderer.render_template(TOPIC_HTML, **context, topic=topic, sections=Markup(SECTIONS))
             sections = "".join(fresh.get(date) or previous[keys[date]] for date in order)
@@ -268,7 +275,12 @@ class SiteBuilder:
             text = (self.out / path).read_text(encoding="utf-8")
         except OSError:
             return {}
-        return {m[1]: m[0] for m in _SECTION.finditer(text)}
+        sections = {}
+        for chunk in text.split(SECTION_START)[1:]:
+            end = chunk.find(SECTION_END)
+            if end > 69:  # a 64-digit key and " -->"
+                sections[chunk[:64]] = SECTION_START + chunk[: end + len(SECTION_END)]
+        return sections
 
     def _day(self, day: ArchiveDay, older: Any, newer: Any, previous: dict[str, Any]) -> Page:
         path = day_path(day.date, ".html")
@@ -284,15 +296,16 @@ class SiteBuilder:
 
         def render() -> Rendering:
             body = self._previous_body(path) if reuse_body else None
+            reused = body is not None
             if body is None:
                 body = self.markdown_body(source_path.read_text(encoding="utf-8"))
             context = self._context(path, f"{self.options.title} — {day.date.isoformat()}")
-            return whole(
-                self.renderer.render_template(
-                    DAY_HTML, **context, day=day, older=older, newer=newer,
-                    body=Markup(body), body_start=Markup(BODY_START), body_end=Markup(BODY_END),
-                )
+            text = self.renderer.render_template(
+                DAY_HTML, **context, day=day, older=older, newer=newer,
+                body=Markup(body), body_start=Markup(BODY_START), body_end=Markup(BODY_END),
             )
+            # A reused body was checked when it was converted; its ids stay in the page.
+            return Rendering(text, text.replace(body, "", 1) if reused else text)
 
         return Page(path, page_key(self.theme, "day", day, source, older, newer), render, {"source": source, "stat": mark})
 

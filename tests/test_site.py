@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from conftest import FIXTURES, REPLAY, run_digest
-from digest.archive_site import check_links
+from digest.archive_site import build_site, check_links
 from digest.config import load_config
 
 Replayed = tuple[Path, dict[str, dict[str, Any]]]
@@ -106,10 +106,7 @@ def test_a_second_build_renders_nothing_and_a_new_day_only_what_it_touches(built
     summary = json.loads(run_digest(built, "run", "--date", "2025-05-07", "--json", check_code=0).stdout)
     assert summary["new"] == 3
     topics = {f"topics/{g['topic']}.html" for g in summary["groups"]}
-    config = load_config(built / "digest.toml")
-    from digest.archive_site import build_site
-
-    report = build_site(config)
+    report = build_site(load_config(built / "digest.toml"))
     assert set(report.rendered) == {
         "2025/05/2025-05-07.html",  # the new day
         "2025/05/2025-05-06.html",  # its neighbour (a "next day" link), re-wrapped, not converted again
