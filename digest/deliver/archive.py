@@ -10,7 +10,7 @@ Layout (file names come only from dates and topic codes, never from feed text)::
 Every file is written atomically (a temp file renamed over the old one), so a crash mid-write
 never leaves a half-written page.  The index, topic pages and feed are rendered from the store
 each time (never appended to), so the same store always gives byte-identical files and
-:func:`rebuild_archive` recreates the whole folder from the store alone.
+``sync_archive(..., rebuild=True)`` (``digest site --rebuild``) recreates the whole folder from the store alone.
 """
 
 from __future__ import annotations
