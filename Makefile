@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # The registry mirror config may name local folders that do not exist; pip only warns about them.
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-site lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ demo: $(VENV)/.installed
 	@echo
 	@echo "== the same again: every paper is already seen =="
 	$(BIN)/digest run --config examples/demo.toml
+	@echo
+	@echo "== digest site: the archive as a static HTML site (var/demo/site/) =="
+	$(BIN)/digest site --config examples/demo.toml
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
@@ -35,5 +38,8 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py
 
+bench-site: $(VENV)/.installed-test
+	$(BIN)/python bench/site.py
+
 clean:
-	rm -rf $(VENV) var archive build
+	rm -rf $(VENV) var archive site build

@@ -244,6 +244,25 @@ def status(config_path: Path | None, as_json: bool) -> None:
     click.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else format_status(info))
 
 
+@main.command()
+@config_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for the site (default: [archive] site_dir, else a site/ folder beside the archive).")
+@click.option("--rebuild", is_flag=True, help="Recreate the archive from the store alone and render every page again.")
+def site(config_path: Path | None, out_dir: Path | None, rebuild: bool) -> None:
+    """Build the static HTML archive site: only pages whose inputs changed; links are checked."""
+    from digest.archive_site import build_site
+
+    with _errors():
+        config = _load(config_path)
+        report = build_site(config, out_dir=out_dir, rebuild=rebuild)
+    click.echo(
+        f"Site: {report.pages} files, {len(report.rendered)} rendered, {len(report.removed)} removed, "
+        f"{report.links} internal links checked."
+    )
+    click.echo(f"index: {report.index.resolve()}")
+
+
 @main.group()
 def topics() -> None:
     """Inspect and teach the topic grouper."""

@@ -85,11 +85,17 @@ class ScheduleConfig:
 
 @dataclass(frozen=True, slots=True)
 class ArchiveConfig:
-    """``[archive]``: the Markdown archive."""
+    """``[archive]``: the Markdown archive and the folder ``digest site`` builds the HTML site in."""
 
     dir: Path = _path("archive")
     site_url: str = ""
     title: str = "Daily papers digest"
+    site_dir: Path | None = _path()
+
+    @property
+    def site(self) -> Path:
+        """Where ``digest site`` writes: ``site_dir``, else a ``site/`` folder beside the archive."""
+        return self.site_dir if self.site_dir is not None else self.dir.parent / "site"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@
     ├── LockedError             another cycle holds the store lock (exit 2)
     ├── StoreError              the store cannot be opened or is from a newer version (exit 2)
     ├── TemplateError           a (user) template does not compile or render (exit 2)
+    ├── SiteError               the built HTML site has a broken internal link (exit 1)
     └── SourceError             one source failed (reported, the run goes on; exit 1)
         └── ParseError          the source's input could not be read as papers
 """
@@ -40,6 +41,12 @@ class StoreError(DigestError):
 
 class TemplateError(DigestError):
     """A template does not compile or render."""
+
+
+class SiteError(DigestError):
+    """The static site was built but a check failed (a broken internal link)."""
+
+    exit_code = 1
 
 
 class SourceError(DigestError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from digest.models import Digest, DigestCounts, Paper, Placement, TopicGroup
 from digest.store import DigestRecord, SeenStore
@@ -28,13 +28,7 @@ def load_digest(store: SeenStore, records: Sequence[DigestRecord], taxonomy: Tax
                 item.why.get("runner_up"),
                 float(item.why.get("runner_up_score", 0.0)),
             )
-    codes = taxonomy.codes()
-    order = [*codes, *sorted(set(by_topic) - set(codes) - {OTHER_CODE}), OTHER_CODE]
-    groups = tuple(
-        TopicGroup(code, taxonomy.title_of(code), tuple(by_topic[code]))
-        for code in order
-        if code in by_topic
-    )
+    groups = tuple(TopicGroup(code, title, tuple(by_topic[code])) for code, title in topic_order(taxonomy, by_topic))
     counts = DigestCounts(
         entries=sum(r.counts.entries for r in records),
         new=sum(r.counts.new for r in records),
@@ -42,6 +36,19 @@ def load_digest(store: SeenStore, records: Sequence[DigestRecord], taxonomy: Tax
         duplicates=sum(r.counts.duplicates for r in records),
     )
     return Digest(day or records[0].date, groups, counts, placements)
+
+
+def topic_order(taxonomy: Taxonomy, present: Iterable[str]) -> list[tuple[str, str]]:
+    """(code, title) of the ``present`` topic codes: taxonomy order, then unknown codes by code, Other last.
+
+    A code no longer in the taxonomy (the user edited it since) is its own title.
+    """
+    found = set(present)
+    codes = taxonomy.codes()
+    order = [*codes, *sorted(found - set(codes) - {OTHER_CODE}), OTHER_CODE]
+    return [
+        (code, taxonomy.title_of(code) if code in codes or code == OTHER_CODE else code) for code in order if code in found
+    ]
 
 
 def load_day(store: SeenStore, day: dt.date, taxonomy: Taxonomy) -> Digest:

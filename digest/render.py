@@ -8,6 +8,7 @@ Templates are found by name: the user's folder (``[render] templates``) first, t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -36,6 +37,8 @@ _MD_INLINE = re.compile(r"([\\`*_\[\]{}])")
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 # Markup that only counts at the start of a line: headings, quotes, lists, rules, tables.
 _MD_LINE_START = re.compile(r"^(\s*)([#>+=|-]|\d+(?=[.)]))", re.MULTILINE)
+_NOT_ANCHOR = re.compile(r"[^a-z0-9]+")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def builtin_templates_dir() -> Path:
@@ -84,7 +87,27 @@ def paper_url(paper: Paper) -> str:
 
 def anchor(paper: Paper) -> str:
     """A stable HTML/Markdown anchor for a paper, made from its key (never raw feed text)."""
-    return "p-" + re.sub(r"[^a-z0-9]+", "-", paper.key.lower()).strip("-")[:80]
+    return anchor_for_key(paper.key)
+
+
+def anchor_for_key(key: str) -> str:
+    """The anchor of the paper whose strongest identity key is ``key`` (see :func:`anchor`)."""
+    return "p-" + _NOT_ANCHOR.sub("-", key.lower()).strip("-")[:80]
+
+
+def yaml_string(text: str | None) -> str:
+    """``text`` on one line as a double-quoted YAML scalar (JSON's escapes are YAML's)."""
+    return json.dumps(oneline(text), ensure_ascii=False)
+
+
+def long_date(date: dt.date) -> str:
+    """A date as archive pages name it: "Tuesday 6 May 2025"."""
+    return f"{date:%A} {date.day} {date:%B %Y}"
+
+
+def xml_text(text: str | None) -> str:
+    """``text`` without the control characters XML 1.0 forbids (autoescaping does the rest)."""
+    return _NOT_XML.sub("", text or "")
 
 
 def day_path(date: dt.date, suffix: str) -> str:
@@ -211,7 +234,8 @@ def _environment(user_templates: Path | None) -> jinja2.Environment:
         bytecode_cache=_bytecode_cache(),
     )
     env.filters.update(
-        md=escape_markdown, oneline=oneline, excerpt=excerpt, paper_url=paper_url, anchor=anchor
+        md=escape_markdown, oneline=oneline, excerpt=excerpt, paper_url=paper_url, anchor=anchor, xml_text=xml_text,
+        yaml_str=yaml_string, long_date=long_date,
     )
     return env
 

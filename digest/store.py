@@ -149,6 +149,18 @@ class DigestRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FiledPaper:
+    """A light row for archive indexes: where a paper was filed, its key and title (no abstract)."""
+
+    digest_id: int
+    date: dt.date
+    topic: str
+    rank: int
+    key: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredPaper:
     """A paper as filed in a stored digest."""
 
@@ -430,6 +442,34 @@ class SeenStore:
             result.extend(_stored_paper(r, dates) for r in rows)
         self._filed = (wanted, result)
         return list(result)
+
+    def filed_counts(self) -> list[tuple[str, int, int]]:
+        """(topic, digest id, papers) for every topic of every stored digest: cheap, no paper rows read."""
+        rows = self.db.execute(
+            "SELECT topic, digest_id, COUNT(*) FROM digest_papers GROUP BY topic, digest_id ORDER BY topic, digest_id"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def filed_papers(self, *, topic: str | None = None, digest_ids: Sequence[int] | None = None) -> list[FiledPaper]:
+        """Light rows of the filed papers (of one topic, of some digests), newest date first, then digest and rank."""
+        where: list[str] = []
+        params: list[Any] = []
+        if topic is not None:
+            where.append("dp.topic = ?")
+            params.append(topic)
+        if digest_ids is not None:
+            where.append(f"dp.digest_id IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})")
+        sql = (
+            "SELECT dp.digest_id, d.date, dp.topic, dp.rank, p.key, p.title"
+            " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY d.date DESC, dp.digest_id, dp.rank"
+        )
+        dates: dict[str, dt.date] = {}
+        return [
+            FiledPaper(r[0], dates.get(r[1]) or dates.setdefault(r[1], dt.date.fromisoformat(r[1])), r[2], r[3], r[4], r[5])
+            for r in self.db.execute(sql, params)
+        ]
 
     # -- outbox --------------------------------------------------------------------------------
 

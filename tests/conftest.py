@@ -50,19 +50,7 @@ def digest_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]
     """Run the real ``digest`` command in tmp_path (a new process, as a user would)."""
 
     def run(*args: str, env: dict[str, str] | None = None, check_code: int | None = None) -> subprocess.CompletedProcess[str]:
-        full_env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
-        full_env.update(env or {})
-        result = subprocess.run(
-            [sys.executable, "-m", "digest", *args],
-            cwd=tmp_path,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check_code is not None:
-            assert result.returncode == check_code, (result.stdout, result.stderr)
-        return result
+        return run_digest(tmp_path, *args, env=env, check_code=check_code)
 
     return run
 
@@ -78,3 +66,45 @@ def http_server() -> Iterator[TestServer]:
 def fixtures_dir() -> Path:
     """The ``tests/fixtures`` folder."""
     return FIXTURES
+
+
+def run_digest(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, check_code: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``digest`` command in ``cwd`` (a new process, as a user would)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+    full_env.update(env or {})
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check_code is not None:
+        assert result.returncode == check_code, (result.stdout, result.stderr)
+    return result
+
+
+REPLAY = [("002", "2025-03-11", 78), ("001", "2025-03-13", 72), ("000", "2025-03-14", 87), ("004", "2025-05-06", 78)]
+
+
+@pytest.fixture(scope="session")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, object]]]:
+    """A folder where the four seeds were run in date order through the real CLI (built once).
+
+    Returns the folder (``digest.toml``, ``var/``, ``archive/``) and each run's ``--json`` summary by date.
+    Tests copy it before changing anything.
+    """
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("replayed")
+    (folder / "inbox").mkdir()
+    (folder / "digest.toml").write_text('[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n', encoding="utf-8")
+    summaries: dict[str, dict[str, object]] = {}
+    for prefix, day, _ in REPLAY:
+        shutil.copy(seed(prefix), folder / "inbox")
+        summaries[day] = json.loads(run_digest(folder, "run", "--date", day, "--json", check_code=0).stdout)
+    return folder, summaries

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import FIXTURES, seed
+from tests.conftest import FIXTURES, REPLAY, seed
 from digest.cli import main
 from digest.store import SeenStore
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
-REPLAY = [("002", "2025-03-11", 78), ("001", "2025-03-13", 72), ("000", "2025-03-14", 87), ("004", "2025-05-06", 78)]
 
 
 def test_replaying_the_seeds_reports_exactly_the_new_papers(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
@@ -151,7 +150,7 @@ def test_a_crash_between_grouping_and_commit_loses_nothing(
 
 
 def test_every_command_has_help(digest_cli: Cli) -> None:
-    for command in ([], ["run"], ["preview"], ["status"], ["topics"], ["topics", "eval"], ["topics", "add-example"]):
+    for command in ([], ["run"], ["preview"], ["status"], ["topics"], ["topics", "eval"], ["topics", "add-example"], ["schedule"], ["site"]):
         result = digest_cli(*command, "--help", check_code=0)
         assert "Usage:" in result.stdout
         assert len(result.stdout.splitlines()) > 3

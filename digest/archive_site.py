@@ -1,0 +1,386 @@
+"""``digest site``: the archive as a static HTML site, built incrementally.
+
+Layout of the out folder (relative links only, so it works from disk and from any host)::
+
+    index.html                  every day, newest first, grouped by month, and the topics
+    YYYY/MM/YYYY-MM-DD.html     a day page: the archive's Markdown through python-markdown
+    topics/<code>.html          every paper filed under a topic, newest first
+    feed.xml                    the archive's Atom feed, copied
+    search/index.json           the search shards, newest first; search/YYYY-MM.json: [title, date, anchor]
+    assets/style.css, assets/search.js
+    .digest-site.json           the manifest: each page's key (and its ids, for the link check)
+
+Every page has a *key*: a hash of everything it is made from (its Markdown source, or the store
+rows it lists; the templates; the options).  A page whose key is in the manifest is not rendered
+again, so after one new day only that day, its neighbour, the index, the topic pages it touches,
+one search shard and the feed are.  Topic pages and the index are rendered from light store rows
+(no abstracts), never parsed back from Markdown.  A day page whose Markdown did not change but
+whose neighbours did is re-wrapped around its previous body instead of converted again.
+
+After the build, every internal ``href``/``src`` of the pages rendered is checked against the
+files and ids of the site; a broken one raises :class:`SiteError` (the page stays out of the
+manifest, so the next build checks it again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import posixpath
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from markupsafe import Markup
+
+from digest.config import Config
+from digest.deliver.archive import (
+    ArchiveDay,
+    ArchiveIndex,
+    ArchiveTopic,
+    archive_context,
+    load_archive_index,
+    papers_by_day,
+    render_options,
+    sync_archive,
+)
+from digest.fileio import write_atomic
+from digest.errors import SiteError
+from digest.render import Renderer, anchor_for_key, day_path
+from digest.store import SeenStore
+from digest.topics import Taxonomy, default_taxonomy_path, load_taxonomy
+
+MANIFEST = ".digest-site.json"
+MANIFEST_VERSION = 1
+LAYOUT = "site/base.html.j2"
+DAY_HTML = "site/day.html.j2"
+INDEX_HTML = "site/index.html.j2"
+TOPIC_HTML = "site/topic.html.j2"
+TOPIC_DAY_HTML = "site/topic-day.html.j2"
+ASSETS = ("style.css", "search.js")
+BODY_START = "<!-- digest:body -->"
+BODY_END = "<!-- /digest:body -->"
+SECTIONS = "<!-- digest:sections -->"
+SECTION_START = "<!-- digest:section "
+SECTION_END = "<!-- /digest:section -->\n"
+
+# What our templates and python-markdown write: ` href="..."`, ` src="..."`, ` id="..."` (literal
+# prefixes keep the scan fast on multi-megabyte topic pages).
+_LINK = re.compile(r' (?:href|src)="([^"]*)"')
+_ID = re.compile(r' id="([^"]*)"')
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteReport:
+    """What a build did."""
+
+    out_dir: Path
+    pages: int
+    rendered: tuple[str, ...]
+    removed: tuple[str, ...]
+    links: int
+    archive_days_written: int = 0
+
+    @property
+    def index(self) -> Path:
+        """The site's front page."""
+        return self.out_dir / "index.html"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """A rendered page, and the part of it that is new (what the link check reads)."""
+
+    text: str
+    fresh: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One output file: where it goes, the key of its inputs and how to render it."""
+
+    path: str
+    key: str
+    render: Callable[[], Rendering]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def whole(text: str) -> Rendering:
+    """A page rendered from scratch: all of it is new."""
+    return Rendering(text, text)
+
+
+def build_site(config: Config, *, out_dir: Path | None = None, rebuild: bool = False) -> SiteReport:
+    """Bring ``archive/`` in line with the store, then build the HTML site (only what changed).
+
+    ``rebuild`` recreates every archive file from the store alone and renders every page again.
+    """
+    out = out_dir or config.archive.site
+    taxonomy = load_taxonomy(config.topics.file or default_taxonomy_path())
+    renderer = Renderer(config.render.templates)
+    with SeenStore.open(config.store.path, readonly=True) as store:
+        written = sync_archive(store, config, taxonomy, renderer, rebuild=rebuild)
+        report = SiteBuilder(store, config, taxonomy, renderer, out).build(rebuild=rebuild)
+    return replace(report, archive_days_written=written)
+
+
+def page_key(*parts: object) -> str:
+    """A stable hash of a page's inputs (their ``repr``: dataclasses, tuples, dates, strings)."""
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def root_of(path: str) -> str:
+    """The relative prefix from a page back to the site's root ("" or "../../")."""
+    return "../" * path.count("/")
+
+
+class SiteBuilder:
+    """Plans the pages of the site from the store and the archive, renders those whose key changed."""
+
+    def __init__(self, store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, out: Path) -> None:
+        self.store = store
+        self.config = config
+        self.renderer = renderer
+        self.out = out
+        self.options = render_options(config)
+        self.index: ArchiveIndex = load_archive_index(store, taxonomy)
+        self.theme = page_key(self.options, [self._source(name) for name in (LAYOUT, DAY_HTML, INDEX_HTML, TOPIC_HTML, TOPIC_DAY_HTML)])
+        self._markdown: Any = None
+        self._dates = {i: day.date for day in self.index.days for i in day.digest_ids}
+        self._shared = archive_context(self.index, self.options)
+
+    # -- the build -----------------------------------------------------------------------------
+
+    def build(self, *, rebuild: bool = False) -> SiteReport:
+        """Render the pages whose key changed, drop pages that are gone, check links, save the manifest."""
+        old = {} if rebuild else self._read_manifest()
+        manifest: dict[str, dict[str, Any]] = {}
+        rendered: list[tuple[str, str]] = []
+        for page in self.pages(old):
+            entry = old.get(page.path)
+            if entry is not None and entry.get("key") == page.key and (self.out / page.path).is_file():
+                manifest[page.path] = entry
+                continue
+            rendering = page.render()
+            write_atomic(self.out / page.path, rendering.text)
+            manifest[page.path] = {"key": page.key, **page.extra}
+            if page.path.endswith(".html"):
+                manifest[page.path]["ids"] = sorted(set(_ID.findall(rendering.text)))
+            rendered.append((page.path, rendering.fresh))
+        removed = tuple(sorted(set(old) - set(manifest)))
+        for path in removed:
+            (self.out / path).unlink(missing_ok=True)
+        checked, broken = check_links(self.out, rendered, manifest)
+        for path in {page for page, _ in broken}:
+            manifest.pop(path, None)
+        write_atomic(self.out / MANIFEST, json.dumps({"version": MANIFEST_VERSION, "pages": manifest}, sort_keys=True))
+        if broken:
+            listed = "\n".join(f"{page}: broken link {link}" for page, link in broken[:20])
+            more = f"\n… and {len(broken) - 20} more" if len(broken) > 20 else ""
+            raise SiteError(f"{self.out}: {len(broken)} broken internal link(s)\n{listed}{more}")
+        return SiteReport(self.out, len(manifest), tuple(path for path, _ in rendered), removed, checked)
+
+    def _read_manifest(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads((self.out / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+            return {}
+        pages = data.get("pages")
+        return pages if isinstance(pages, dict) else {}
+
+    # -- the plan ------------------------------------------------------------------------------
+
+    def pages(self, old: dict[str, dict[str, Any]]) -> list[Page]:
+        """Every page of the site with its key; nothing is rendered until ``render`` is called."""
+        pages = [self._asset(name) for name in ASSETS]
+        pages.append(self._feed())
+        pages.append(Page("index.html", page_key(self.theme, "index", self.index), self._render_index))
+        pages.extend(self._topic(topic) for topic in self.index.topics)
+        days = self.index.days
+        for i, day in enumerate(days):
+            older = days[i + 1].date if i + 1 < len(days) else None
+            newer = days[i - 1].date if i > 0 else None
+            pages.append(self._day(day, older, newer, old.get(day_path(day.date, ".html"), {})))
+        pages.extend(self._search())
+        return pages
+
+    def _source(self, name: str) -> str:
+        loader = self.renderer.env.loader
+        assert loader is not None
+        return loader.get_source(self.renderer.env, name)[0]
+
+    def _asset(self, name: str) -> Page:
+        text = self._source(f"site/{name}")
+        return Page(f"assets/{name}", page_key(text), lambda: whole(text))
+
+    def _feed(self) -> Page:
+        path = self.config.archive.dir / "feed.xml"
+        text = path.read_text(encoding="utf-8")
+        return Page("feed.xml", page_key(text), lambda: whole(text))
+
+    def _context(self, path: str, page_title: str) -> dict[str, Any]:
+        return {
+            **self._shared,
+            "root": root_of(path),
+            "page_title": page_title,
+            "site_title": self.options.title,
+        }
+
+    def _render_index(self) -> Rendering:
+        return whole(self.renderer.render_template(INDEX_HTML, **self._context("index.html", self.options.title)))
+
+    def _topic(self, topic: ArchiveTopic) -> Page:
+        """A topic page: one section per day, each keyed by the digests it lists.
+
+        Sections whose key is in the previous page are reused as they are; only the others are
+        read from the store and rendered (after a new day: that day's section).
+        """
+        path = f"topics/{topic.code}.html"
+        per_day: dict[Any, list[tuple[int, int]]] = {}
+        for digest_id, count in topic.filed:
+            per_day.setdefault(self._dates[digest_id], []).append((digest_id, count))
+        order = sorted(per_day, reverse=True)
+
+        def render() -> Rendering:
+            prefix = f"{self.theme}/{topic.code}/"
+            keys = {
+                date: hashlib.sha256(f"{prefix}{date.toordinal()}/{filed}".encode()).hexdigest() for date, filed in per_day.items()
+            }
+            previous = self._previous_sections(path)
+            missing = [date for date in order if keys[date] not in previous]
+            fresh: dict[Any, str] = {}
+            if missing:
+                rows = self.store.filed_papers(topic=topic.code, digest_ids=[i for d in missing for i, _ in per_day[d]])
+                context = self._context(path, "")
+                for day in papers_by_day(rows):
+                    section = self.renderer.render_template(TOPIC_DAY_HTML, **context, topic=topic, day=day)
+                    fresh[day.date] = f"{SECTION_START}{keys[day.date]} -->{section}{SECTION_END}"
+            context = self._context(path, f"{topic.title} — {self.options.title}")
+            shell = self.renderer.render_template(TOPIC_HTML, **context, topic=topic, sections=Markup(SECTIONS))
+            sections = "".join(fresh.get(date) or previous[keys[date]] for date in order)
+            return Rendering(shell.replace(SECTIONS, sections, 1), shell.replace(SECTIONS, "".join(fresh.values()), 1))
+
+        return Page(path, page_key(self.theme, "topic", topic), render)
+
+    def _previous_sections(self, path: str) -> dict[str, str]:
+        try:
+            text = (self.out / path).read_text(encoding="utf-8")
+        except OSError:
+            return {}
+        sections = {}
+        for chunk in text.split(SECTION_START)[1:]:
+            end = chunk.find(SECTION_END)
+            if end > 69:  # a 64-digit key and " -->"
+                sections[chunk[:64]] = SECTION_START + chunk[: end + len(SECTION_END)]
+        return sections
+
+    def _day(self, day: ArchiveDay, older: Any, newer: Any, previous: dict[str, Any]) -> Page:
+        path = day_path(day.date, ".html")
+        source_path = self.config.archive.dir / day_path(day.date, ".md")
+        stat = source_path.stat()
+        mark = [stat.st_mtime_ns, stat.st_size]
+        # The Markdown's hash, re-read only when the file's size or time changed.
+        if previous.get("stat") == mark and isinstance(previous.get("source"), str):
+            source = previous["source"]
+        else:
+            source = hashlib.sha256(source_path.read_bytes()).hexdigest()
+        reuse_body = previous.get("source") == source
+
+        def render() -> Rendering:
+            body = self._previous_body(path) if reuse_body else None
+            reused = body is not None
+            if body is None:
+                body = self.markdown_body(source_path.read_text(encoding="utf-8"))
+            context = self._context(path, f"{self.options.title} — {day.date.isoformat()}")
+            text = self.renderer.render_template(
+                DAY_HTML, **context, day=day, older=older, newer=newer,
+                body=Markup(body), body_start=Markup(BODY_START), body_end=Markup(BODY_END),
+            )
+            # A reused body was checked when it was converted; its ids stay in the page.
+            return Rendering(text, text.replace(body, "", 1) if reused else text)
+
+        return Page(path, page_key(self.theme, "day", day, source, older, newer), render, {"source": source, "stat": mark})
+
+    def _previous_body(self, path: str) -> str | None:
+        try:
+            text = (self.out / path).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        start, end = text.find(BODY_START), text.find(BODY_END)
+        return text[start + len(BODY_START) : end] if 0 <= start < end else None
+
+    def markdown_body(self, text: str) -> str:
+        """A day page's Markdown (front matter dropped) as HTML; feed text in it is already escaped."""
+        import markdown
+
+        if self._markdown is None:
+            self._markdown = markdown.Markdown(extensions=["attr_list"], output_format="html")
+        self._markdown.reset()
+        return "\n" + str(self._markdown.convert(strip_front_matter(text))) + "\n"
+
+    def _search(self) -> list[Page]:
+        shards: list[Page] = []
+        for month, group in groupby(self.index.days, key=lambda d: f"{d.date:%Y-%m}"):
+            days = tuple(group)
+            ids = [i for d in days for i in d.digest_ids]
+
+            def render(ids: list[int] = ids) -> Rendering:
+                rows = [[p.title, p.date.isoformat(), anchor_for_key(p.key)] for p in self.store.filed_papers(digest_ids=ids)]
+                return whole(_json(rows))
+
+            shards.append(Page(f"search/{month}.json", page_key("search", days), render))
+        names = [posixpath.basename(p.path) for p in shards]
+        shards.append(Page("search/index.json", page_key("search", names), lambda: whole(_json(names))))
+        return shards
+
+
+def strip_front_matter(text: str) -> str:
+    """``text`` without a leading YAML front matter block (``---`` ... ``---``)."""
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        if end >= 0:
+            return text[end + 5 :]
+    return text
+
+
+def check_links(out: Path, pages: Iterable[tuple[str, str]], manifest: dict[str, dict[str, Any]]) -> tuple[int, list[tuple[str, str]]]:
+    """Check every internal link of ``pages`` (path, html); return how many and the broken ones.
+
+    A link resolves when its file is in the site (or on disk under ``out``) and its fragment, if
+    any, is an id of that page.  Links with a scheme (``https:``, ``mailto:``) are external.
+    """
+    broken: list[tuple[str, str]] = []
+    checked = 0
+    ids: dict[str, set[str]] = {}
+    for path, text in pages:
+        base = posixpath.dirname(path)
+        for link in sorted(set(_LINK.findall(text))):
+            url = html.unescape(link)
+            if not url or _SCHEME.match(url) or url.startswith("//"):
+                continue
+            checked += 1
+            target, _, fragment = url.partition("#")
+            target = unquote(target.split("?", 1)[0])
+            resolved = posixpath.normpath(posixpath.join(base, target)) if target else path
+            if target.endswith("/") or (resolved not in manifest and (out / resolved).is_dir()):
+                resolved = posixpath.join(resolved, "index.html")
+            if resolved.startswith("../") or (resolved not in manifest and not (out / resolved).is_file()):
+                broken.append((path, link))
+            elif fragment and resolved.endswith(".html"):
+                if resolved not in ids:
+                    ids[resolved] = set(manifest.get(resolved, {}).get("ids", ()))
+                if unquote(fragment) not in ids[resolved]:
+                    broken.append((path, link))
+    return checked, broken
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n"

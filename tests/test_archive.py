@@ -1,0 +1,219 @@
+"""The Markdown archive: day pages, index, topic pages and feed, rebuilt from the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import markdown
+import pytest
+import yaml
+
+from tests.conftest import REPLAY, REPO, run_digest
+from digest.config import load_config
+from digest.deliver import DeliveryContext
+from digest.deliver.archive import ArchiveChannel, write_archive_pages
+from digest.models import Digest, DigestCounts, Paper, TopicGroup
+from digest.render import Renderer, anchor_for_key
+from digest.store import SeenStore
+from digest.topics import default_taxonomy_path, load_taxonomy
+
+Replayed = tuple[Path, dict[str, dict[str, Any]]]
+NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
+DAY_LINK = re.compile(r"\]\((\d{4})/(\d{2})/(\d{4}-\d{2}-\d{2})\.md\) \((\d+) papers?\)")
+TOPIC_LINK = re.compile(r"\]\(\.\./(\d{4})/(\d{2})/(\d{4}-\d{2}-\d{2})\.md#([a-z0-9-]+)\)")
+
+
+@pytest.fixture
+def copy(replayed: Replayed, tmp_path: Path) -> Path:
+    """A private copy of the replayed folder (config paths are relative, so it works as is)."""
+    target = tmp_path / "copy"
+    shutil.copytree(replayed[0], target)
+    return target
+
+
+def front_matter(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    data = yaml.safe_load(text[4 : text.index("\n---\n", 4)])
+    assert isinstance(data, dict)
+    return data
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_each_day_page_has_front_matter_with_its_counts(replayed: Replayed) -> None:
+    folder, _ = replayed
+    archive = folder / "archive"
+    pages = sorted(archive.glob("*/*/*.md"))
+    assert [p.relative_to(archive).as_posix() for p in pages] == [f"{d[:4]}/{d[5:7]}/{d}.md" for _, d, _ in REPLAY]
+    for page, (_, day, expected) in zip(pages, REPLAY):
+        meta = front_matter(page)
+        assert meta["count"] == expected
+        assert meta["date"] == dt.date.fromisoformat(day)
+        assert meta["title"] == f"Daily papers digest - {day}"
+        assert sum(meta["topics"].values()) == expected
+
+
+def test_the_index_lists_every_day_newest_first_grouped_by_month(replayed: Replayed) -> None:
+    folder, summaries = replayed
+    text = (folder / "archive" / "index.md").read_text(encoding="utf-8")
+    assert front_matter(folder / "archive" / "index.md") == {"title": "Daily papers digest", "count": 315, "days": 4}
+    listed = [(m[3], int(m[4])) for m in DAY_LINK.finditer(text)]
+    assert listed == [(day, count) for _, day, count in reversed(REPLAY)]
+    assert text.index("## May 2025") < text.index("2025-05-06.md") < text.index("## March 2025") < text.index("2025-03-14.md")
+    filed = {g["topic"] for summary in summaries.values() for g in summary["groups"]}
+    for code in filed:
+        assert f"](topics/{code}.md)" in text
+
+
+def test_each_topic_page_lists_exactly_the_papers_filed_under_it(replayed: Replayed) -> None:
+    folder, summaries = replayed
+    expected: dict[str, list[tuple[str, str]]] = {}
+    for day in sorted(summaries, reverse=True):  # newest first, each day in digest order
+        for group in summaries[day]["groups"]:
+            expected.setdefault(group["topic"], []).extend((day, anchor_for_key(p["key"])) for p in group["papers"])
+    pages = sorted((folder / "archive" / "topics").glob("*.md"))
+    assert sorted(p.stem for p in pages) == sorted(expected)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        listed = [(m[3], m[4]) for m in TOPIC_LINK.finditer(text)]
+        assert listed == expected[page.stem], page.name
+        assert front_matter(page)["count"] == len(expected[page.stem])
+        for day, anchor in listed:  # every link lands on a heading of the day page
+            assert f"{{#{anchor}}}" in (folder / "archive" / day[:4] / day[5:7] / f"{day}.md").read_text(encoding="utf-8")
+
+
+def test_the_feed_is_valid_atom_with_one_entry_per_day(replayed: Replayed) -> None:
+    folder, summaries = replayed
+    feed = feedparser.parse((folder / "archive" / "feed.xml").read_bytes())
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    assert feed.feed.title == "Daily papers digest"
+    assert [e.link for e in feed.entries] == [f"{d[:4]}/{d[5:7]}/{d}.html" for _, d, _ in reversed(REPLAY)]
+    assert len({e.id for e in feed.entries}) == 4
+    assert feed.entries[0].title == "Daily papers digest — Tuesday 6 May 2025: 78 new papers"
+    newest = summaries["2025-05-06"]["groups"][0]
+    assert f"{newest['title']} ({len(newest['papers'])})" in feed.entries[0].summary
+
+
+def test_rebuilds_are_byte_identical_and_need_only_the_store(copy: Path) -> None:
+    before = files_of(copy / "archive")
+    run_digest(copy, "site", "--rebuild", check_code=0)
+    assert files_of(copy / "archive") == before  # what the runs wrote is what the store rebuilds
+    shutil.rmtree(copy / "archive")
+    run_digest(copy, "site", "--rebuild", check_code=0)
+    assert files_of(copy / "archive") == before
+
+
+def test_a_crash_mid_write_leaves_every_file_whole(copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(copy / "digest.toml")
+    toml = (copy / "digest.toml").read_text(encoding="utf-8") + '\n[archive]\ntitle = "Renamed digest"\n'
+    (copy / "digest.toml").write_text(toml, encoding="utf-8")
+    renamed = load_config(copy / "digest.toml")
+    taxonomy, renderer = load_taxonomy(default_taxonomy_path()), Renderer()
+    archive = copy / "archive"
+    old = files_of(archive)
+    real_replace, calls = os.replace, []
+
+    def crash_on_second(src: Any, dst: Any) -> None:  # the title is on the index (1st) and the feed (2nd)
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    with SeenStore.open(config.store.path) as store:
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "replace", crash_on_second)
+            with pytest.raises(OSError):
+                write_archive_pages(store, renamed, taxonomy, renderer)
+        middle = files_of(archive)
+        write_archive_pages(store, renamed, taxonomy, renderer)
+    new = files_of(archive)
+    assert set(middle) == set(old)  # no temp file left behind
+    changed = [name for name in old if middle[name] != old[name]]
+    assert changed == ["index.md"] and middle["index.md"] == new["index.md"]  # the one renamed before the crash is whole
+    assert new["feed.xml"] != old["feed.xml"]
+    assert all(middle[name] == old[name] for name in old if name not in changed)  # the rest untouched
+    assert "Renamed digest" in new["index.md"].decode()
+
+
+def test_a_failed_archive_write_stays_pending_and_the_next_run_delivers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "digest.toml").write_text("", encoding="utf-8")
+    config = load_config(tmp_path / "digest.toml")
+    taxonomy = load_taxonomy(default_taxonomy_path())
+    with SeenStore.open(config.store.path) as store:
+        digest = Digest(dt.date(2025, 3, 14), (TopicGroup("inference", "Inference", (Paper(title="One"),)),), DigestCounts(1, 1, 0, 0))
+        store.commit(digest, store.diff(digest.papers), channels=[("archive", "")], now=NOW)
+        context = DeliveryContext(store, config, taxonomy, Renderer(), NOW)
+        real_replace = os.replace
+
+        def full_disk_for_the_index(src: Any, dst: Any) -> None:
+            if str(dst).endswith("index.md"):
+                raise OSError(28, "No space left on device", str(dst))
+            real_replace(src, dst)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "replace", full_disk_for_the_index)
+            result = ArchiveChannel().deliver(store.pending_deliveries("archive"), context)
+        assert result.failed
+        (pending,) = store.pending_deliveries("archive")
+        assert pending.last_error is not None and "index.md: No space left on device" in pending.last_error
+        result = ArchiveChannel().deliver(store.pending_deliveries("archive"), context)
+        assert not result.failed and store.pending_deliveries("archive") == []
+    assert (config.archive.dir / "index.md").is_file() and (config.archive.dir / "topics" / "inference.md").is_file()
+
+
+HOSTILE = Paper(
+    title="<script>alert(1)</script> [click](https://evil.example) *bold* `code` 256*256 & block_out\nnext line",
+    abstract="Uses <RET> tokens & [1] refs.",
+    arxiv_id="2401.00001",
+)
+
+
+def test_feed_text_is_data_in_every_archive_file(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text("", encoding="utf-8")
+    config = load_config(tmp_path / "digest.toml")
+    taxonomy = load_taxonomy(default_taxonomy_path())
+    with SeenStore.open(config.store.path) as store:
+        digest = Digest(dt.date(2025, 3, 14), (TopicGroup("inference", "Inference", (HOSTILE,)),), DigestCounts(1, 1, 0, 0))
+        store.commit(digest, store.diff(digest.papers), channels=[("archive", "")], now=NOW)
+        ArchiveChannel().deliver(store.pending_deliveries("archive"), DeliveryContext(store, config, taxonomy, Renderer(), NOW))
+    archive = config.archive.dir
+    topic = (archive / "topics" / "inference.md").read_text(encoding="utf-8")
+    (line,) = [l for l in topic.splitlines() if "alert" in l]
+    rendered = markdown.markdown(line)
+    assert "<script" not in rendered and "<em>" not in rendered and "<code>" not in rendered
+    assert 'href="https://evil' not in rendered and "256*256" in rendered and "block_out" in rendered
+    feed = feedparser.parse((archive / "feed.xml").read_bytes())
+    assert not feed.bozo
+    assert "<script>alert(1)</script> [click](https://evil.example) *bold*" in feed.entries[0].content[0].value.replace("&lt;", "<").replace("&gt;", ">")
+    assert "<script>" not in (archive / "feed.xml").read_text(encoding="utf-8")
+
+
+def test_mkdocs_builds_the_archive_strictly_with_the_example_config(replayed: Replayed, tmp_path: Path) -> None:
+    folder, _ = replayed
+    config = yaml.safe_load((REPO / "config" / "mkdocs.yml").read_text(encoding="utf-8"))
+    config["docs_dir"] = str(folder / "archive")
+    config["site_dir"] = str(tmp_path / "mkdocs-site")
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    site = tmp_path / "mkdocs-site"
+    assert (site / "index.html").is_file() and (site / "feed.xml").is_file()
+    day = (site / "2025" / "03" / "2025-03-14" / "index.html").read_text(encoding="utf-8")
+    assert 'id="architecture"' in day
+    topic = (site / "topics" / "audio" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../../2025/03/2025-03-11/#p-title-' in topic

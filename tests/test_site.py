@@ -1,0 +1,192 @@
+"""``digest site``: the static HTML build of the archive."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import posixpath
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from tests.conftest import FIXTURES, REPLAY, run_digest
+from digest.archive_site import build_site, check_links
+from digest.config import load_config
+
+Replayed = tuple[Path, dict[str, dict[str, Any]]]
+
+
+class Links(html.parser.HTMLParser):
+    """Every href/src and every id of an HTML document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self.scripts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src") and value is not None:
+                self.links.append(value)
+            if name == "id" and value:
+                self.ids.add(value)
+        if tag == "script":
+            self.scripts.append(dict(attrs).get("src") or "inline")
+
+
+def parse(path: Path) -> Links:
+    parser = Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+@pytest.fixture
+def built(replayed: Replayed, tmp_path: Path) -> Path:
+    """A copy of the replayed folder with its site built by ``digest site``."""
+    folder = tmp_path / "copy"
+    shutil.copytree(replayed[0], folder)
+    result = run_digest(folder, "site", check_code=0)
+    assert result.stdout.splitlines()[-1] == f"index: {folder / 'site' / 'index.html'}"
+    return folder
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_site_has_every_page_the_feed_and_the_search_index(built: Path, replayed: Replayed) -> None:
+    site = built / "site"
+    for _, day, _ in REPLAY:
+        assert (site / day[:4] / day[5:7] / f"{day}.html").is_file()
+    topics = {g["topic"] for summary in replayed[1].values() for g in summary["groups"]}
+    assert {p.stem for p in (site / "topics").glob("*.html")} == topics
+    assert (site / "feed.xml").read_bytes() == (built / "archive" / "feed.xml").read_bytes()
+    shards = json.loads((site / "search" / "index.json").read_text(encoding="utf-8"))
+    assert shards == ["2025-05.json", "2025-03.json"]
+    titles = [row for shard in shards for row in json.loads((site / "search" / shard).read_text(encoding="utf-8"))]
+    assert len(titles) == 315
+    assert {row[1] for row in titles} == {day for _, day, _ in REPLAY}
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert [index.index(f"{d[:4]}/{d[5:7]}/{d}.html") for _, d, _ in reversed(REPLAY)] == sorted(
+        index.index(f"{d[:4]}/{d[5:7]}/{d}.html") for _, d, _ in REPLAY
+    )  # newest first
+    assert (site / "assets" / "style.css").is_file() and (site / "assets" / "search.js").is_file()
+    assert "prefers-color-scheme: dark" in (site / "assets" / "style.css").read_text(encoding="utf-8")
+
+
+def test_every_link_of_the_built_site_resolves(built: Path) -> None:
+    site = built / "site"
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > 15
+    parsed = {p.relative_to(site).as_posix(): parse(p) for p in pages}
+    checked = 0
+    for name, page in parsed.items():
+        assert page.scripts == ["../" * name.count("/") + "assets/search.js"], name  # no script from a feed
+        for link in page.links:
+            parts = urlsplit(link)
+            if parts.scheme or link.startswith("//"):
+                assert parts.scheme in ("http", "https"), (name, link)
+                continue
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), unquote(parts.path))) if parts.path else name
+            assert not target.startswith("../") and (site / target).is_file(), (name, link)
+            if parts.fragment:
+                assert parts.fragment in parsed[target].ids, (name, link)
+            checked += 1
+    assert checked > 500  # 315 from topic pages to papers, the rest navigation
+
+
+def test_a_second_build_renders_nothing_and_a_new_day_only_what_it_touches(built: Path) -> None:
+    again = run_digest(built, "site", check_code=0)
+    assert again.stdout.startswith("Site: ") and " 0 rendered, 0 removed" in again.stdout
+    shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", built / "inbox")
+    summary = json.loads(run_digest(built, "run", "--date", "2025-05-07", "--json", check_code=0).stdout)
+    assert summary["new"] == 3
+    topics = {f"topics/{g['topic']}.html" for g in summary["groups"]}
+    report = build_site(load_config(built / "digest.toml"))
+    assert set(report.rendered) == {
+        "2025/05/2025-05-07.html",  # the new day
+        "2025/05/2025-05-06.html",  # its neighbour (a "next day" link), re-wrapped, not converted again
+        "index.html",
+        "feed.xml",
+        "search/2025-05.json",
+        *topics,
+    }
+    assert report.removed == ()
+    neighbour = (built / "site" / "2025" / "05" / "2025-05-06.html").read_text(encoding="utf-8")
+    assert 'rel="next"' in neighbour and "2025-05-07.html" in neighbour
+
+
+def test_rebuild_from_the_store_alone_gives_the_same_site(built: Path) -> None:
+    before = files_of(built / "site")
+    shutil.rmtree(built / "site")
+    shutil.rmtree(built / "archive")
+    result = run_digest(built, "site", "--rebuild", check_code=0)
+    assert "removed" in result.stdout
+    rebuilt = files_of(built / "site")
+    rebuilt.pop(".digest-site.json"), before.pop(".digest-site.json")  # the build's cache (file times)
+    assert rebuilt == before
+
+
+def test_out_and_site_dir_choose_the_folder(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / "elsewhere"
+    result = run_digest(built, "site", "--out", str(out), check_code=0)
+    assert result.stdout.splitlines()[-1] == f"index: {out / 'index.html'}"
+    (built / "digest.toml").write_text((built / "digest.toml").read_text() + '\n[archive]\nsite_dir = "public"\n', encoding="utf-8")
+    assert load_config(built / "digest.toml").archive.site == built / "public"
+    run_digest(built, "site", check_code=0)
+    assert (built / "public" / "index.html").is_file()
+
+
+def test_a_broken_link_from_a_user_template_is_an_error(built: Path) -> None:
+    templates = built / "my-templates" / "site"
+    templates.mkdir(parents=True)
+    (templates / "index.html.j2").write_text(
+        '{% extends "site/base.html.j2" %}{% block main %}<h2 id="topics">T</h2><a href="2025/03/2025-03-12.html">gone</a>'
+        '<a href="topics/architecture.html#nowhere">x</a><a href="https://example.org/">ok</a>{% endblock %}',
+        encoding="utf-8",
+    )
+    (built / "digest.toml").write_text((built / "digest.toml").read_text() + '\n[render]\ntemplates = "my-templates"\n', encoding="utf-8")
+    result = run_digest(built, "site", check_code=1)
+    assert result.stderr.splitlines()[1:] == [
+        "error: index.html: broken link 2025/03/2025-03-12.html",
+        "error: index.html: broken link topics/architecture.html#nowhere",
+    ]
+    run_digest(built, "site", check_code=1)  # not forgotten: the page stays out of the manifest
+
+
+def test_check_links_resolves_paths_folders_and_fragments(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.html").write_text("", encoding="utf-8")
+    manifest = {"a/b.html": {"ids": ["x"]}, "c.html": {"ids": ["y"]}}
+    page = '<a href="../c.html#y"></a><a href="../c.html#z"></a><a href="b.html#x"></a><a href="#x"></a>' \
+        '<a href="../docs/"></a><a href="../../out.html"></a><a href="mailto:a@b.c"></a><img src="../missing.png">'
+    checked, broken = check_links(tmp_path, [("a/b.html", page)], manifest)
+    assert checked == 7
+    assert broken == [("a/b.html", "../../out.html"), ("a/b.html", "../c.html#z"), ("a/b.html", "../missing.png")]
+
+
+def test_feed_text_never_becomes_markup_in_the_site(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "digest.toml").write_text('[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n', encoding="utf-8")
+    (tmp_path / "inbox" / "hostile.txt").write_text(
+        "Mar 14\n\n<script>alert(1)</script> *Tokens* like <RET> and [x](https://evil.example)\n\n"
+        "We append <RET> after each step; <img src=x onerror=alert(1)> never runs. 256*256 and block_out.\n",
+        encoding="utf-8",
+    )
+    run_digest(tmp_path, "run", "--date", "2025-03-14", check_code=0)
+    run_digest(tmp_path, "site", check_code=0)
+    for page in (tmp_path / "site").rglob("*.html"):
+        parsed = parse(page)
+        assert "x" not in parsed.links and "https://evil.example" not in parsed.links, page
+        assert len(parsed.scripts) == 1, page
+    day = (tmp_path / "site" / "2025" / "03" / "2025-03-14.html").read_text(encoding="utf-8")
+    assert "&lt;RET&gt;" in day and "256*256" in day and "block_out" in day
+
+
+def test_site_has_help(built: Path) -> None:
+    result = run_digest(built, "site", "--help", check_code=0)
+    assert "--rebuild" in result.stdout and "--out" in result.stdout
