@@ -5,6 +5,8 @@ digests, in batches of 10,000 papers with ~1,200-character abstracts), then each
 cycles: a whole ``digest run`` process on a snapshot file of 100 new papers (email to an aiosmtpd
 sink on 127.0.0.1 once the email channel has landed).  Each timed run drops a new file and uses
 the next date, so it starts from the state the previous one left (100 papers more: nothing).
+Runs alternate with a diagnostic one that skips the archive's whole-store pages (index, topic
+pages, feed: ``_without_archive_pages.py``), to show which part grows with the store.
 
 Prints a table and writes ``bench/results/history.json``.
 Target: the 1M/10k time ratio <= 1.1.  Also reported: the store's bytes per paper.
@@ -20,10 +22,12 @@ import datetime as dt
 import json
 import sqlite3
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from _common import (
+    BENCH,
     DIGEST,
     TOPICS,
     WORK,
@@ -117,6 +121,7 @@ def main() -> None:
     env = digest_env()
     details: dict[str, object] = {"runs": args.runs, "email": email_channel_available()}
     medians: dict[int, float] = {}
+    partial_medians: dict[int, float] = {}
     rows: list[Row] = []
     with SmtpSink() as sink:
         for size in args.sizes:
@@ -126,33 +131,42 @@ def main() -> None:
             inbox = fresh_dir(live / "inbox")
             config = digest_config(live, inbox=inbox, smtp_port=sink.port)
             bytes_per_paper = store_bytes(live / "digest.sqlite3") / size
-            samples = []
-            for run in range(args.runs + 1):  # the first one warms the page cache, untimed
+            samples, partial = [], []
+            for run in range(2 * args.runs + 1):  # the first one warms the page cache, untimed
                 for old in inbox.iterdir():
                     old.unlink()
                 first = 10_000_000 + 1_000 * run
                 (inbox / f"day-{run}.txt").write_text(snapshot_text(range(first, first + 100)), encoding="utf-8")
                 day = RUN_DAY + dt.timedelta(days=run)
-                sample = run_timed([DIGEST, "run", "--config", config, "--date", day.isoformat(), "--json"], env=env)
+                # Every other run skips the archive's whole-store pages: a diagnostic of where time goes.
+                skip = run % 2 == 0 and run > 0
+                command = [sys.executable, BENCH / "_without_archive_pages.py"] if skip else [DIGEST]
+                sample = run_timed([*command, "run", "--config", config, "--date", day.isoformat(), "--json"], env=env)
                 if sample.returncode != 0:
                     raise RuntimeError(f"digest run failed on {size}: {sample.stdout[-2000:]}\n{sample.stderr[-2000:]}")
                 summary = json.loads(sample.stdout)
                 assert summary["new"] == 100, summary
                 if run:
-                    samples.append(sample)
+                    (partial if skip else samples).append(sample)
             medians[size] = statistics.median(s.seconds for s in samples)
+            partial_medians[size] = statistics.median(s.seconds for s in partial)
             details[str(size)] = {
                 "seconds": [round(s.seconds, 4) for s in samples],
                 "peak_mb": [round(s.peak_mb, 1) for s in samples],
                 "median_seconds": round(medians[size], 4),
+                "without_archive_pages_seconds": [round(s.seconds, 4) for s in partial],
                 "bytes_per_paper": round(bytes_per_paper),
                 "fill_seconds": round(fill_seconds, 1) if fill_seconds is not None else "kept from an earlier run",
             }
             rows.append(Row(f"100 new on {size:,} stored, wall", medians[size], "s"))
             rows.append(Row(f"100 new on {size:,} stored, peak RSS", statistics.median(s.peak_mb for s in samples), "MB"))
+            rows.append(Row(f"100 new on {size:,} stored, archive index/topic/feed pages skipped", partial_medians[size], "s",
+                            note="diagnostic"))
             rows.append(Row(f"store bytes per paper ({size:,} papers)", bytes_per_paper, "B"))
     small, large = args.sizes
     rows.append(Row(f"time ratio {large:,} / {small:,}", medians[large] / medians[small], "x", 1.1))
+    rows.append(Row(f"time ratio {large:,} / {small:,}, archive index/topic/feed pages skipped",
+                    partial_medians[large] / partial_medians[small], "x", note="diagnostic: what grows is those pages"))
     print_table(f"history (median of {args.runs} processes)", rows)
     write_results("history", rows, details)
 
