@@ -154,7 +154,6 @@ class SiteBuilder:
         self.index: ArchiveIndex = load_archive_index(store, taxonomy)
         self.theme = page_key(self.options, [self._source(name) for name in (LAYOUT, DAY_HTML, INDEX_HTML, TOPIC_HTML, TOPIC_MONTH_HTML, TOPIC_DAY_HTML)])
         self._markdown: Any = None
-        self._dates = {i: day.date for day in self.index.days for i in day.digest_ids}
         self._shared = archive_context(self.index, self.options)
 
     # -- the build -----------------------------------------------------------------------------

@@ -9,6 +9,11 @@ run, not the size of the history.
 outbox rows in one transaction: a crash before it loses nothing (the papers are new again next
 run), a crash after it loses nothing either (the outbox rows stay pending).
 
+``digest_topic_counts`` keeps how many papers each digest filed under each topic (written by
+``commit`` in the same transaction), so the archive's index and topic pages never aggregate the
+paper rows: their cost follows the number of digests, and a topic month's papers are read through
+the (topic, digest_id) index.
+
 The interface is small on purpose (``diff``, ``commit``, outbox and status queries) so that a
 PostgreSQL store can stand in for this one.
 """
@@ -115,6 +120,8 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT digest_id, topic, COUNT(*) FROM digest_papers GROUP BY digest_id, topic;
     """,
 )
+
+COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 
@@ -445,9 +452,16 @@ class SeenStore:
         """(topic, digest id, papers) for every topic of every stored digest, by topic then digest.
 
         Read from the ``digest_topic_counts`` aggregate (one row per digest and topic), never from
-        the paper rows: its cost follows the number of digests, not of papers.
+        the paper rows: its cost follows the number of digests, not of papers.  A version 1 store
+        opened read-only (not migrated: ``digest site`` before the first run of a newer digest)
+        has no aggregate yet: its paper rows are counted instead.
         """
-        rows = self.db.execute("SELECT topic, digest_id, count FROM digest_topic_counts ORDER BY topic, digest_id")
+        if self.schema_version < COUNTS_VERSION:
+            rows = self.db.execute(
+                "SELECT topic, digest_id, COUNT(*) FROM digest_papers GROUP BY topic, digest_id ORDER BY topic, digest_id"
+            )
+        else:
+            rows = self.db.execute("SELECT topic, digest_id, count FROM digest_topic_counts ORDER BY topic, digest_id")
         return [(r[0], r[1], r[2]) for r in rows]
 
     def filed_papers(self, *, topic: str | None = None, digest_ids: Sequence[int] | None = None) -> list[FiledPaper]:
