@@ -15,8 +15,9 @@ Every page has a *key*: a hash of everything it is made from (its Markdown sourc
 rows it lists; the templates; the options).  A page whose key is in the manifest is not rendered
 again, so after one new day only that day, its neighbour, the index, the landing pages and the
 month pages of the topics it touches, one search shard and the feed are.  Topic pages and the
-index are rendered from light store rows (no abstracts), never parsed back from Markdown.  A day page whose Markdown did not change but
-whose neighbours did is re-wrapped around its previous body instead of converted again.
+index are rendered from light store rows (no abstracts), never parsed back from Markdown.  A day
+page whose Markdown did not change but whose neighbours did is re-wrapped around its previous
+body instead of converted again.
 
 After the build, every internal ``href``/``src`` of the pages rendered is checked against the
 files and ids of the site; a broken one raises :class:`SiteError` (the page stays out of the
@@ -72,7 +73,7 @@ BODY_START = "<!-- digest:body -->"
 BODY_END = "<!-- /digest:body -->"
 
 # What our templates and python-markdown write: ` href="..."`, ` src="..."`, ` id="..."` (literal
-# prefixes keep the scan fast on multi-megabyte topic pages).
+# prefixes keep the scan fast on large pages).
 _LINK = re.compile(r' (?:href|src)="([^"]*)"')
 _ID = re.compile(r' id="([^"]*)"')
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
