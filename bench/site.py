@@ -9,7 +9,8 @@ archive outbox row).  Steps, each timed:
 2. ``full``: the first ``digest site`` build (every page rendered, every link checked).
 3. ``noop``: ``digest site`` again with nothing new.
 4. ``run_delivery``: one more day committed and delivered by the archive channel, as ``digest run``
-   does (day page, index, topic pages, feed rebuilt from the store).
+   does (day page, index, topic landing pages, the month pages the day touches, feed); the median
+   over the repeats is reported as ``run_delivery``.
 5. ``incremental``: ``digest site`` after that day, in process (steps 4-5 ``--repeat`` times, one
    more day each: the median and the minimum are reported) and once as a new ``digest site`` process.
 
@@ -132,6 +133,7 @@ def main() -> None:
         # One more day at a time, as the daily cron job would: the run delivers it, then `digest site`.
         renders: list[float] = []
         cpus: list[float] = []
+        deliveries: list[float] = []
         incremental = full
         for extra in range(args.repeat):
             day = START + dt.timedelta(days=args.days + extra)
@@ -145,12 +147,15 @@ def main() -> None:
                     assert not result.failed
 
                 timed(f"run_delivery[{extra}]", timings, deliver)
+                deliveries.append(timings[f"run_delivery[{extra}]"])
             incremental = timed(f"incremental[{extra}]", timings, lambda: build_site(config))
             renders.append(timings[f"incremental[{extra}]"])
             cpus.append(CPU[f"incremental[{extra}]"])
         timings["incremental"] = statistics.median(renders)
         CPU["incremental"] = statistics.median(cpus)
         timings["incremental_min"] = min(renders)
+        timings["run_delivery"] = statistics.median(deliveries)
+        print(f"{'run_delivery (median)':>24}: {timings['run_delivery']:8.3f} s wall: one archive delivery of one new day", flush=True)
 
         # The same once more from a new process, as a cron job would run it (one more day first).
         day += dt.timedelta(days=1)

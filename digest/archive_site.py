@@ -4,7 +4,8 @@ Layout of the out folder (relative links only, so it works from disk and from an
 
     index.html                  every day, newest first, grouped by month, and the topics
     YYYY/MM/YYYY-MM-DD.html     a day page: the archive's Markdown through python-markdown
-    topics/<code>.html          every paper filed under a topic, newest first
+    topics/<code>.html          a topic's landing page: its months, newest first, with their counts
+    topics/<code>/YYYY-MM.html  every paper filed under the topic that month, newest day first
     feed.xml                    the archive's Atom feed, copied
     search/index.json           the search shards, newest first; search/YYYY-MM.json: [title, date, anchor]
     assets/style.css, assets/search.js
@@ -12,10 +13,11 @@ Layout of the out folder (relative links only, so it works from disk and from an
 
 Every page has a *key*: a hash of everything it is made from (its Markdown source, or the store
 rows it lists; the templates; the options).  A page whose key is in the manifest is not rendered
-again, so after one new day only that day, its neighbour, the index, the topic pages it touches,
-one search shard and the feed are.  Topic pages and the index are rendered from light store rows
-(no abstracts), never parsed back from Markdown.  A day page whose Markdown did not change but
-whose neighbours did is re-wrapped around its previous body instead of converted again.
+again, so after one new day only that day, its neighbour, the index, the landing pages and the
+month pages of the topics it touches, one search shard and the feed are.  Topic pages and the
+index are rendered from light store rows (no abstracts), never parsed back from Markdown.  A day
+page whose Markdown did not change but whose neighbours did is re-wrapped around its previous
+body instead of converted again.
 
 After the build, every internal ``href``/``src`` of the pages rendered is checked against the
 files and ids of the site; a broken one raises :class:`SiteError` (the page stays out of the
@@ -43,11 +45,14 @@ from digest.deliver.archive import (
     ArchiveDay,
     ArchiveIndex,
     ArchiveTopic,
+    TopicMonth,
     archive_context,
     load_archive_index,
-    papers_by_day,
+    month_papers,
     render_options,
     sync_archive,
+    topic_month_path,
+    topic_path,
 )
 from digest.fileio import write_atomic
 from digest.errors import SiteError
@@ -61,16 +66,14 @@ LAYOUT = "site/base.html.j2"
 DAY_HTML = "site/day.html.j2"
 INDEX_HTML = "site/index.html.j2"
 TOPIC_HTML = "site/topic.html.j2"
+TOPIC_MONTH_HTML = "site/topic-month.html.j2"
 TOPIC_DAY_HTML = "site/topic-day.html.j2"
 ASSETS = ("style.css", "search.js")
 BODY_START = "<!-- digest:body -->"
 BODY_END = "<!-- /digest:body -->"
-SECTIONS = "<!-- digest:sections -->"
-SECTION_START = "<!-- digest:section "
-SECTION_END = "<!-- /digest:section -->\n"
 
 # What our templates and python-markdown write: ` href="..."`, ` src="..."`, ` id="..."` (literal
-# prefixes keep the scan fast on multi-megabyte topic pages).
+# prefixes keep the scan fast on large pages).
 _LINK = re.compile(r' (?:href|src)="([^"]*)"')
 _ID = re.compile(r' id="([^"]*)"')
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -150,9 +153,8 @@ class SiteBuilder:
         self.out = out
         self.options = render_options(config)
         self.index: ArchiveIndex = load_archive_index(store, taxonomy)
-        self.theme = page_key(self.options, [self._source(name) for name in (LAYOUT, DAY_HTML, INDEX_HTML, TOPIC_HTML, TOPIC_DAY_HTML)])
+        self.theme = page_key(self.options, [self._source(name) for name in (LAYOUT, DAY_HTML, INDEX_HTML, TOPIC_HTML, TOPIC_MONTH_HTML, TOPIC_DAY_HTML)])
         self._markdown: Any = None
-        self._dates = {i: day.date for day in self.index.days for i in day.digest_ids}
         self._shared = archive_context(self.index, self.options)
 
     # -- the build -----------------------------------------------------------------------------
@@ -203,7 +205,9 @@ class SiteBuilder:
         pages = [self._asset(name) for name in ASSETS]
         pages.append(self._feed())
         pages.append(Page("index.html", page_key(self.theme, "index", self.index), self._render_index))
-        pages.extend(self._topic(topic) for topic in self.index.topics)
+        for topic in self.index.topics:
+            pages.append(self._topic(topic))
+            pages.extend(self._topic_month(topic, month) for month in topic.months)
         days = self.index.days
         for i, day in enumerate(days):
             older = days[i + 1].date if i + 1 < len(days) else None
@@ -238,49 +242,25 @@ class SiteBuilder:
         return whole(self.renderer.render_template(INDEX_HTML, **self._context("index.html", self.options.title)))
 
     def _topic(self, topic: ArchiveTopic) -> Page:
-        """A topic page: one section per day, each keyed by the digests it lists.
-
-        Sections whose key is in the previous page are reused as they are; only the others are
-        read from the store and rendered (after a new day: that day's section).
-        """
-        path = f"topics/{topic.code}.html"
-        per_day: dict[Any, list[tuple[int, int]]] = {}
-        for digest_id, count in topic.filed:
-            per_day.setdefault(self._dates[digest_id], []).append((digest_id, count))
-        order = sorted(per_day, reverse=True)
+        """A topic's landing page: its months with their counts (small: one line per month)."""
+        path = topic_path(topic.code, ".html")
 
         def render() -> Rendering:
-            prefix = f"{self.theme}/{topic.code}/"
-            keys = {
-                date: hashlib.sha256(f"{prefix}{date.toordinal()}/{filed}".encode()).hexdigest() for date, filed in per_day.items()
-            }
-            previous = self._previous_sections(path)
-            missing = [date for date in order if keys[date] not in previous]
-            fresh: dict[Any, str] = {}
-            if missing:
-                rows = self.store.filed_papers(topic=topic.code, digest_ids=[i for d in missing for i, _ in per_day[d]])
-                context = self._context(path, "")
-                for day in papers_by_day(rows):
-                    section = self.renderer.render_template(TOPIC_DAY_HTML, **context, topic=topic, day=day)
-                    fresh[day.date] = f"{SECTION_START}{keys[day.date]} -->{section}{SECTION_END}"
             context = self._context(path, f"{topic.title} — {self.options.title}")
-            shell = self.renderer.render_template(TOPIC_HTML, **context, topic=topic, sections=Markup(SECTIONS))
-            sections = "".join(fresh.get(date) or previous[keys[date]] for date in order)
-            return Rendering(shell.replace(SECTIONS, sections, 1), shell.replace(SECTIONS, "".join(fresh.values()), 1))
+            return whole(self.renderer.render_template(TOPIC_HTML, **context, topic=topic))
 
         return Page(path, page_key(self.theme, "topic", topic), render)
 
-    def _previous_sections(self, path: str) -> dict[str, str]:
-        try:
-            text = (self.out / path).read_text(encoding="utf-8")
-        except OSError:
-            return {}
-        sections = {}
-        for chunk in text.split(SECTION_START)[1:]:
-            end = chunk.find(SECTION_END)
-            if end > 69:  # a 64-digit key and " -->"
-                sections[chunk[:64]] = SECTION_START + chunk[: end + len(SECTION_END)]
-        return sections
+    def _topic_month(self, topic: ArchiveTopic, month: TopicMonth) -> Page:
+        """A topic's month page, keyed by the digests it lists: after a new day only that month's is rendered."""
+        path = topic_month_path(topic.code, month.month, ".html")
+
+        def render() -> Rendering:
+            context = self._context(path, f"{topic.title}: {month.label} — {self.options.title}")
+            by_day = month_papers(self.store, topic, month)
+            return whole(self.renderer.render_template(TOPIC_MONTH_HTML, **context, topic=topic, month=month, by_day=by_day))
+
+        return Page(path, page_key(self.theme, "topic-month", topic.code, topic.title, month), render)
 
     def _day(self, day: ArchiveDay, older: Any, newer: Any, previous: dict[str, Any]) -> Page:
         path = day_path(day.date, ".html")

@@ -9,6 +9,11 @@ run, not the size of the history.
 outbox rows in one transaction: a crash before it loses nothing (the papers are new again next
 run), a crash after it loses nothing either (the outbox rows stay pending).
 
+``digest_topic_counts`` keeps how many papers each digest filed under each topic (written by
+``commit`` in the same transaction), so the archive's index and topic pages never aggregate the
+paper rows: their cost follows the number of digests, and a topic month's papers are read through
+the (topic, digest_id) index.
+
 The interface is small on purpose (``diff``, ``commit``, outbox and status queries) so that a
 PostgreSQL store can stand in for this one.
 """
@@ -102,7 +107,21 @@ MIGRATIONS: tuple[str, ...] = (
         last_entries INTEGER
     ) WITHOUT ROWID;
     """,
+    # 2: how many papers each digest filed under each topic, so the archive's index, topic pages
+    # and month counts never aggregate digest_papers (its size is the whole history).
+    """
+    CREATE TABLE digest_topic_counts (
+        digest_id INTEGER NOT NULL REFERENCES digests(id),
+        topic TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (digest_id, topic)
+    ) WITHOUT ROWID;
+    INSERT INTO digest_topic_counts (digest_id, topic, count)
+        SELECT digest_id, topic, COUNT(*) FROM digest_papers GROUP BY digest_id, topic;
+    """,
 )
+
+COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 
@@ -352,6 +371,10 @@ class SeenStore:
                 assert digest_id is not None
                 self._insert_papers(digest, digest_id, stamp)
                 db.executemany(
+                    "INSERT INTO digest_topic_counts (digest_id, topic, count) VALUES (?, ?, ?)",
+                    [(digest_id, topic, count) for topic, count in _topic_counts(digest).items()],
+                )
+                db.executemany(
                     "INSERT INTO deliveries (digest_id, channel, recipient, updated_at) VALUES (?, ?, ?, ?)",
                     [(digest_id, channel, recipient, stamp) for channel, recipient in channels],
                 )
@@ -444,27 +467,28 @@ class SeenStore:
         return list(result)
 
     def filed_counts(self) -> list[tuple[str, int, int]]:
-        """(topic, digest id, papers) for every topic of every stored digest: cheap, no paper rows read."""
-        rows = self.db.execute(
-            "SELECT topic, digest_id, COUNT(*) FROM digest_papers GROUP BY topic, digest_id ORDER BY topic, digest_id"
-        )
+        """(topic, digest id, papers) for every topic of every stored digest, by topic then digest.
+
+        Read from the ``digest_topic_counts`` aggregate (one row per digest and topic), never from
+        the paper rows: its cost follows the number of digests, not of papers.  A version 1 store
+        opened read-only (not migrated: ``digest site`` before the first run of a newer digest)
+        has no aggregate yet: its paper rows are counted instead.
+        """
+        if self.schema_version < COUNTS_VERSION:
+            rows = self.db.execute(
+                "SELECT topic, digest_id, COUNT(*) FROM digest_papers GROUP BY topic, digest_id ORDER BY topic, digest_id"
+            )
+        else:
+            rows = self.db.execute("SELECT topic, digest_id, count FROM digest_topic_counts ORDER BY topic, digest_id")
         return [(r[0], r[1], r[2]) for r in rows]
 
     def filed_papers(self, *, topic: str | None = None, digest_ids: Sequence[int] | None = None) -> list[FiledPaper]:
-        """Light rows of the filed papers (of one topic, of some digests), newest date first, then digest and rank."""
-        where: list[str] = []
-        params: list[Any] = []
-        if topic is not None:
-            where.append("dp.topic = ?")
-            params.append(topic)
-        if digest_ids is not None:
-            where.append(f"dp.digest_id IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})")
-        sql = (
-            "SELECT dp.digest_id, d.date, dp.topic, dp.rank, p.key, p.title"
-            " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY d.date DESC, dp.digest_id, dp.rank"
-        )
+        """Light rows of the filed papers (of one topic, of some digests), newest date first, then digest and rank.
+
+        With ``digest_ids`` the rows come through an index (the primary key, or (topic, digest_id)),
+        so the cost follows the digests asked for, not the history.
+        """
+        sql, params = filed_papers_query(topic=topic, digest_ids=digest_ids)
         dates: dict[str, dt.date] = {}
         return [
             FiledPaper(r[0], dates.get(r[1]) or dates.setdefault(r[1], dt.date.fromisoformat(r[1])), r[2], r[3], r[4], r[5])
@@ -567,6 +591,31 @@ class SeenStore:
             **counts,
             "bytes": self.path.stat().st_size if self.path.exists() else 0,
         }
+
+
+def filed_papers_query(*, topic: str | None = None, digest_ids: Sequence[int] | None = None) -> tuple[str, list[Any]]:
+    """The SQL and parameters :meth:`SeenStore.filed_papers` runs (tests check its query plan)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if topic is not None:
+        where.append("dp.topic = ?")
+        params.append(topic)
+    if digest_ids is not None:
+        where.append(f"dp.digest_id IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})")
+    sql = (
+        "SELECT dp.digest_id, d.date, dp.topic, dp.rank, p.key, p.title"
+        " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY d.date DESC, dp.digest_id, dp.rank"
+    )
+    return sql, params
+
+
+def _topic_counts(digest: Digest) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for group in digest.groups:
+        counts[group.code] = counts.get(group.code, 0) + len(group.papers)
+    return {code: n for code, n in counts.items() if n}
 
 
 def _placement_json(placement: Placement | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import markdown
 import pytest
 import yaml
 
-from tests.conftest import REPLAY, REPO, run_digest
+from tests.conftest import FIXTURES, REPLAY, REPO, run_digest
 from digest.config import load_config
 from digest.deliver import DeliveryContext
 from digest.deliver.archive import ArchiveChannel, write_archive_pages
@@ -28,7 +29,8 @@ from digest.topics import default_taxonomy_path, load_taxonomy
 Replayed = tuple[Path, dict[str, dict[str, Any]]]
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 DAY_LINK = re.compile(r"\]\((\d{4})/(\d{2})/(\d{4}-\d{2}-\d{2})\.md\) \((\d+) papers?\)")
-TOPIC_LINK = re.compile(r"\]\(\.\./(\d{4})/(\d{2})/(\d{4}-\d{2}-\d{2})\.md#([a-z0-9-]+)\)")
+TOPIC_LINK = re.compile(r"\]\(\.\./\.\./(\d{4})/(\d{2})/(\d{4}-\d{2}-\d{2})\.md#([a-z0-9-]+)\)")
+MONTH_LINK = re.compile(r"\]\(([a-z0-9-]+)/(\d{4}-\d{2})\.md\) \((\d+) papers?\)")
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def files_of(folder: Path) -> dict[str, bytes]:
 def test_each_day_page_has_front_matter_with_its_counts(replayed: Replayed) -> None:
     folder, _ = replayed
     archive = folder / "archive"
-    pages = sorted(archive.glob("*/*/*.md"))
+    pages = sorted(archive.glob("[0-9]*/*/*.md"))
     assert [p.relative_to(archive).as_posix() for p in pages] == [f"{d[:4]}/{d[5:7]}/{d}.md" for _, d, _ in REPLAY]
     for page, (_, day, expected) in zip(pages, REPLAY):
         meta = front_matter(page)
@@ -76,21 +78,54 @@ def test_the_index_lists_every_day_newest_first_grouped_by_month(replayed: Repla
         assert f"](topics/{code}.md)" in text
 
 
-def test_each_topic_page_lists_exactly_the_papers_filed_under_it(replayed: Replayed) -> None:
+def test_topic_landing_and_month_pages_list_exactly_the_papers_filed_under_it(replayed: Replayed) -> None:
     folder, summaries = replayed
     expected: dict[str, list[tuple[str, str]]] = {}
     for day in sorted(summaries, reverse=True):  # newest first, each day in digest order
         for group in summaries[day]["groups"]:
             expected.setdefault(group["topic"], []).extend((day, anchor_for_key(p["key"])) for p in group["papers"])
-    pages = sorted((folder / "archive" / "topics").glob("*.md"))
-    assert sorted(p.stem for p in pages) == sorted(expected)
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        listed = [(m[3], m[4]) for m in TOPIC_LINK.finditer(text)]
-        assert listed == expected[page.stem], page.name
-        assert front_matter(page)["count"] == len(expected[page.stem])
+    topics = folder / "archive" / "topics"
+    landings = sorted(topics.glob("*.md"))
+    assert sorted(p.stem for p in landings) == sorted(expected)
+    for landing in landings:
+        code = landing.stem
+        months = [(m[2], int(m[3])) for m in MONTH_LINK.finditer(landing.read_text(encoding="utf-8")) if m[1] == code]
+        assert [m for m, _ in months] == sorted({day[:7] for day, _ in expected[code]}, reverse=True), code  # newest first
+        assert sorted(p.stem for p in (topics / code).glob("*.md")) == sorted(m for m, _ in months)  # no other page
+        assert front_matter(landing)["count"] == len(expected[code]) == sum(n for _, n in months)
+        listed: list[tuple[str, str]] = []
+        for month, count in months:
+            page = topics / code / f"{month}.md"
+            links = [(m[3], m[4]) for m in TOPIC_LINK.finditer(page.read_text(encoding="utf-8"))]
+            assert len(links) == count == front_matter(page)["count"] and front_matter(page)["month"] == month
+            assert all(day.startswith(month) for day, _ in links)
+            listed.extend(links)
+        assert listed == expected[code], code
         for day, anchor in listed:  # every link lands on a heading of the day page
             assert f"{{#{anchor}}}" in (folder / "archive" / day[:4] / day[5:7] / f"{day}.md").read_text(encoding="utf-8")
+
+
+def test_a_run_renders_only_the_month_pages_of_its_days(copy: Path) -> None:
+    topics = copy / "archive" / "topics"
+    missing = topics / "audio" / "2025-03.md"
+    missing.unlink()  # a missing month page (an archive from before month pages) is written by the next run
+    march = sorted(topics.glob("*/2025-03.md"))
+    assert march
+    for page in march:  # a run in May must not even render March's pages: it would undo this
+        page.write_text(page.read_text(encoding="utf-8") + "\nedited\n", encoding="utf-8")
+    stamps = {page: (page.stat().st_ino, page.stat().st_mtime_ns) for page in march}
+    may = {page: page.stat().st_ino for page in topics.glob("*/2025-05.md")}
+    shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", copy / "inbox")
+    summary = json.loads(run_digest(copy, "run", "--date", "2025-05-07", "--json", check_code=0).stdout)
+    assert summary["new"] == 3
+    assert {page: (page.stat().st_ino, page.stat().st_mtime_ns) for page in march} == stamps
+    assert missing.is_file() and "2025-03-11.md#" in missing.read_text(encoding="utf-8")
+    for group in summary["groups"]:
+        page = topics / group["topic"] / "2025-05.md"
+        assert page.stat().st_ino != may.get(page), page  # rewritten (or new)
+        assert "2025-05-07.md#" in page.read_text(encoding="utf-8")
+    run_digest(copy, "site", "--rebuild", check_code=0)  # the rebuild renders every month page again
+    assert not any("edited" in page.read_text(encoding="utf-8") for page in march)
 
 
 def test_the_feed_is_valid_atom_with_one_entry_per_day(replayed: Replayed) -> None:
@@ -171,6 +206,7 @@ def test_a_failed_archive_write_stays_pending_and_the_next_run_delivers(tmp_path
         result = ArchiveChannel().deliver(store.pending_deliveries("archive"), context)
         assert not result.failed and store.pending_deliveries("archive") == []
     assert (config.archive.dir / "index.md").is_file() and (config.archive.dir / "topics" / "inference.md").is_file()
+    assert (config.archive.dir / "topics" / "inference" / "2025-03.md").is_file()
 
 
 HOSTILE = Paper(
@@ -189,7 +225,7 @@ def test_feed_text_is_data_in_every_archive_file(tmp_path: Path) -> None:
         store.commit(digest, store.diff(digest.papers), channels=[("archive", "")], now=NOW)
         ArchiveChannel().deliver(store.pending_deliveries("archive"), DeliveryContext(store, config, taxonomy, Renderer(), NOW))
     archive = config.archive.dir
-    topic = (archive / "topics" / "inference.md").read_text(encoding="utf-8")
+    topic = (archive / "topics" / "inference" / "2025-03.md").read_text(encoding="utf-8")
     (line,) = [l for l in topic.splitlines() if "alert" in l]
     rendered = markdown.markdown(line)
     assert "<script" not in rendered and "<em>" not in rendered and "<code>" not in rendered
@@ -215,5 +251,7 @@ def test_mkdocs_builds_the_archive_strictly_with_the_example_config(replayed: Re
     assert (site / "index.html").is_file() and (site / "feed.xml").is_file()
     day = (site / "2025" / "03" / "2025-03-14" / "index.html").read_text(encoding="utf-8")
     assert 'id="architecture"' in day
-    topic = (site / "topics" / "audio" / "index.html").read_text(encoding="utf-8")
-    assert 'href="../../2025/03/2025-03-11/#p-title-' in topic
+    landing = (site / "topics" / "audio" / "index.html").read_text(encoding="utf-8")
+    assert 'href="2025-03/"' in landing
+    month = (site / "topics" / "audio" / "2025-03" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../../../2025/03/2025-03-11/#p-title-' in month

@@ -41,7 +41,7 @@ def counting(runs: list[float]) -> Callable[[], RunReport]:
     return cycle
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:  # generous: CI machines get busy
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -200,8 +200,8 @@ def test_sigterm_while_idle_exits_0_at_once(write_config: Callable[..., Path], t
         wait_for(lambda: "run " in log.read_text() and "next run at" in log.read_text())
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
-        assert time.monotonic() - started < 5
+        assert proc.wait(30) == 0
+        assert time.monotonic() - started < 15  # idle: no cycle to finish, so no wait for a cron time
     finally:
         proc.kill()
         proc.wait()

@@ -62,8 +62,15 @@ def test_the_site_has_every_page_the_feed_and_the_search_index(built: Path, repl
     site = built / "site"
     for _, day, _ in REPLAY:
         assert (site / day[:4] / day[5:7] / f"{day}.html").is_file()
-    topics = {g["topic"] for summary in replayed[1].values() for g in summary["groups"]}
-    assert {p.stem for p in (site / "topics").glob("*.html")} == topics
+    months: dict[str, set[str]] = {}
+    for day, summary in replayed[1].items():
+        for group in summary["groups"]:
+            months.setdefault(group["topic"], set()).add(day[:7])
+    assert {p.stem for p in (site / "topics").glob("*.html")} == set(months)
+    for code, filed in months.items():  # a landing page per topic, a page per month it has papers in
+        assert {p.stem for p in (site / "topics" / code).glob("*.html")} == filed
+        landing = parse(site / "topics" / f"{code}.html")
+        assert [link for link in landing.links if link.startswith(f"{code}/")] == [f"{code}/{m}.html" for m in sorted(filed, reverse=True)]
     assert (site / "feed.xml").read_bytes() == (built / "archive" / "feed.xml").read_bytes()
     shards = json.loads((site / "search" / "index.json").read_text(encoding="utf-8"))
     assert shards == ["2025-05.json", "2025-03.json"]
@@ -96,7 +103,7 @@ def test_every_link_of_the_built_site_resolves(built: Path) -> None:
             if parts.fragment:
                 assert parts.fragment in parsed[target].ids, (name, link)
             checked += 1
-    assert checked > 500  # 315 from topic pages to papers, the rest navigation
+    assert checked > 500  # 315 from topic month pages to papers, the rest navigation
 
 
 def test_a_second_build_renders_nothing_and_a_new_day_only_what_it_touches(built: Path) -> None:
@@ -105,7 +112,7 @@ def test_a_second_build_renders_nothing_and_a_new_day_only_what_it_touches(built
     shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", built / "inbox")
     summary = json.loads(run_digest(built, "run", "--date", "2025-05-07", "--json", check_code=0).stdout)
     assert summary["new"] == 3
-    topics = {f"topics/{g['topic']}.html" for g in summary["groups"]}
+    topics = {page for g in summary["groups"] for page in (f"topics/{g['topic']}.html", f"topics/{g['topic']}/2025-05.html")}
     report = build_site(load_config(built / "digest.toml"))
     assert set(report.rendered) == {
         "2025/05/2025-05-07.html",  # the new day

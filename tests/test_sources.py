@@ -53,10 +53,17 @@ def test_a_failing_source_never_stops_the_others(
     html = http_server.add_file("/html", FEEDS / "html_page.html", "text/html")
     truncated = http_server.add_file("/truncated", FEEDS / "truncated.xml")
     slow = http_server.add("/slow", Reply(delay=5, body=(FEEDS / "arxiv_rss.xml").read_bytes()))
+    limited = http_server.add("/limited", Reply(status=429, headers={"Retry-After": "3600"}))
+    latin = http_server.add("/latin", Reply(body=(FEEDS / "arxiv_rss.xml").read_bytes().replace(b"Sparse", b"Sp\xe4rse")))
+    huge = http_server.add("/huge", Reply(chunks=[b"<rss>" + b" " * 60_000] * 10))
+    loop = http_server.add("/loop-a", Reply(status=302, headers={"Location": "/loop-b"}))
+    http_server.add("/loop-b", Reply(status=302, headers={"Location": "/loop-a"}))
+    names = ["broken", "html", "truncated", "slow", "limited", "latin", "huge", "loop"]
+    urls = [broken, html, truncated, slow, limited, latin, huge, loop]
     write_config(
-        feed_source("good", good) + feed_source("broken", broken) + feed_source("html", html)
-        + feed_source("truncated", truncated) + feed_source("slow", slow)
-        + "[fetch]\ntimeout = 1.5\nretries = 1\n"
+        feed_source("good", good)
+        + "".join(feed_source(name, url) for name, url in zip(names, urls))
+        + "[fetch]\ntimeout = 1.5\nretries = 1\nmax_bytes = 100000\nconcurrency = 8\n"
     )
     shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", tmp_path / "inbox")
     result = digest_cli("run", "--date", "2025-01-21", "--json")
@@ -64,15 +71,16 @@ def test_a_failing_source_never_stops_the_others(
     summary = json.loads(result.stdout)
     by_name = {s["name"]: s for s in summary["sources"]}
     assert by_name["inbox"]["ok"] and by_name["good"]["ok"]
-    assert [n for n, s in by_name.items() if not s["ok"]] == ["broken", "html", "truncated", "slow"]
+    assert [n for n, s in by_name.items() if not s["ok"]] == names
     assert summary["new"] == 3 + 3  # the inbox's three, the good feed's new and cross announcements
     errors = result.stderr.splitlines()
-    assert len(errors) == 4 and all(line.startswith("error: source '") for line in errors)
+    assert len(errors) == len(names) and all(line.startswith("error: source '") for line in errors)
     assert any("HTTP 500" in line for line in errors)
+    assert any("redirect loop" in line for line in errors)
     db = sqlite3.connect(tmp_path / "var" / "digest.sqlite3")
     assert db.execute("SELECT COUNT(*) FROM papers").fetchone()[0] == 6
     errors_kept = dict(db.execute("SELECT name, last_error IS NOT NULL FROM sources").fetchall())
-    assert errors_kept == {"inbox": 0, "good": 0, "broken": 1, "html": 1, "truncated": 1, "slow": 1}
+    assert errors_kept == {"inbox": 0, "good": 0, **{name: 1 for name in names}}
 
 
 def test_conditional_get_turns_an_unchanged_feed_into_nothing_new(

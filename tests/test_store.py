@@ -9,7 +9,7 @@ import pytest
 
 from digest.errors import LockedError, StoreError
 from digest.models import Digest, DigestCounts, Paper, TopicGroup
-from digest.store import MIGRATIONS, SeenStore
+from digest.store import MIGRATIONS, SeenStore, filed_papers_query
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 
@@ -138,3 +138,50 @@ def test_readonly_open_never_creates_the_file(tmp_path: Path) -> None:
     with SeenStore.open(path, readonly=True) as store:
         assert store.diff([Paper(title="x")]).new
     assert not path.exists()
+
+
+def two_topic_digest(day: dt.date, serial: int) -> Digest:
+    papers = [Paper(title=f"Paper {serial} {i}") for i in range(5)]
+    groups = (TopicGroup("inference", "Inference", tuple(papers[:3])), TopicGroup("audio", "Audio", tuple(papers[3:])))
+    return Digest(day, groups, DigestCounts(5, 5, 0, 0))
+
+
+def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with SeenStore.open(path) as store:
+        for n, day in enumerate((dt.date(2025, 3, 14), dt.date(2025, 3, 15), dt.date(2025, 4, 1))):
+            digest = two_topic_digest(day, n)
+            store.commit(digest, store.diff(digest.papers), now=NOW)
+        counts = store.filed_counts()
+        grouped = store.db.execute(
+            "SELECT topic, digest_id, COUNT(*) FROM digest_papers GROUP BY topic, digest_id ORDER BY topic, digest_id"
+        ).fetchall()
+        assert counts == [tuple(r) for r in grouped] == [("audio", 1, 2), ("audio", 2, 2), ("audio", 3, 2), ("inference", 1, 3), ("inference", 2, 3), ("inference", 3, 3)]
+        store.db.execute("DROP TABLE digest_topic_counts")  # the store as version 1 left it
+        store.db.execute("PRAGMA user_version = 1")
+    with SeenStore.open(path, readonly=True) as store:  # read-only never migrates: the paper rows are counted
+        assert store.schema_version == 1
+        assert store.filed_counts() == counts
+    with SeenStore.open(path) as store:
+        assert store.schema_version == len(MIGRATIONS) == 2
+        assert store.filed_counts() == counts
+
+
+def query_plan(store: SeenStore, sql: str, params: list[object]) -> list[str]:
+    return [row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+
+def test_the_archive_queries_read_through_indexes(tmp_path: Path) -> None:
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        for n in range(30):
+            digest = two_topic_digest(dt.date(2025, 3, 1) + dt.timedelta(days=n), n)
+            store.commit(digest, store.diff(digest.papers), now=NOW)
+        store.db.execute("ANALYZE")
+        month = [r.id for r in store.digests(newest_first=False)[10:20]]
+        for topic, ids in (("audio", month), (None, month)):
+            plan = query_plan(store, *filed_papers_query(topic=topic, digest_ids=ids))
+            # every table is searched through an index or its key: none is scanned whole
+            assert not [step for step in plan if step.startswith("SCAN") and "USING" not in step], plan
+            assert any(step.startswith("SEARCH dp USING") for step in plan), plan
+        rows = store.filed_papers(topic="audio", digest_ids=month)
+        assert [(r.digest_id, r.rank) for r in rows] == [(i, rank) for i in reversed(month) for rank in (3, 4)]

@@ -4,20 +4,26 @@ Layout (file names come only from dates and topic codes, never from feed text)::
 
     archive/YYYY/MM/YYYY-MM-DD.md   a day's page (YAML front matter), with .html and .txt beside it
     archive/index.md                every day, newest first, grouped by month, with its count
-    archive/topics/<code>.md        every paper ever filed under a topic, newest first
+    archive/topics/<code>.md        a topic's landing page: its months, newest first, with their counts
+    archive/topics/<code>/YYYY-MM.md  every paper filed under the topic that month, newest day first
     archive/feed.xml                Atom, one entry per day page, the newest ``FEED_ENTRIES``
 
 Every file is written atomically (a temp file renamed over the old one), so a crash mid-write
-never leaves a half-written page.  The index, topic pages and feed are rendered from the store
-each time (never appended to), so the same store always gives byte-identical files and
-``sync_archive(..., rebuild=True)`` (``digest site --rebuild``) recreates the whole folder from the store alone.
+never leaves a half-written page.  Pages are rendered from the store (never appended to), so the
+same store always gives byte-identical files and ``sync_archive(..., rebuild=True)``
+(``digest site --rebuild``) recreates the whole folder from the store alone.
+
+A run's cost follows its new papers, not the history: after writing its day pages it renders
+only the month pages of the (topic, month) pairs those days touch, plus the small pages (the
+index: a line per day; the landing pages: a line per month; the feed: the newest days).  Their
+counts come from the store's per-digest topic counts, never from the paper rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -34,6 +40,7 @@ from digest.topics import Taxonomy
 
 INDEX_MD = "archive/index.md.j2"
 TOPIC_MD = "archive/topic.md.j2"
+TOPIC_MONTH_MD = "archive/topic-month.md.j2"
 FEED_XML = "archive/feed.xml.j2"
 FEED_ENTRIES = 50
 
@@ -97,7 +104,7 @@ class ArchiveChannel:
             written.append(delivery)
         if written:
             try:
-                write_archive_pages(store, config, context.taxonomy, context.renderer)
+                write_archive_pages(store, config, context.taxonomy, context.renderer, dates=outputs)
             except OSError as exc:
                 for delivery in written:
                     store.mark_delivery(delivery.id, "pending", now=context.now, error=_write_error(config, exc))
@@ -111,7 +118,7 @@ def _write_error(config: Config, exc: OSError) -> str:
     return f"{exc.filename or config.archive.dir}: {exc.strerror or exc}"
 
 
-# -- the pages built from the whole store ------------------------------------------------------
+# -- the pages built from the store ------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +134,33 @@ class ArchiveDay:
     @property
     def month(self) -> str:
         """The month heading it goes under in the index, e.g. "March 2025"."""
-        return f"{self.date:%B %Y}"
+        return month_label(self.date)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMonth:
+    """One month page of a topic: the month (``YYYY-MM``), its papers and the digests they come from."""
+
+    month: str
+    label: str
+    count: int
+    filed: tuple[tuple[int, int], ...]
+
+    @property
+    def digest_ids(self) -> tuple[int, ...]:
+        """The digests that filed papers under the topic this month."""
+        return tuple(digest_id for digest_id, _ in self.filed)
 
 
 @dataclass(frozen=True, slots=True)
 class ArchiveTopic:
-    """One topic page: every digest that filed papers under the topic, with how many."""
+    """One topic: its landing page lists its months (newest first), each month has a page."""
 
     code: str
     title: str
+    description: str
     count: int
-    filed: tuple[tuple[int, int], ...]
+    months: tuple[TopicMonth, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +179,11 @@ class ArchiveIndex:
         """The title a topic's page and headings show."""
         return next((t.title for t in self.topics if t.code == code), code)
 
+    def touched_months(self, dates: Iterable[dt.date]) -> set[tuple[str, str]]:
+        """The (topic code, ``YYYY-MM``) month pages that list papers of the days ``dates``."""
+        wanted = set(dates)
+        return {(code, month_key(day.date)) for day in self.days if day.date in wanted for code, _ in day.topics}
+
 
 @dataclass(frozen=True, slots=True)
 class DayPapers:
@@ -165,34 +193,88 @@ class DayPapers:
     papers: tuple[FiledPaper, ...]
 
 
+def month_key(date: dt.date) -> str:
+    """The month a date's papers are filed under on topic pages: ``YYYY-MM``."""
+    return f"{date:%Y-%m}"
+
+
+def month_label(date: dt.date) -> str:
+    """A month's heading, e.g. "March 2025"."""
+    return f"{date:%B %Y}"
+
+
+def topic_path(code: str, suffix: str) -> str:
+    """The archive path of a topic's landing page: ``topics/<code><suffix>``."""
+    return f"topics/{code}{suffix}"
+
+
+def topic_month_path(code: str, month: str, suffix: str) -> str:
+    """The archive path of a topic's month page: ``topics/<code>/YYYY-MM<suffix>``."""
+    return f"topics/{code}/{month}{suffix}"
+
+
 def load_archive_index(store: SeenStore, taxonomy: Taxonomy) -> ArchiveIndex:
-    """The archive's days (newest first) and topics (taxonomy order) from two small queries."""
+    """The archive's days (newest first) and topics (taxonomy order) from two small queries.
+
+    Both read one row per digest (and topic), never the paper rows.
+    """
     per_digest: dict[int, dict[str, int]] = {}
     per_topic: dict[str, list[tuple[int, int]]] = {}
     for topic, digest_id, count in store.filed_counts():
         per_digest.setdefault(digest_id, {})[topic] = count
         per_topic.setdefault(topic, []).append((digest_id, count))
     order = topic_order(taxonomy, per_topic)
+    records = store.digests(newest_first=True)
     days = []
-    for date, group in groupby(store.digests(newest_first=True), key=lambda r: r.date):
-        records = list(group)
-        ids = sorted(r.id for r in records)
+    for date, group in groupby(records, key=lambda r: r.date):
+        day_records = list(group)
+        ids = sorted(r.id for r in day_records)
         totals: dict[str, int] = {}
         for digest_id in ids:
             for topic, count in per_digest.get(digest_id, {}).items():
                 totals[topic] = totals.get(topic, 0) + count
         days.append(
-            ArchiveDay(date, sum(totals.values()), max(r.created_at for r in records), tuple(ids), tuple((c, totals[c]) for c, _ in order if c in totals))
+            ArchiveDay(
+                date, sum(totals.values()), max(r.created_at for r in day_records), tuple(ids),
+                tuple((c, totals[c]) for c, _ in order if c in totals),
+            )
         )
+    dates = {r.id: r.date for r in records}
+    codes = set(taxonomy.codes())
     topics = tuple(
-        ArchiveTopic(code, title, sum(n for _, n in per_topic[code]), tuple(per_topic[code])) for code, title in order
+        ArchiveTopic(
+            code,
+            title,
+            taxonomy.topic(code).description if code in codes else "",
+            sum(n for _, n in per_topic[code]),
+            topic_months(per_topic[code], dates),
+        )
+        for code, title in order
     )
     return ArchiveIndex(tuple(d for d in days if d.count), topics)
+
+
+def topic_months(filed: Iterable[tuple[int, int]], dates: dict[int, dt.date]) -> tuple[TopicMonth, ...]:
+    """A topic's (digest id, papers) rows grouped into months, newest month first."""
+    by_month: dict[str, list[tuple[dt.date, int, int]]] = {}
+    for digest_id, count in filed:
+        date = dates[digest_id]
+        by_month.setdefault(month_key(date), []).append((date, digest_id, count))
+    months = []
+    for month in sorted(by_month, reverse=True):
+        rows = sorted(by_month[month])
+        months.append(TopicMonth(month, month_label(rows[0][0]), sum(n for _, _, n in rows), tuple((i, n) for _, i, n in rows)))
+    return tuple(months)
 
 
 def papers_by_day(papers: Iterable[FiledPaper]) -> list[DayPapers]:
     """Filed papers (newest date first) grouped into one run per day."""
     return [DayPapers(date, tuple(group)) for date, group in groupby(papers, key=lambda p: p.date)]
+
+
+def month_papers(store: SeenStore, topic: ArchiveTopic, month: TopicMonth) -> list[DayPapers]:
+    """The papers of one topic month, newest day first: one indexed query over that month's digests."""
+    return papers_by_day(store.filed_papers(topic=topic.code, digest_ids=month.digest_ids))
 
 
 def feed_ids(options: RenderOptions) -> tuple[str, str]:
@@ -219,13 +301,17 @@ def archive_context(index: ArchiveIndex, options: RenderOptions) -> dict[str, An
     }
 
 
-def render_topic_md(store: SeenStore, index: ArchiveIndex, topic: ArchiveTopic, renderer: Renderer, options: RenderOptions) -> str:
-    """``topics/<code>.md``: every paper filed under the topic, newest day first."""
+def render_topic_md(index: ArchiveIndex, topic: ArchiveTopic, renderer: Renderer, options: RenderOptions) -> str:
+    """``topics/<code>.md``: the topic's landing page, its months newest first with their counts."""
+    return renderer.render_template(TOPIC_MD, **archive_context(index, options), topic=topic)
+
+
+def render_topic_month_md(
+    store: SeenStore, index: ArchiveIndex, topic: ArchiveTopic, month: TopicMonth, renderer: Renderer, options: RenderOptions
+) -> str:
+    """``topics/<code>/YYYY-MM.md``: every paper filed under the topic that month, newest day first."""
     return renderer.render_template(
-        TOPIC_MD,
-        **archive_context(index, options),
-        topic=topic,
-        by_day=papers_by_day(store.filed_papers(topic=topic.code)),
+        TOPIC_MONTH_MD, **archive_context(index, options), topic=topic, month=month, by_day=month_papers(store, topic, month)
     )
 
 
@@ -256,25 +342,57 @@ def render_feed(store: SeenStore, index: ArchiveIndex, renderer: Renderer, optio
     )
 
 
-def archive_pages(store: SeenStore, taxonomy: Taxonomy, renderer: Renderer, options: RenderOptions) -> dict[str, str]:
-    """Every page built from the whole store, by path relative to the archive: index, topics, feed."""
-    index = load_archive_index(store, taxonomy)
-    pages = {"index.md": renderer.render_template(INDEX_MD, **archive_context(index, options))}
+def archive_pages(
+    store: SeenStore,
+    index: ArchiveIndex,
+    renderer: Renderer,
+    options: RenderOptions,
+    months: Callable[[ArchiveTopic, TopicMonth], bool] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """The pages built from the store, by path relative to the archive, rendered one at a time:
+    the index, each topic's landing page and month pages, the feed.
+
+    ``months`` picks the month pages to render (all of them when None).  The others cost nothing:
+    the rest are small (a line per day, per topic month, the newest days), so their cost does not
+    follow the number of papers stored.
+    """
+    yield "index.md", renderer.render_template(INDEX_MD, **archive_context(index, options))
     for topic in index.topics:
-        pages[f"topics/{topic.code}.md"] = render_topic_md(store, index, topic, renderer, options)
-    pages["feed.xml"] = render_feed(store, index, renderer, options)
-    return pages
+        yield topic_path(topic.code, ".md"), render_topic_md(index, topic, renderer, options)
+        for month in topic.months:
+            if months is None or months(topic, month):
+                yield topic_month_path(topic.code, month.month, ".md"), render_topic_month_md(store, index, topic, month, renderer, options)
+    yield "feed.xml", render_feed(store, index, renderer, options)
 
 
-def write_archive_pages(store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer) -> list[Path]:
-    """Rebuild the index, topic pages and feed from the store; write those that changed; return them."""
+def write_archive_pages(
+    store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, *, dates: Iterable[dt.date] | None = None
+) -> list[Path]:
+    """Write the index, topic pages and feed from the store (those that changed); return them.
+
+    With ``dates`` (the days a run just wrote) only the month pages listing those days are
+    rendered, and any month page missing on disk (an archive from before month pages, a deleted
+    file); without, every month page of every topic.
+    """
     folder = config.archive.dir
-    options = render_options(config)
+    index = load_archive_index(store, taxonomy)
+    months = None if dates is None else touched_or_missing(folder, index.touched_months(dates))
     return [
         folder / name
-        for name, text in archive_pages(store, taxonomy, renderer, options).items()
+        for name, text in archive_pages(store, index, renderer, render_options(config), months)
         if write_if_changed(folder / name, text)
     ]
+
+
+def touched_or_missing(folder: Path, touched: set[tuple[str, str]]) -> Callable[[ArchiveTopic, TopicMonth], bool]:
+    """Picks the month pages to render: those ``touched`` ((code, ``YYYY-MM``) pairs) or missing under ``folder``."""
+
+    def pick(topic: ArchiveTopic, month: TopicMonth) -> bool:
+        if (topic.code, month.month) in touched:
+            return True
+        return not (folder / topic_month_path(topic.code, month.month, ".md")).is_file()
+
+    return pick
 
 
 def write_day_pages(store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, days: Iterable[dt.date]) -> None:
@@ -287,14 +405,15 @@ def write_day_pages(store: SeenStore, config: Config, taxonomy: Taxonomy, render
 def sync_archive(store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, *, rebuild: bool = False) -> int:
     """Bring ``archive/`` in line with the store; return how many day pages were written.
 
-    With ``rebuild`` every file is rewritten from the store alone; else only day pages that are
-    missing are written, and the index, topic pages and feed are rebuilt when a day page was
-    written or one of them is missing (``digest run`` keeps them current otherwise).
+    With ``rebuild`` every file is rewritten from the store alone (every month page of every
+    topic); else only day pages that are missing are written, and the index, topic landing pages
+    and feed are rebuilt when a day page was written or the index or feed is missing, with the
+    month pages of the days written and those missing (``digest run`` keeps them current otherwise).
     """
     folder = config.archive.dir
     dates = sorted({r.date for r in store.digests(newest_first=False)})
     todo = dates if rebuild else [d for d in dates if not (folder / day_path(d, ".md")).is_file()]
     write_day_pages(store, config, taxonomy, renderer, todo)
     if rebuild or todo or not (folder / "index.md").is_file() or not (folder / "feed.xml").is_file():
-        write_archive_pages(store, config, taxonomy, renderer)
+        write_archive_pages(store, config, taxonomy, renderer, dates=None if rebuild else todo)
     return len(todo)
