@@ -1,7 +1,8 @@
 """History: does a run cost the same on 1,000,000 stored papers as on 10,000?
 
 Two stores are bulk-filled through the store's own API (``SeenStore.commit`` of large synthetic
-digests, in batches of 10,000 papers with ~1,200-character abstracts), then each gets the same
+digests of 10,000 papers with ~1,200-character abstracts, then 60 ordinary days of 300 papers, as
+the newest days are what the archive's feed reads), then each gets the same
 cycles: a whole ``digest run`` process on a snapshot file of 100 new papers (email to an aiosmtpd
 sink on 127.0.0.1 once the email channel has landed).  Each timed run drops a new file and uses
 the next date, so it starts from the state the previous one left (100 papers more: nothing).
@@ -48,45 +49,60 @@ from _common import (
     write_results,
 )
 
-GENERATOR = 1  # bump when the generated papers change
+GENERATOR = 2  # bump when the generated papers change
 BATCH = 10_000
+RECENT_DAYS = 60  # the newest days are ordinary ones (the feed shows 50)
+DAY_SIZE = 300
 CODES = ("architecture", "inference", "compression", "training", "adaptation", "understanding",
          "vision", "multimodal", "generation", "audio", "applications", "other")
 FIRST_DAY = dt.date(2020, 1, 1)
 RUN_DAY = dt.date(2030, 1, 1)
 
 
+def batches(papers: int) -> list[int]:
+    """Digest sizes, oldest first: the bulk in digests of ``BATCH``, then ``RECENT_DAYS`` ordinary days.
+
+    The archive's feed shows the newest days in full, so those are days of ``DAY_SIZE`` papers as
+    in real use; the older bulk is written fast, one large digest per (earlier) day.
+    """
+    recent = min(papers, RECENT_DAYS * DAY_SIZE)
+    bulk = papers - recent
+    sizes = [BATCH] * (bulk // BATCH) + ([bulk % BATCH] if bulk % BATCH else [])
+    return sizes + [DAY_SIZE] * (recent // DAY_SIZE) + ([recent % DAY_SIZE] if recent % DAY_SIZE else [])
+
+
 def fill(folder: Path, papers: int) -> float:
-    """A store in ``folder`` holding ``papers`` papers, committed in batches; the seconds it took."""
+    """A store in ``folder`` holding ``papers`` papers, committed digest by digest; the seconds it took."""
     from digest.models import Digest, DigestCounts, Paper, TopicGroup
     from digest.store import Diff, SeenStore
 
     started = time.perf_counter()
     now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    start = 0
     with SeenStore.open(folder / "digest.sqlite3") as store:
-        for batch, start in enumerate(range(0, papers, BATCH)):
+        for day, size in enumerate(batches(papers)):
             items = [
                 Paper(
                     title=title(i), abstract=abstract(i), url=f"https://arxiv.org/abs/{arxiv_id(i)}",
                     arxiv_id=arxiv_id(i), authors=("Ada Lovelace", "Alan Turing"), source="cs.LG", position=i - start,
                 )
-                for i in range(start, min(papers, start + BATCH))
+                for i in range(start, start + size)
             ]
             by_code: dict[str, list[Paper]] = {}
             for i, paper in enumerate(items):
                 by_code.setdefault(CODES[(start + i) % len(CODES)], []).append(paper)
             groups = tuple(TopicGroup(code, code, tuple(members)) for code, members in by_code.items())
-            digest = Digest(FIRST_DAY + dt.timedelta(days=batch), groups, DigestCounts(len(items), len(items), 0, 0))
+            digest = Digest(FIRST_DAY + dt.timedelta(days=day), groups, DigestCounts(size, size, 0, 0))
             store.commit(digest, Diff(tuple(items), ()), now=now)
-            done = min(papers, start + BATCH)
-            if done % 100_000 == 0 or done == papers:
-                print(f"  filled {done:>9,} / {papers:,}", flush=True)
+            before, start = start, start + size
+            if before // 100_000 != start // 100_000 or start == papers:
+                print(f"  filled {start:>9,} / {papers:,}", flush=True)
     return time.perf_counter() - started
 
 
 def marker(papers: int) -> dict[str, object]:
     """What a reusable filled store was made with."""
-    return {"generator": GENERATOR, "papers": papers, "batch": BATCH, "topics": list(TOPICS)}
+    return {"generator": GENERATOR, "papers": papers, "batches": [BATCH, RECENT_DAYS, DAY_SIZE], "topics": list(TOPICS)}
 
 
 def prepared(papers: int, fresh: bool) -> tuple[Path, float | None]:
