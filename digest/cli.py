@@ -107,10 +107,12 @@ def _print_report(report: Any, as_json: bool) -> None:
     counts = report.counts
     label = "Preview" if report.preview else "Digest"
     if report.digest is None:
-        click.echo(
-            f"Nothing new for {report.date.isoformat()}: {counts.entries} entries read, "
-            f"{counts.already_seen} already seen."
+        why = (
+            "the sources listed no new entries (snapshot files already read, feeds unchanged)."
+            if counts.entries == 0
+            else f"all {counts.entries} entries read were seen before."
         )
+        click.echo(f"Nothing new for {report.date.isoformat()}: {why}")
         return
     click.echo(
         f"{label} for {report.date.isoformat()}: {counts.new} new paper{'s' if counts.new != 1 else ''} in "

@@ -38,7 +38,7 @@ def test_replaying_the_seeds_reports_exactly_the_new_papers(write_config: Callab
     assert len(all_keys) == len(set(all_keys)) == 315  # no paper in two digests
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "archive").rglob("*"))
     again = digest_cli("run", "--date", "2025-05-07", check_code=0)
-    assert again.stdout.startswith("Nothing new for 2025-05-07")
+    assert again.stdout == "Nothing new for 2025-05-07: the sources listed no new entries (snapshot files already read, feeds unchanged).\n"
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "archive").rglob("*")) == before  # no empty digest
 
 
@@ -76,7 +76,7 @@ def test_preview_changes_nothing_and_all_ignores_seen_marks(write_config: Callab
     digest_cli("run", "--date", "2025-03-14", check_code=0)
     store_bytes = (tmp_path / "var" / "digest.sqlite3").read_bytes()
     nothing = digest_cli("preview", "--date", "2025-03-15", "--out", str(out), check_code=0)
-    assert nothing.stdout.startswith("Nothing new for 2025-03-15")
+    assert nothing.stdout.startswith("Nothing new for 2025-03-15: the sources listed no new entries")
     everything = json.loads(digest_cli("preview", "--all", "--out", str(out), "--json", check_code=0).stdout)
     assert everything["new"] == 3
     assert (tmp_path / "var" / "digest.sqlite3").read_bytes() == store_bytes
@@ -205,3 +205,12 @@ def test_preview_explain_says_why_for_a_known_paper(write_config: Callable[..., 
     at = lines.index("Four-Bit Weights Without Outliers")
     assert lines[at + 1].startswith("  -> Compression & quantization (runner-up: ")
     assert "quantiz" in lines[at + 2]
+
+
+def test_nothing_new_says_the_entries_were_all_seen(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
+    write_config()
+    shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", tmp_path / "inbox" / "a.txt")
+    digest_cli("run", "--date", "2025-03-14", check_code=0)
+    shutil.copy(FIXTURES / "snapshots" / "no-blank-lines.txt", tmp_path / "inbox" / "b.txt")  # same papers, other bytes
+    result = digest_cli("run", "--date", "2025-03-15", check_code=0)
+    assert result.stdout == "Nothing new for 2025-03-15: all 3 entries read were seen before.\n"
