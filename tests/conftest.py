@@ -21,6 +21,18 @@ SHARED = Path(os.environ.get("DIGEST_SHARED", REPO.parent / "shared"))
 SEEDS = SHARED / "seeds"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _template_cache_in_a_temp_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compiled templates go to $XDG_CACHE_HOME: keep the tests' (and their CLI processes') out of ~/.cache."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
 def seed(prefix: str) -> Path:
     """The seed snapshot whose file name starts with ``prefix`` (e.g. "002")."""
     found = sorted(SEEDS.glob(f"{prefix}_*.txt"))
