@@ -482,13 +482,16 @@ class SeenStore:
             rows = self.db.execute("SELECT topic, digest_id, count FROM digest_topic_counts ORDER BY topic, digest_id")
         return [(r[0], r[1], r[2]) for r in rows]
 
-    def filed_papers(self, *, topic: str | None = None, digest_ids: Sequence[int] | None = None) -> list[FiledPaper]:
+    def filed_papers(
+        self, *, topic: str | None = None, digest_ids: Sequence[int] | None = None, per_topic: int | None = None
+    ) -> list[FiledPaper]:
         """Light rows of the filed papers (of one topic, of some digests), newest date first, then digest and rank.
 
         With ``digest_ids`` the rows come through an index (the primary key, or (topic, digest_id)),
-        so the cost follows the digests asked for, not the history.
+        so the cost follows the digests asked for, not the history.  ``per_topic`` keeps only the
+        first N of each topic in each digest (what a feed entry shows).
         """
-        sql, params = filed_papers_query(topic=topic, digest_ids=digest_ids)
+        sql, params = filed_papers_query(topic=topic, digest_ids=digest_ids, per_topic=per_topic)
         dates: dict[str, dt.date] = {}
         return [
             FiledPaper(r[0], dates.get(r[1]) or dates.setdefault(r[1], dt.date.fromisoformat(r[1])), r[2], r[3], r[4], r[5])
@@ -593,7 +596,9 @@ class SeenStore:
         }
 
 
-def filed_papers_query(*, topic: str | None = None, digest_ids: Sequence[int] | None = None) -> tuple[str, list[Any]]:
+def filed_papers_query(
+    *, topic: str | None = None, digest_ids: Sequence[int] | None = None, per_topic: int | None = None
+) -> tuple[str, list[Any]]:
     """The SQL and parameters :meth:`SeenStore.filed_papers` runs (tests check its query plan)."""
     where: list[str] = []
     params: list[Any] = []
@@ -602,10 +607,22 @@ def filed_papers_query(*, topic: str | None = None, digest_ids: Sequence[int] | 
         params.append(topic)
     if digest_ids is not None:
         where.append(f"dp.digest_id IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})")
+    condition = " WHERE " + " AND ".join(where) if where else ""
+    if per_topic is not None:
+        # Number the filings of each (digest, topic) by rank and join the papers of the first N
+        # only: a huge day costs a scan of its filing rows, not a Paper per row.
+        sql = (
+            "SELECT f.digest_id, f.date, f.topic, f.rank, p.key, p.title FROM ("
+            " SELECT dp.digest_id, d.date, dp.topic, dp.rank, dp.paper_id,"
+            " ROW_NUMBER() OVER (PARTITION BY dp.digest_id, dp.topic ORDER BY dp.rank) AS n"
+            " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id" + condition
+            + ") f JOIN papers p ON p.id = f.paper_id WHERE f.n <= ? ORDER BY f.date DESC, f.digest_id, f.rank"
+        )
+        return sql, [*params, int(per_topic)]
     sql = (
         "SELECT dp.digest_id, d.date, dp.topic, dp.rank, p.key, p.title"
         " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
-        + (" WHERE " + " AND ".join(where) if where else "")
+        + condition
         + " ORDER BY d.date DESC, dp.digest_id, dp.rank"
     )
     return sql, params

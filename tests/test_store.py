@@ -185,3 +185,19 @@ def test_the_archive_queries_read_through_indexes(tmp_path: Path) -> None:
             assert any(step.startswith("SEARCH dp USING") for step in plan), plan
         rows = store.filed_papers(topic="audio", digest_ids=month)
         assert [(r.digest_id, r.rank) for r in rows] == [(i, rank) for i in reversed(month) for rank in (3, 4)]
+
+
+def test_filed_papers_per_topic_keeps_the_first_n_of_each_topic_by_rank(tmp_path: Path) -> None:
+    papers = [Paper(title=f"Paper {i}") for i in range(7)]
+    digest = Digest(
+        dt.date(2025, 3, 14),
+        (TopicGroup("a", "A", tuple(papers[:5])), TopicGroup("b", "B", tuple(papers[5:]))),
+        DigestCounts(7, 7, 0, 0),
+    )
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        digest_id = store.commit(digest, store.diff(papers), now=NOW)
+        assert digest_id is not None
+        every = store.filed_papers(digest_ids=[digest_id])
+        first = store.filed_papers(digest_ids=[digest_id], per_topic=2)
+    assert [(f.topic, f.title) for f in first] == [("a", "Paper 0"), ("a", "Paper 1"), ("b", "Paper 5"), ("b", "Paper 6")]
+    assert [f for f in every if (f.topic, f.title) in {(g.topic, g.title) for g in first}] == first

@@ -318,7 +318,7 @@ def render_topic_month_md(
 def render_feed(store: SeenStore, index: ArchiveIndex, renderer: Renderer, options: RenderOptions) -> str:
     """``feed.xml``: Atom, one entry per day page, the newest ``FEED_ENTRIES``, dated by the store."""
     days = index.days[:FEED_ENTRIES]
-    filed = store.filed_papers(digest_ids=[i for d in days for i in d.digest_ids])
+    filed = store.filed_papers(digest_ids=[i for d in days for i in d.digest_ids], per_topic=options.max_per_topic)
     by_date = {d.date: d.papers for d in papers_by_day(filed)}
     feed_id, base = feed_ids(options)
     entries = [
