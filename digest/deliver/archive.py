@@ -49,8 +49,11 @@ def write_digest_files(digest: Digest, folder: Path, renderer: Renderer, options
     """Render a digest and write ``YYYY-MM-DD.md/.html/.txt``; return their paths by format.
 
     With ``nested`` the files go to ``folder/YYYY/MM/`` (the archive layout), else to ``folder``.
+    The ``.html`` is a page for a browser: the email's HTML with its stylesheet left in a
+    ``<style>`` block (inlining, which mail clients need, is the email channel's job and costs
+    premailer's import and a pass over the page).
     """
-    rendered = renderer.render(digest, options, markdown=False)  # the Markdown page is streamed to its file
+    rendered = renderer.render(digest, options, inline_css=False, markdown=False)  # Markdown is streamed below
     base = folder / day_path(digest.date, "") if nested else folder / digest.date.isoformat()
     outputs = {
         "markdown": base.with_name(base.name + ".md"),
