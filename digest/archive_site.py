@@ -58,7 +58,7 @@ from digest.fileio import write_atomic
 from digest.errors import SiteError
 from digest.render import Renderer, anchor_for_key, day_path
 from digest.store import SeenStore
-from digest.topics import Taxonomy, default_taxonomy_path, load_taxonomy
+from digest.topics import Taxonomy, configured_taxonomy
 
 MANIFEST = ".digest-site.json"
 MANIFEST_VERSION = 1
@@ -125,7 +125,7 @@ def build_site(config: Config, *, out_dir: Path | None = None, rebuild: bool = F
     ``rebuild`` recreates every archive file from the store alone and renders every page again.
     """
     out = out_dir or config.archive.site
-    taxonomy = load_taxonomy(config.topics.file or default_taxonomy_path())
+    taxonomy = configured_taxonomy(config.topics.file)
     renderer = Renderer(config.render.templates)
     with SeenStore.open(config.store.path, readonly=True) as store:
         written = sync_archive(store, config, taxonomy, renderer, rebuild=rebuild)

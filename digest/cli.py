@@ -126,9 +126,9 @@ def _print_report(report: Any, as_json: bool) -> None:
 
 
 def _print_explanations(config: Any, digest: Any) -> None:
-    from digest.topics import explain, load_taxonomy, default_taxonomy_path
+    from digest.topics import configured_taxonomy, explain
 
-    taxonomy = load_taxonomy(config.topics.file or default_taxonomy_path())
+    taxonomy = configured_taxonomy(config.topics.file)
     for paper in digest.papers:
         click.echo(explain(paper, digest.placements[paper.key], taxonomy))
     click.echo()

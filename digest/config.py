@@ -268,10 +268,10 @@ def _check_email(config: Config, errors: list[str]) -> None:
 
 def _topic_codes(config: Config) -> tuple[str, ...] | None:
     """The topic codes recipients may name (None when the topics file is itself broken)."""
-    from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy
+    from digest.topics import OTHER_CODE, configured_taxonomy
 
     try:
-        return (*load_taxonomy(config.topics.file or default_taxonomy_path()).codes(), OTHER_CODE)
+        return (*configured_taxonomy(config.topics.file).codes(), OTHER_CODE)
     except ConfigError:
         return None  # reported as topics.file, or when the taxonomy is loaded
 

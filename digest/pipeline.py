@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest.config import Config, SourceConfig
+from digest.errors import SourceError
 from digest.deliver import Channel, DeliveryContext
 from digest.deliver.archive import ArchiveChannel, render_options, write_digest_files
 from digest.deliver.email import EmailChannel
@@ -24,7 +25,7 @@ from digest.render import Renderer
 from digest.sources import ReadContext, SourceResult, Validators, read_sources
 from digest.sources.snapshots import read_snapshot
 from digest.store import Diff, SeenStore
-from digest.topics import Grouper, Taxonomy, default_taxonomy_path, group_papers, load_taxonomy
+from digest.topics import Grouper, Taxonomy, configured_taxonomy, group_papers
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ def today(config: Config, now: dt.datetime) -> dt.date:
 
 def load_topics(config: Config) -> Taxonomy:
     """The configured taxonomy (the shipped default when none is set)."""
-    return load_taxonomy(config.topics.file or default_taxonomy_path())
+    return configured_taxonomy(config.topics.file)
 
 
 def load_grouping(config: Config) -> Grouper:
@@ -257,8 +258,8 @@ def _read_files(files: Sequence[Path], now: dt.datetime) -> SourceResult:
     for path in files:
         try:
             snapshots.append(read_snapshot(path, source="preview", taken_at=now))
-        except Exception as exc:  # noqa: BLE001 - a SourceError names the file; anything else is reported likewise
-            errors.append(getattr(exc, "message", f"{path}: {exc}"))
+        except SourceError as exc:  # unreadable, binary, not UTF-8 or no entries: named in the message
+            errors.append(exc.message)
     return SourceResult("files", tuple(snapshots), tuple(errors))
 
 

@@ -129,6 +129,11 @@ class Taxonomy:
         raise KeyError(code)
 
 
+def configured_taxonomy(file: Path | None) -> Taxonomy:
+    """The taxonomy of ``[topics] file``, or the shipped default when none is set."""
+    return load_taxonomy(file or default_taxonomy_path())
+
+
 def default_taxonomy_path() -> Path:
     """The shipped ``topics.toml``: inside an installed wheel, else in the source checkout."""
     here = Path(__file__).resolve().parent

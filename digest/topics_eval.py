@@ -10,7 +10,7 @@ from digest.config import Config
 from digest.errors import ConfigError, SourceError
 from digest.models import Paper
 from digest.sources.snapshots import inbox_files, read_snapshot
-from digest.topics import Grouper, default_taxonomy_path, evaluate, format_report, label_snapshot_files, load_taxonomy
+from digest.topics import Grouper, configured_taxonomy, evaluate, format_report, label_snapshot_files
 
 
 def snapshot_files_for(labels: Path, given: Sequence[Path]) -> list[Path]:
@@ -43,7 +43,6 @@ def load_papers(files: Sequence[Path]) -> list[Paper]:
 
 def run_eval(config: Config | None, labels: Path, paper_files: Sequence[Path]) -> str:
     """Evaluate the configured (or default) taxonomy against ``labels``; return the report text."""
-    taxonomy_path = (config.topics.file if config else None) or default_taxonomy_path()
-    grouper = Grouper(load_taxonomy(taxonomy_path))
+    grouper = Grouper(configured_taxonomy(config.topics.file if config else None))
     papers = load_papers(snapshot_files_for(labels, paper_files))
     return format_report(evaluate(labels, papers, grouper))
