@@ -22,7 +22,7 @@ from digest.deliver.email import EmailChannel
 from digest.merge import merge_duplicates
 from digest.models import Digest, DigestCounts, Paper, Placement
 from digest.render import Renderer
-from digest.sources import ReadContext, SourceResult, Validators, read_sources
+from digest.sources import LOCAL_KINDS, ReadContext, SourceResult, Validators, read_sources
 from digest.sources.snapshots import read_snapshot
 from digest.store import Diff, SeenStore
 from digest.topics import Grouper, Taxonomy, configured_taxonomy, group_papers
@@ -50,7 +50,6 @@ class RunReport:
     sources: tuple[SourceReport, ...]
     outputs: dict[str, Path] = field(default_factory=dict)
     deliveries: dict[str, Any] = field(default_factory=dict)
-    digest_id: int | None = None
     preview: bool = False
     delivery_failed: bool = False
 
@@ -171,7 +170,7 @@ def run_cycle(
             day,
             day_given=day_given,
             already_ingested=store.ingested_hashes,
-            validators={s.name: _validators(store, s.name) for s in config.sources},
+            validators=_validators(store),
         )
         results = read_sources(_enabled(config), context, on_done=on_source)
         merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
@@ -180,14 +179,12 @@ def run_cycle(
         if diff.new:
             grouper = Grouper(taxonomy)
             digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
+        inboxes = {s.name for s in config.sources if s.kind in LOCAL_KINDS}
         ingested = [
-            (s.content_hash, s.source, s.origin, len(s.papers))
-            for r in results
-            for s in r.snapshots
-            if r.name in _inbox_sources(config)
+            (s.content_hash, s.source, s.origin, len(s.papers)) for r in results if r.name in inboxes for s in r.snapshots
         ]
         rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config)]
-        digest_id = store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
+        store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
         _remember_sources(store, results, now)
         deliveries, delivery_failed, outputs = deliver_pending(
             store, config, taxonomy, renderer, now=now, delivery_channels=active
@@ -200,7 +197,6 @@ def run_cycle(
             sources=source_reports(results),
             outputs=outputs.get(day, {}) if digest else {},
             deliveries=deliveries,
-            digest_id=digest_id,
             delivery_failed=delivery_failed,
         )
 
@@ -263,17 +259,13 @@ def _read_files(files: Sequence[Path], now: dt.datetime) -> SourceResult:
     return SourceResult("files", tuple(snapshots), tuple(errors))
 
 
-def _inbox_sources(config: Config) -> set[str]:
-    return {s.name for s in config.sources if s.kind == "snapshots"}
-
-
 def _enabled(config: Config) -> list[SourceConfig]:
     return [s for s in config.sources if s.enabled]
 
 
-def _validators(store: SeenStore, name: str) -> Validators:
-    state = store.source_state(name)
-    return state.get("etag"), state.get("last_modified")
+def _validators(store: SeenStore) -> dict[str, Validators]:
+    """Each known source's conditional-GET validators, from one query."""
+    return {s["name"]: (s["etag"], s["last_modified"]) for s in store.sources()}
 
 
 def _remember_sources(store: SeenStore, results: Sequence[SourceResult], now: dt.datetime) -> None:

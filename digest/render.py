@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-from markupsafe import Markup
 
 from digest.errors import TemplateError
-from digest.models import Digest, Paper, TopicGroup
+from digest.models import Digest, Paper
 
 if TYPE_CHECKING:  # jinja2 is imported when the first template is rendered
     import jinja2
@@ -113,13 +112,6 @@ def xml_text(text: str | None) -> str:
 def day_path(date: dt.date, suffix: str) -> str:
     """The archive path of a day's page: ``YYYY/MM/YYYY-MM-DD<suffix>``."""
     return f"{date:%Y}/{date:%m}/{date.isoformat()}{suffix}"
-
-
-def md_to_html_filter(text: str) -> Markup:
-    """Markdown from our own templates (never feed text) to HTML."""
-    import markdown
-
-    return Markup(markdown.markdown(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,11 +273,6 @@ def preheader(digest: Digest) -> str:
     """The inbox preview line: the biggest topics and their counts."""
     parts = [f"{g.title} ({len(g.papers)})" for g in sorted(digest.groups, key=lambda g: -len(g.papers))[:4]]
     return oneline(", ".join(parts))
-
-
-def visible_papers(group: TopicGroup, limit: int) -> tuple[Paper, ...]:
-    """The papers of a group an email shows (the rest are linked)."""
-    return group.papers[:limit]
 
 
 def inline_styles(html: str) -> str:

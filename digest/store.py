@@ -550,11 +550,6 @@ class SeenStore:
 
     # -- sources' health -----------------------------------------------------------------------
 
-    def source_state(self, name: str) -> dict[str, Any]:
-        """What the store remembers about a source (validators, last success/error)."""
-        row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
-        return dict(row) if row else {"name": name}
-
     def record_source(
         self,
         name: str,

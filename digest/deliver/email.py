@@ -344,7 +344,6 @@ class Composer:
         self.info = info
         self._digest: tuple[int, Digest, dt.datetime] | None = None
         self._body: tuple[tuple[int, tuple[str, ...]], MessageBody] | None = None
-        self.renders = 0
 
     def digest(self, delivery: Delivery) -> tuple[Digest, dt.datetime]:
         """The stored digest of an outbox row, and when it was created."""
@@ -360,7 +359,6 @@ class Composer:
         if self._body is None or self._body[0] != key:
             digest, _ = self.digest(delivery)
             self._body = (key, render_body(filter_digest(digest, topics), self.context, self.info))
-            self.renders += 1
         return self._body[1]
 
 

@@ -19,12 +19,13 @@ import functools
 import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
 from digest.models import Paper, Snapshot
-from digest.sources.snapshots import content_hash, inbox_files, read_snapshot
+from digest.sources.snapshots import content_hash, inbox_files, read_snapshot_bytes, snapshot_from_bytes
 
 if TYPE_CHECKING:  # httpx, feedparser and lxml are imported when a network source is read
     import httpx
@@ -66,7 +67,8 @@ class ReadContext:
     day_given: bool = False  # the user asked for this date (HF: that day's list, not the latest)
     already_ingested: Callable[[Collection[str]], set[str]] = field(default=lambda hashes: set())
     validators: Mapping[str, Validators] = field(default_factory=dict)
-    client: httpx.Client | None = None
+    client: httpx.Client | None = None  # both set by read_sources for network sources
+    fetch_settings: FetchSettings | None = None
 
 
 class SourceReader(Protocol):
@@ -82,23 +84,23 @@ def read_snapshot_inbox(source: SourceConfig, context: ReadContext) -> SourceRes
         files = list(inbox_files(source.path))
     except OSError as exc:
         return SourceResult(source.name, errors=(f"{source.path}: cannot list folder: {exc.strerror}",))
-    hashes: dict[str, str] = {}
+    contents: dict[Path, bytes] = {}
     errors: list[str] = []
-    for path in files:
+    for path in files:  # each file is read once: hashed here, parsed below if it is new
         try:
-            hashes[str(path)] = content_hash(path.read_bytes())
-        except OSError as exc:
-            errors.append(f"{path}: cannot read: {exc.strerror}")
+            contents[path] = read_snapshot_bytes(path)
+        except SourceError as exc:
+            errors.append(exc.message)
+    hashes = {path: content_hash(data) for path, data in contents.items()}
     done = context.already_ingested(set(hashes.values()))
     snapshots: list[Snapshot] = []
     taken: set[str] = set()
-    for path in files:
-        digest_of = hashes.get(str(path))
-        if digest_of is None or digest_of in done or digest_of in taken:
-            continue  # unreadable, ingested before, or a copy of a file read this run
-        taken.add(digest_of)
+    for path, data in contents.items():
+        if hashes[path] in done or hashes[path] in taken:
+            continue  # ingested before, or a copy of a file read this run
+        taken.add(hashes[path])
         try:
-            snapshots.append(read_snapshot(path, source=source.name, taken_at=context.now))
+            snapshots.append(snapshot_from_bytes(data, origin=str(path), source=source.name, taken_at=context.now))
         except SourceError as exc:
             errors.append(exc.message)
     return SourceResult(source.name, tuple(snapshots), tuple(errors))
@@ -123,10 +125,10 @@ def _fetch_and_parse(
     from digest.sources.fetch import Validators as FetchValidators
     from digest.sources.fetch import fetch
 
-    assert context.client is not None  # read_sources opens one for network sources
+    assert context.client is not None and context.fetch_settings is not None  # set by read_sources
     etag, modified = context.validators.get(source.name, (None, None))
     result = fetch(
-        context.client, url, settings=fetch_settings(context.config), validators=FetchValidators(etag, modified)
+        context.client, url, settings=context.fetch_settings, validators=FetchValidators(etag, modified)
     )
     remembered = (result.validators.etag, result.validators.last_modified)
     if result.not_modified:
@@ -205,7 +207,7 @@ def read_sources(
 
         settings = fetch_settings(context.config)
         with make_client(settings) as client:
-            shared = dataclasses.replace(context, client=client)
+            shared = dataclasses.replace(context, client=client, fetch_settings=settings)
             jobs = [(s.name, functools.partial(read_source, s, shared)) for s in remote]
 
             def finished(name: str, outcome: SourceResult | SourceError) -> None:

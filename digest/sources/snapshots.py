@@ -139,17 +139,20 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_snapshot(path: Path, *, source: str, taken_at: dt.datetime) -> Snapshot:
-    """Parse one snapshot file into a Snapshot; a file with no entry is a ParseError."""
-    origin = str(path)
+def read_snapshot_bytes(path: Path) -> bytes:
+    """A snapshot file's bytes; unreadable or over ``MAX_FILE_BYTES`` is a ParseError naming it."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ParseError(f"{origin}: file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for a snapshot")
-        data = path.read_bytes()
+            raise ParseError(f"{path}: file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for a snapshot")
+        return path.read_bytes()
     except OSError as exc:
-        raise ParseError(f"{origin}: cannot read: {exc.strerror}") from None
-    return snapshot_from_bytes(data, origin=origin, source=source, taken_at=taken_at)
+        raise ParseError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def read_snapshot(path: Path, *, source: str, taken_at: dt.datetime) -> Snapshot:
+    """Parse one snapshot file into a Snapshot; a file with no entry is a ParseError."""
+    return snapshot_from_bytes(read_snapshot_bytes(path), origin=str(path), source=source, taken_at=taken_at)
 
 
 def snapshot_from_bytes(data: bytes, *, origin: str, source: str, taken_at: dt.datetime) -> Snapshot:
