@@ -21,6 +21,7 @@ decided it and the runner-up topic.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 import tomllib
@@ -164,7 +165,24 @@ def parse_keyword(raw: str) -> tuple[str, float]:
 
 
 def load_taxonomy(path: Path) -> Taxonomy:
-    """Read and check a topics file; ConfigError naming the file and key on any problem."""
+    """Read and check a topics file; ConfigError naming the file and key on any problem.
+
+    The config check, the pipeline and the grouper's background vocabulary all ask for it: a
+    file unchanged since its last parse (same mtime and size) is not parsed again.
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return _parse_taxonomy(path)  # reports the problem
+    return _parse_taxonomy_cached(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_taxonomy_cached(path: Path, mtime_ns: int, size: int) -> Taxonomy:
+    return _parse_taxonomy(path)
+
+
+def _parse_taxonomy(path: Path) -> Taxonomy:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
