@@ -6,6 +6,7 @@ sources -> Snapshot(papers) -> store.diff -> new papers -> topics.group -> Diges
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from digest.identity import paper_keys
@@ -73,11 +74,15 @@ class Placement:
 
 @dataclass(frozen=True, slots=True)
 class TopicGroup:
-    """The new papers of one topic, ranked."""
+    """The new papers of one topic, ranked.
+
+    ``papers`` is a tuple, except in a digest read back from the store (``recall``), where it
+    reads its papers from the store as it is iterated or sliced.
+    """
 
     code: str
     title: str
-    papers: tuple[Paper, ...]
+    papers: Sequence[Paper]
     description: str = ""
 
 
@@ -98,7 +103,7 @@ class Digest:
     date: dt.date
     groups: tuple[TopicGroup, ...]
     counts: DigestCounts = field(default_factory=DigestCounts)
-    placements: dict[str, Placement] = field(default_factory=dict, compare=False, hash=False)
+    placements: Mapping[str, Placement] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def papers(self) -> tuple[Paper, ...]:

@@ -206,9 +206,6 @@ class SeenStore:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self.db = connection
-        # The last digest_papers() answer: the archive and the email channel both read the new
-        # digest back in the same run.  A committed digest's filed papers never change.
-        self._filed: tuple[tuple[int, ...], list[StoredPaper]] | None = None
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -449,22 +446,64 @@ class SeenStore:
 
     def digest_papers(self, digest_ids: Sequence[int]) -> list[StoredPaper]:
         """The papers filed in the given digests, in digest then rank order."""
-        wanted = tuple(int(i) for i in digest_ids)
-        if self._filed is not None and self._filed[0] == wanted:
-            return list(self._filed[1])
-        result: list[StoredPaper] = []
+        return list(self.iter_digest_papers(digest_ids))
+
+    def iter_digest_papers(
+        self, digest_ids: Sequence[int], *, topic: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> Iterator[StoredPaper]:
+        """The papers filed in the given digests (under ``topic``), in digest then rank order,
+        read one row at a time: a caller that streams them never holds a big day whole.
+
+        ``offset`` and ``limit`` pick a slice of that order (the first N of a topic: what an
+        email shows).
+        """
+        where, params = _digest_ids_condition(digest_ids)
+        if topic is not None:
+            where += " AND dp.topic = ?"
+            params.append(topic)
+        page = ""
+        if limit is not None or offset:
+            page = " LIMIT ? OFFSET ?"
+            params += [-1 if limit is None else max(0, int(limit)), max(0, int(offset))]
         dates: dict[str, dt.date] = {}
-        for chunk in _chunks([str(i) for i in digest_ids]):
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                "SELECT d.id AS digest_id, d.date, dp.topic, dp.rank, dp.position, dp.source, dp.why, p.*"
-                " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
-                f" WHERE dp.digest_id IN ({marks}) ORDER BY d.date, d.id, dp.rank",
-                [int(i) for i in chunk],
-            )
-            result.extend(_stored_paper(r, dates) for r in rows)
-        self._filed = (wanted, result)
-        return list(result)
+        rows = self.db.execute(
+            "SELECT d.id AS digest_id, d.date, dp.topic, dp.rank, dp.position, dp.source, dp.why, p.*"
+            " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
+            f" WHERE {where} ORDER BY d.date, d.id, dp.rank{page}",
+            params,
+        )
+        for row in rows:
+            yield _stored_paper(row, dates)
+
+    def topic_counts(self, digest_ids: Sequence[int]) -> dict[str, int]:
+        """How many papers the given digests filed under each topic (topics without any left out).
+
+        Read from the ``digest_topic_counts`` aggregate (the paper rows on a version 1 store
+        opened read-only, see :meth:`filed_counts`).
+        """
+        where, params = _digest_ids_condition(digest_ids, "digest_id")
+        if self.schema_version < COUNTS_VERSION:
+            sql = f"SELECT topic, COUNT(*) FROM digest_papers WHERE {where} GROUP BY topic"
+        else:
+            sql = f"SELECT topic, SUM(count) FROM digest_topic_counts WHERE {where} GROUP BY topic"
+        return {r[0]: int(r[1]) for r in self.db.execute(sql, params) if r[1]}
+
+    def placements(self, digest_ids: Sequence[int], key: str | None = None) -> Iterator[tuple[str, Placement]]:
+        """(paper key, placement) of the papers the given digests filed with one (of the paper
+        whose strongest key is ``key``), in digest then rank order."""
+        where, params = _digest_ids_condition(digest_ids)
+        if key is not None:
+            where += " AND p.key = ?"
+            params.append(key)
+        rows = self.db.execute(
+            "SELECT p.key, dp.topic, dp.why FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id"
+            f" JOIN papers p ON p.id = dp.paper_id WHERE {where} ORDER BY d.date, d.id, dp.rank",
+            params,
+        )
+        for found, topic, why in rows:
+            placement = _placement(topic, json.loads(why))
+            if placement is not None:
+                yield found, placement
 
     def filed_counts(self) -> list[tuple[str, int, int]]:
         """(topic, digest id, papers) for every topic of every stored digest, by topic then digest.
@@ -623,6 +662,12 @@ def filed_papers_query(
     return sql, params
 
 
+def _digest_ids_condition(digest_ids: Sequence[int], column: str = "dp.digest_id") -> tuple[str, list[Any]]:
+    """``column IN (...)`` for the digest ids (integers, written into the SQL as
+    :func:`filed_papers_query` does: no limit on their number), and an empty parameter list."""
+    return f"{column} IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})", []
+
+
 def _topic_counts(digest: Digest) -> dict[str, int]:
     counts: dict[str, int] = {}
     for group in digest.groups:
@@ -641,6 +686,19 @@ def _placement_json(placement: Placement | None) -> str:
             "runner_up_score": round(placement.runner_up_score, 4),
         },
         ensure_ascii=False,
+    )
+
+
+def _placement(topic: str, why: dict[str, Any]) -> Placement | None:
+    """The placement a filing's ``why`` column holds (None for ``{}``)."""
+    if not why:
+        return None
+    return Placement(
+        topic,
+        float(why.get("score", 0.0)),
+        tuple(why.get("evidence", ())),
+        why.get("runner_up"),
+        float(why.get("runner_up_score", 0.0)),
     )
 
 

@@ -1,0 +1,76 @@
+"""A digest read back from the store reads its papers on demand and equals what was committed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from digest.models import Digest, DigestCounts, Paper, Placement, TopicGroup
+from digest.recall import StoredPapers, load_day, load_digest
+from digest.store import SeenStore
+from digest.topics import Taxonomy, Topic
+
+NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
+DAY = dt.date(2025, 3, 14)
+TAXONOMY = Taxonomy((Topic("a", "Topic A", ""), Topic("b", "Topic B", "")))
+
+
+def paper(n: int) -> Paper:
+    return Paper(
+        title=f"Paper {n}", abstract=f"Abstract of paper {n}.", url=f"https://arxiv.org/abs/2503.{n:05d}",
+        arxiv_id=f"2503.{n:05d}", authors=("Ada", "Alan"), source="feed", position=n, published=DAY,
+    )
+
+
+def committed(store: SeenStore, serial: int, sizes: dict[str, int]) -> Digest:
+    """Commit a digest with ``sizes[code]`` papers per topic (numbered from ``serial``)."""
+    n = serial
+    groups, placements = [], {}
+    for code, size in sizes.items():
+        papers = tuple(paper(n + i) for i in range(size))
+        n += size
+        groups.append(TopicGroup(code, TAXONOMY.title_of(code), papers))
+        for p in papers:
+            placements[p.key] = Placement(code, 2.5, (f'"{p.title}" (title)',), "b" if code != "b" else None, 1.25)
+    digest = Digest(DAY, tuple(groups), DigestCounts(n - serial, n - serial, 0, 0), placements)
+    store.commit(digest, store.diff(digest.papers), now=NOW)
+    return digest
+
+
+def test_a_recalled_day_has_the_committed_groups_papers_and_placements(tmp_path: Path) -> None:
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        first = committed(store, 0, {"b": 3, "a": 4, "other": 2})
+        second = committed(store, 100, {"a": 2})  # a second run the same day
+        day = load_day(store, DAY, TAXONOMY)
+        assert [(g.code, g.title, len(g.papers)) for g in day.groups] == [
+            ("a", "Topic A", 6), ("b", "Topic B", 3), ("other", "Other", 2)
+        ]
+        by_code = {g.code: list(g.papers) for g in (*first.groups, *second.groups) if g.code != "a"}
+        by_code["a"] = [*first.groups[1].papers, *second.groups[0].papers]  # digest then rank order
+        for group in day.groups:
+            assert list(group.papers) == by_code[group.code]
+            assert isinstance(group.papers, StoredPapers)
+        assert day.size == 11 and day.counts == DigestCounts(11, 11, 0, 0)
+        expected = {**first.placements, **second.placements}
+        assert dict(day.placements) == expected and len(day.placements) == 11
+        some = first.groups[0].papers[1]
+        assert day.placements[some.key] == expected[some.key]
+        assert day.placements.get("arxiv:9999.99999") is None
+
+
+def test_stored_papers_slice_and_index_like_a_tuple(tmp_path: Path) -> None:
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        committed(store, 0, {"a": 7})
+        record = store.digests()[0]
+        papers = load_digest(store, [record], TAXONOMY).groups[0].papers
+        whole = tuple(papers)
+        assert len(whole) == len(papers) == 7
+        for index in (slice(None, 3), slice(None, 10), slice(2, 5), slice(5, 2), slice(1, None, 2), slice(None, None, -1),
+                      slice(-3, None), slice(0, 0)):
+            assert papers[index] == whole[index], index
+        assert papers[0] == whole[0] and papers[-1] == whole[-1] and papers[4] == whole[4]
+        with pytest.raises(IndexError):
+            papers[7]
+        assert whole[3] in papers and papers.index(whole[3]) == 3
