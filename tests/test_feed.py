@@ -497,3 +497,36 @@ def test_fast_reader_agrees_on_a_large_synthetic_listing() -> None:
     slow, fast = both_readers(body)
     assert isinstance(fast, list) and len(fast) == 300
     assert fast == slow
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_fast_reader_in_one_pass_gives_what_entries_then_papers_give(name: str) -> None:
+    """``read_papers`` (a paper per item as it is parsed) = ``build_papers(read_entries(...))``, warnings included."""
+    body = read(name)
+
+    def outcome(read_all: Callable[[list[str]], list[Paper] | None]) -> tuple[list[Paper] | str | None, list[str]]:
+        warnings: list[str] = []
+        try:
+            return read_all(warnings), warnings
+        except ParseError as exc:
+            return str(exc), warnings
+
+    def two_passes(warnings: list[str]) -> list[Paper] | None:
+        entries = feed_fast.read_entries(body, source="src")
+        return None if entries is None else build_papers(entries, source="src", warn=warnings.append)
+
+    one = outcome(lambda warnings: feed_fast.read_papers(body, source="src", warn=warnings.append))
+    assert one == outcome(two_passes)
+
+
+def test_one_pass_reader_warns_only_when_it_keeps_the_feed() -> None:
+    untitled = b"<item><title></title><link>https://arxiv.org/abs/2401.00001</link></item>"
+    head = b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+    kept: list[str] = []
+    assert feed_fast.read_papers(head + untitled + b"</channel></rss>", source="src", warn=kept.append) == []
+    assert kept == ["src: entry 1 has no title; skipped"]
+    declined: list[str] = []  # a permalink guid after it: the feed goes to feedparser, which warns itself
+    body = head + untitled + b'<item><title>x</title><guid>https://example.org/x</guid></item></channel></rss>'
+    assert feed_fast.read_papers(body, source="src", warn=declined.append) is None
+    assert declined == []
+

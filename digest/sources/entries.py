@@ -83,8 +83,32 @@ def build_papers(
     warn: Callable[[str], None] | None = None,
 ) -> list[Paper]:
     """Turn raw entries into papers: filter by announce type, clean text, find identities."""
-    papers: list[Paper] = []
-    for index, entry in enumerate(entries):
+    builder = PaperBuilder(source=source, announce_types=announce_types, warn=warn)
+    for entry in entries:
+        builder.add(entry)
+    return builder.papers
+
+
+class PaperBuilder:
+    """:func:`build_papers` one entry at a time, for a reader that drops each entry once it is added."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        announce_types: frozenset[str] = DEFAULT_ANNOUNCE_TYPES,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.announce_types = announce_types
+        self.warn = warn
+        self.papers: list[Paper] = []
+        self._index = 0  # of the next entry, kept or not
+
+    def add(self, entry: RawEntry) -> None:
+        """Make the entry's paper, unless its announce type is not wanted or it has no title."""
+        index = self._index
+        self._index += 1
         title = html_to_line(entry.title) if entry.title_is_html else one_line(entry.title)
         announce_type = entry.announce_type
         legacy = _LEGACY_SUFFIX.search(title)
@@ -98,17 +122,17 @@ def build_papers(
         if announce_type is None:
             listed = _ARXIV_PREFIX.match(entry.summary)
             announce_type = listed.group("type").lower() if listed else None
-        if announce_type is not None and announce_type not in announce_types:
-            continue
+        if announce_type is not None and announce_type not in self.announce_types:
+            return
         if not title:
-            if warn is not None:
-                warn(f"{source}: entry {index + 1} has no title; skipped")
-            continue
+            if self.warn is not None:
+                self.warn(f"{self.source}: entry {index + 1} has no title; skipped")
+            return
         arxiv_id = _first(parse_arxiv_id(text) for text in entry.ids)
         doi = _first(parse_doi(text) for text in entry.dois) or _first(
             parse_doi(text) for text in entry.ids if not parse_arxiv_id(text)
         )
-        papers.append(
+        self.papers.append(
             Paper(
                 title=title,
                 abstract=abstract,
@@ -116,12 +140,11 @@ def build_papers(
                 arxiv_id=arxiv_id,
                 doi=doi,
                 authors=_authors(entry.authors),
-                source=source,
-                position=len(papers),
+                source=self.source,
+                position=len(self.papers),
                 published=entry.published,
             )
         )
-    return papers
 
 
 

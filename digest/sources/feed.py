@@ -90,10 +90,13 @@ def parse_feed(
     Raises :class:`ParseError` when the body is not a usable feed.
     """
     check_body(body, source=source, url=url, content_type=content_type)
-    entries = feed_fast.read_entries(body, source=source, url=url, content_type=content_type)
-    if entries is None:  # not a plain, well-formed RSS 2.0 / Atom feed: feedparser reads it
+    papers = feed_fast.read_papers(
+        body, source=source, url=url, content_type=content_type, announce_types=announce_types, warn=warn
+    )
+    if papers is None:  # not a plain, well-formed RSS 2.0 / Atom feed: feedparser reads it
         entries = read_entries(body, source=source, url=url, content_type=content_type)
-    return build_papers(entries, source=source, announce_types=announce_types, warn=warn)
+        papers = build_papers(entries, source=source, announce_types=announce_types, warn=warn)
+    return papers
 
 
 def check_body(body: bytes, *, source: str, url: str = "", content_type: str = "") -> None:

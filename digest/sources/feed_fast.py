@@ -26,7 +26,15 @@ from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from lxml import etree
 
-from digest.sources.entries import RawEntry, check_arxiv_error, entry_ids, parse_date
+from digest.models import Paper
+from digest.sources.entries import (
+    DEFAULT_ANNOUNCE_TYPES,
+    PaperBuilder,
+    RawEntry,
+    check_arxiv_error,
+    entry_ids,
+    parse_date,
+)
 from digest.sources.text import one_line
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -76,26 +84,82 @@ def read_entries(body: bytes, *, source: str, url: str = "", content_type: str =
 
     Raises :class:`~digest.errors.ParseError` for arXiv's error answers, like the other reader.
     """
-    if not _applies(body, content_type):
+    entries: list[RawEntry] = []
+    return entries if _read(body, entries.append, source=source, url=url, content_type=content_type) else None
+
+
+def read_papers(
+    body: bytes,
+    *,
+    source: str,
+    url: str = "",
+    content_type: str = "",
+    announce_types: frozenset[str] = DEFAULT_ANNOUNCE_TYPES,
+    warn: Callable[[str], None] | None = None,
+) -> list[Paper] | None:
+    """``build_papers(read_entries(body, ...), ...)`` in one pass, or None as :func:`read_entries`.
+
+    Each entry becomes a paper as soon as its item is parsed and is then dropped: the entries of
+    a big listing never exist all at once beside the papers.  ``warn`` hears of skipped entries
+    only when this reader keeps the feed (when it declines, the feedparser reader warns instead).
+    """
+    warnings: list[str] = []
+    builder = PaperBuilder(source=source, announce_types=announce_types, warn=warnings.append)
+    if not _read(body, builder.add, source=source, url=url, content_type=content_type):
         return None
+    if warn is not None:
+        for warning in warnings:
+            warn(warning)
+    return builder.papers
+
+
+def _read(body: bytes, take: Callable[[RawEntry], None], *, source: str, url: str, content_type: str) -> bool:
+    """Give each entry of a plain RSS 2.0 / Atom feed to ``take``; False to leave the feed to feedparser.
+
+    What ``take`` raises is raised after the whole feed is read and checked for arXiv's error
+    answers (as when the entries were read first and then taken), and ``take`` sees no entry
+    after it raised.
+    """
+    if not _applies(body, content_type):
+        return False
     parser = etree.XMLPullParser(  # one per call: lxml parsers must not be shared between threads
         events=("end",), tag=("item", f"{ATOM}entry"),
         resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, remove_pis=True,
     )  # fmt: skip
+    taken = _Taker(take)
     try:
-        read = _read_incrementally(parser, body)
+        read = _read_incrementally(parser, body, taken)
     except (etree.XMLSyntaxError, _Decline):
-        return None
+        return False
     if read is None:
-        return None
-    title, entries = read
-    first = [(e.title, e.ids[0] if e.ids else "", e.summary) for e in entries[:1]]
-    check_arxiv_error(title, first, source=source, url=url)
-    return entries
+        return False
+    first = [(e.title, e.ids[0] if e.ids else "", e.summary) for e in taken.first]
+    check_arxiv_error(read, first, source=source, url=url)
+    if taken.failure is not None:
+        raise taken.failure
+    return True
 
 
-def _read_incrementally(parser: etree.XMLPullParser, body: bytes) -> tuple[str, list[RawEntry]] | None:
-    """The feed's title and entries, or None when the root is neither RSS 2.0 nor Atom.
+class _Taker:
+    """Hands entries on, keeping the first one (for the arXiv error check) and what the receiver raised."""
+
+    def __init__(self, take: Callable[[RawEntry], None]) -> None:
+        self.take = take
+        self.first: list[RawEntry] = []
+        self.failure: Exception | None = None
+
+    def __call__(self, entry: RawEntry) -> None:
+        if not self.first:
+            self.first.append(entry)
+        if self.failure is None:
+            try:
+                self.take(entry)
+            except Exception as exc:  # noqa: BLE001 - raised once the feed is known to be read here
+                self.failure = exc
+
+
+def _read_incrementally(parser: etree.XMLPullParser, body: bytes, take: Callable[[RawEntry], None]) -> str | None:
+    """The feed's title, each entry given to ``take``; None when the root is neither RSS 2.0 nor Atom.
 
     The body goes to the parser in chunks and each item (entry) is read as soon as it is complete,
     then emptied: the whole tree of a 10,000-item listing (~60 MB) never exists at once.  The
@@ -104,7 +168,6 @@ def _read_incrementally(parser: etree.XMLPullParser, body: bytes) -> tuple[str, 
     """
     root: etree._Element | None = None
     rss = False
-    entries: list[RawEntry] = []
     failure: Exception | None = None
     for start in range(0, len(body), _CHUNK):
         parser.feed(body[start : start + _CHUNK])
@@ -120,11 +183,13 @@ def _read_incrementally(parser: etree.XMLPullParser, body: bytes) -> tuple[str, 
                 continue
             if failure is None:
                 try:
-                    entries.append(_rss_item(element) if rss else _atom_entry(element))
+                    entry = _rss_item(element) if rss else _atom_entry(element)
                 except _Decline:
                     raise
                 except Exception as exc:  # noqa: BLE001 - raised below if the document itself is fine
                     failure = exc
+                else:
+                    take(entry)
             element.clear()
     closed = parser.close()
     if root is None:  # no item or entry at all
@@ -141,7 +206,7 @@ def _read_incrementally(parser: etree.XMLPullParser, body: bytes) -> tuple[str, 
         title = _text(root.find(f"{ATOM}title"))
     if failure is not None:
         raise failure
-    return title, entries
+    return title
 
 
 def _is_entry(element: etree._Element, root: etree._Element, rss: bool) -> bool:
