@@ -530,3 +530,18 @@ def test_one_pass_reader_warns_only_when_it_keeps_the_feed() -> None:
     assert feed_fast.read_papers(body, source="src", warn=declined.append) is None
     assert declined == []
 
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 1 << 20])
+def test_the_piecewise_utf8_check_names_the_byte_a_whole_decode_names(piece: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.sources import feed
+
+    monkeypatch.setattr(feed, "_UTF8_PIECE", piece)
+    text = "Ünïcode €uro 😀 ".encode()
+    for body in (text * 3, text + b"\xff" + text, text + b"\xe2\x82", b"ab\xe2\x82c" + text, text + b"\x80", b"\xc3", text[:-3] + b"\xc3\x28"):
+        try:
+            body.decode("utf-8")
+            expected = None
+        except UnicodeDecodeError as exc:
+            expected = exc.start
+        found = feed._invalid_utf8(body)
+        assert (found.start if found else None) == expected, body

@@ -71,6 +71,7 @@ _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
 # expat's messages for a document that ends before its last element is closed.
 _TRUNCATED = ("no element found", "unclosed token", "unclosed cdata section")
 _UTF8 = frozenset({"utf-8", "utf8"})
+_UTF8_PIECE = 1 << 20  # bytes decoded at a time to check a body
 
 
 def parse_feed(
@@ -101,7 +102,7 @@ def parse_feed(
 
 def check_body(body: bytes, *, source: str, url: str = "", content_type: str = "") -> None:
     """Reject what no feed reader could use: an empty body, an HTML page, undecodable UTF-8."""
-    if not body.strip():
+    if not body or body.isspace():  # (``body.strip()`` would copy a big body)
         raise feed_error(source, "the response is empty, not a feed", url)
     if _HTML_START.match(body[:4096]):
         found = _HTML_TITLE.search(body[:65536])
@@ -109,13 +110,12 @@ def check_body(body: bytes, *, source: str, url: str = "", content_type: str = "
         what = f"got an HTML page ({title!r}), not a feed" if title else "got an HTML page, not a feed"
         raise feed_error(source, what, url)
     if _declared_encoding(body, content_type) in _UTF8:
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = body.count(b"\n", 0, exc.start) + 1
+        invalid = _invalid_utf8(body)
+        if invalid is not None:
+            line = body.count(b"\n", 0, invalid.start) + 1
             raise feed_error(
-                source, f"invalid UTF-8 at byte {exc.start} (line {line}) though UTF-8 is declared", url
-            ) from exc
+                source, f"invalid UTF-8 at byte {invalid.start} (line {line}) though UTF-8 is declared", url
+            ) from invalid
 
 
 def read_entries(body: bytes, *, source: str, url: str = "", content_type: str = "") -> list[RawEntry]:
@@ -158,6 +158,28 @@ def _line(problem: SAXParseException, body: bytes) -> int:
 
 def _describe(problem: object) -> str:
     return problem.getMessage() if isinstance(problem, SAXParseException) else str(problem)
+
+
+def _invalid_utf8(body: bytes) -> UnicodeDecodeError | None:
+    """The error ``body.decode("utf-8")`` raises (None when it is valid), without holding the decoded text.
+
+    Pure ASCII needs no decoding; anything else is decoded in pieces cut before a byte that does
+    not continue a character, so each error is found at the byte the whole decode names.
+    """
+    if body.isascii():
+        return None
+    view = memoryview(body)
+    start = 0
+    while start < len(body):
+        end = min(len(body), start + _UTF8_PIECE)
+        while end < len(body) and 0x80 <= body[end] < 0xC0:
+            end += 1
+        try:
+            str(view[start:end], "utf-8")
+        except UnicodeDecodeError as exc:
+            return UnicodeDecodeError("utf-8", body, start + exc.start, start + exc.end, exc.reason)
+        start = end
+    return None
 
 
 def _declared_encoding(body: bytes, content_type: str) -> str | None:
