@@ -378,7 +378,7 @@ class SeenStore:
             # Papers seen again may bring keys we did not have (an arXiv id for a title-only paper).
             db.executemany(
                 "INSERT OR IGNORE INTO paper_keys (key, paper_id) VALUES (?, ?)",
-                [(k, s.paper_id) for s in diff.seen for k in s.paper.keys],
+                ((k, s.paper_id) for s in diff.seen for k in s.paper.keys),
             )
             db.executemany(
                 "INSERT OR IGNORE INTO ingested_files (content_hash, source, origin, entries, digest_id, ingested_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -390,32 +390,40 @@ class SeenStore:
         """The digest's papers, their keys and their filing, three batched statements.
 
         Ids are given explicitly from the current maximum: the write transaction holds the lock.
+        The rows are generated as SQLite takes them: no list of 10,000 rows is built.
         """
-        placed = [(g.code, p) for g in digest.groups for p in g.papers]
         first = int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM papers").fetchone()[0]) + 1
+
+        def placed() -> Iterator[tuple[int, str, Paper]]:
+            n = first
+            for group in digest.groups:
+                for paper in group.papers:
+                    yield n, group.code, paper
+                    n += 1
+
         self.db.executemany(
             "INSERT INTO papers (id, key, title, abstract, url, arxiv_id, doi, authors, source, upvotes, published, first_seen)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+            (
                 (
-                    first + n, paper.key, paper.title, paper.abstract, paper.url, paper.arxiv_id, paper.doi,
+                    paper_id, paper.key, paper.title, paper.abstract, paper.url, paper.arxiv_id, paper.doi,
                     json.dumps(list(paper.authors), ensure_ascii=False), paper.source, paper.upvotes,
                     paper.published.isoformat() if paper.published else None, stamp,
                 )
-                for n, (_, paper) in enumerate(placed)
-            ],
+                for paper_id, _, paper in placed()
+            ),
         )
         self.db.executemany(
             "INSERT OR IGNORE INTO paper_keys (key, paper_id) VALUES (?, ?)",
-            [(k, first + n) for n, (_, paper) in enumerate(placed) for k in paper.keys],
+            ((k, paper_id) for paper_id, _, paper in placed() for k in paper.keys),
         )
         self.db.executemany(
             "INSERT INTO digest_papers (digest_id, paper_id, topic, rank, position, source, why) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (digest_id, first + n, topic, n, paper.position, paper.source,
+            (
+                (digest_id, paper_id, topic, paper_id - first, paper.position, paper.source,
                  _placement_json(digest.placements.get(paper.key)))
-                for n, (topic, paper) in enumerate(placed)
-            ],
+                for paper_id, topic, paper in placed()
+            ),
         )
 
     # -- reading digests back ------------------------------------------------------------------
