@@ -315,3 +315,19 @@ def test_fetch_all_rejects_duplicate_names() -> None:
     with pytest.raises(ValueError):
         fetch_all([("x", lambda: 1), ("x", lambda: 2)])
 
+
+
+def test_fetch_all_runs_a_single_job_on_the_calling_thread() -> None:
+    def where() -> str:
+        return threading.current_thread().name
+
+    def buggy() -> str:
+        raise KeyError("paper")
+
+    done: list[str] = []
+    assert fetch_all([("only", where)], on_done=lambda name, outcome: done.append(name)) == {"only": threading.current_thread().name}
+    assert done == ["only"]
+    failed = fetch_all([("only", buggy)])["only"]
+    assert isinstance(failed, SourceError) and str(failed) == "only: unexpected KeyError: 'paper'"
+    several = fetch_all([("a", where), ("b", where)])
+    assert all(name.startswith("digest-fetch") for name in several.values())
