@@ -5,6 +5,7 @@ sources -> Snapshot(papers) -> store.diff -> new papers -> topics.group -> Diges
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,12 @@ class Paper:
     def key(self) -> str:
         """The strongest identity key."""
         return self.keys[0]
+
+    def without_abstract(self) -> Paper:
+        """This paper with an empty abstract, its keys kept (for reports, which never show it)."""
+        light = dataclasses.replace(self, abstract="")
+        object.__setattr__(light, "_keys", self._keys)
+        return light
 
 
 @dataclass(frozen=True, slots=True)

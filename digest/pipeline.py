@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -172,33 +172,61 @@ def run_cycle(
             already_ingested=store.ingested_hashes,
             validators=_validators(store),
         )
-        results = read_sources(_enabled(config), context, on_done=on_source)
-        merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
-        diff = store.diff(merged)
-        digest = None
-        if diff.new:
-            grouper = Grouper(taxonomy)
-            digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
-        inboxes = {s.name for s in config.sources if s.kind in LOCAL_KINDS}
-        ingested = [
-            (s.content_hash, s.source, s.origin, len(s.papers)) for r in results if r.name in inboxes for s in r.snapshots
-        ]
-        rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config)]
-        store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
-        _remember_sources(store, results, now)
+        digest, counts, sources = _ingest(store, context, taxonomy, active, on_source)
         deliveries, delivery_failed, outputs = deliver_pending(
             store, config, taxonomy, renderer, now=now, delivery_channels=active
         )
-        counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
         return RunReport(
             date=day,
             digest=digest,
             counts=counts,
-            sources=source_reports(results),
+            sources=sources,
             outputs=outputs.get(day, {}) if digest else {},
             deliveries=deliveries,
             delivery_failed=delivery_failed,
         )
+
+
+def _ingest(
+    store: SeenStore,
+    context: ReadContext,
+    taxonomy: Taxonomy,
+    active: Sequence[Channel],
+    on_source: Callable[[SourceResult], None] | None,
+) -> tuple[Digest | None, DigestCounts, tuple[SourceReport, ...]]:
+    """Read, diff, group and commit; the report's digest (see :func:`report_digest`), counts and sources.
+
+    The papers read live only in here: once they are stored, the delivery channels read them
+    back from the store, and a big day is not held in memory through its delivery.
+    """
+    config, now = context.config, context.now
+    results = read_sources(_enabled(config), context, on_done=on_source)
+    merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
+    diff = store.diff(merged)
+    digest = None
+    if diff.new:
+        digest = build_digest(context.day, merged, diff, Grouper(taxonomy), order=config.topics.order, duplicates=duplicates)
+    inboxes = {s.name for s in config.sources if s.kind in LOCAL_KINDS}
+    ingested = [
+        (s.content_hash, s.source, s.origin, len(s.papers)) for r in results if r.name in inboxes for s in r.snapshots
+    ]
+    rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config)]
+    store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
+    _remember_sources(store, results, now)
+    counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
+    return (report_digest(digest) if digest else None), counts, source_reports(results)
+
+
+def report_digest(digest: Digest) -> Digest:
+    """The digest as ``digest run`` reports it: the same groups, papers and placements, the
+    papers without their abstracts.
+
+    The report (the summary, ``--json``) never shows an abstract; the stored digest, the archive
+    and the email keep them.  10,000 abstracts of ~1,200 characters are 12 MB not held through
+    the delivery.
+    """
+    groups = tuple(replace(g, papers=tuple(p.without_abstract() for p in g.papers)) for g in digest.groups)
+    return replace(digest, groups=groups)
 
 
 def preview_cycle(

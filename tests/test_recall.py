@@ -74,3 +74,19 @@ def test_stored_papers_slice_and_index_like_a_tuple(tmp_path: Path) -> None:
         with pytest.raises(IndexError):
             papers[7]
         assert whole[3] in papers and papers.index(whole[3]) == 3
+
+
+def test_the_run_report_keeps_everything_but_the_abstracts(tmp_path: Path) -> None:
+    from digest.pipeline import report_digest
+
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        digest = committed(store, 0, {"a": 3, "b": 2})
+    light = report_digest(digest)
+    assert light.counts == digest.counts and light.placements == digest.placements and light.date == digest.date
+    assert [(g.code, g.title, g.description) for g in light.groups] == [(g.code, g.title, g.description) for g in digest.groups]
+    for full, slim in zip(digest.papers, light.papers, strict=True):
+        assert slim.abstract == "" and full.abstract
+        assert slim.keys == full.keys and slim.key == full.key
+        assert (slim.title, slim.url, slim.arxiv_id, slim.doi, slim.authors, slim.source, slim.position, slim.upvotes, slim.published) == (
+            full.title, full.url, full.arxiv_id, full.doi, full.authors, full.source, full.position, full.upvotes, full.published
+        )
