@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -533,15 +535,50 @@ def test_one_pass_reader_warns_only_when_it_keeps_the_feed() -> None:
 
 @pytest.mark.parametrize("piece", [1, 2, 3, 7, 1 << 20])
 def test_the_piecewise_utf8_check_names_the_byte_a_whole_decode_names(piece: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from digest.sources import feed
+    from digest.sources import body as body_module
 
-    monkeypatch.setattr(feed, "_UTF8_PIECE", piece)
+    monkeypatch.setattr(body_module, "PIECE", piece)
     text = "Ünïcode €uro 😀 ".encode()
-    for body in (text * 3, text + b"\xff" + text, text + b"\xe2\x82", b"ab\xe2\x82c" + text, text + b"\x80", b"\xc3", text[:-3] + b"\xc3\x28"):
+    for data in (text * 3, text + b"\xff" + text, text + b"\xe2\x82", b"ab\xe2\x82c" + text, text + b"\x80", b"\xc3", text[:-3] + b"\xc3\x28", b"", b"ascii only"):
         try:
-            body.decode("utf-8")
+            data.decode("utf-8")
             expected = None
         except UnicodeDecodeError as exc:
             expected = exc.start
-        found = feed._invalid_utf8(body)
-        assert (found.start if found else None) == expected, body
+        for content in (body_module.Body(data), body_module.Body(io.BytesIO(data))):
+            found = content.invalid_utf8()
+            assert (found.start if found else None) == expected, data
+            if expected is not None:
+                assert content.count(b"\n", expected) == data.count(b"\n", 0, expected)
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_a_spooled_body_parses_like_the_bytes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """parse_feed on a file (a spooled response), read in small pieces, = parse_feed on the bytes."""
+    from digest.sources import body as body_module
+
+    data = read(name)
+
+    def outcome(body: bytes | io.BytesIO) -> list[Paper] | str:
+        try:
+            return parse_feed(body, source="src", announce_types=ANNOUNCE_TYPES)
+        except ParseError as exc:
+            return str(exc)
+
+    whole = outcome(data)
+    monkeypatch.setattr(body_module, "PIECE", 7)
+    monkeypatch.setattr(feed_fast, "_CHUNK", 5)
+    assert outcome(io.BytesIO(data)) == whole
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b" \t\r\n\x0b\x0c", b"  x  ", b"<rss/>"]
+)
+def test_a_blank_body_is_what_strip_leaves_empty(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.sources import body as body_module
+
+    monkeypatch.setattr(body_module, "PIECE", 2)
+    for content in (body_module.Body(data), body_module.Body(io.BytesIO(data))):
+        assert content.is_blank() == (not data.strip())
+        assert content.read() == data and content.head(3) == data[:3] and b"".join(content.pieces()) == data
+        assert content.sha256() == hashlib.sha256(data).hexdigest()

@@ -331,3 +331,18 @@ def test_fetch_all_runs_a_single_job_on_the_calling_thread() -> None:
     assert isinstance(failed, SourceError) and str(failed) == "only: unexpected KeyError: 'paper'"
     several = fetch_all([("a", where), ("b", where)])
     assert all(name.startswith("digest-fetch") for name in several.values())
+
+
+def test_a_spooled_fetch_gives_the_body_in_a_file(http_server: TestServer, client: httpx.Client) -> None:
+    body = b"<rss>" + b"x" * (3 << 20) + b"</rss>"  # past the in-memory part of the spool
+    url = http_server.add("/big", Reply(body=body, headers={"ETag": '"v2"'}))
+    result = fetch(client, url, settings=FAST, spool=True)
+    assert result.body == b"" and result.file is not None
+    try:
+        assert result.file.read() == body
+    finally:
+        result.file.close()
+    assert result.validators.etag == '"v2"' and get(client, url).body == body  # without spool: the bytes
+    small = fetch(client, http_server.add("/small", Reply(body=b"<rss/>")), settings=FAST, spool=True)
+    assert small.file is not None and small.file.read() == b"<rss/>"
+    small.file.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from digest.config import Config, SourceConfig
 from digest.errors import SourceError
 from digest.models import Paper, Snapshot
+from digest.sources.body import Body
 from digest.sources.snapshots import content_hash, inbox_files, read_snapshot_bytes, snapshot_from_bytes
 
 if TYPE_CHECKING:  # httpx, feedparser and lxml are imported when a network source is read
@@ -119,27 +119,37 @@ def fetch_settings(config: Config) -> FetchSettings:
 
 
 def _fetch_and_parse(
-    source: SourceConfig, context: ReadContext, url: str, parse: Callable[[bytes, str, str, Callable[[str], None]], list[Paper]]
+    source: SourceConfig, context: ReadContext, url: str, parse: Callable[[Body, str, str, Callable[[str], None]], list[Paper]]
 ) -> SourceResult:
-    """Fetch ``url`` conditionally, parse the body with ``parse(body, url, content_type, warn)``."""
+    """Fetch ``url`` conditionally, parse the body with ``parse(body, url, content_type, warn)``.
+
+    The body is spooled to a temporary file as it arrives and read from there in pieces: a
+    16 MB listing is never in memory beside the papers made from it.
+    """
     from digest.sources.fetch import Validators as FetchValidators
     from digest.sources.fetch import fetch
 
     assert context.client is not None and context.fetch_settings is not None  # set by read_sources
     etag, modified = context.validators.get(source.name, (None, None))
     result = fetch(
-        context.client, url, settings=context.fetch_settings, validators=FetchValidators(etag, modified)
+        context.client, url, settings=context.fetch_settings, validators=FetchValidators(etag, modified), spool=True
     )
     remembered = (result.validators.etag, result.validators.last_modified)
     if result.not_modified:
         return SourceResult(source.name, not_modified=True, validators=remembered)
     warnings: list[str] = []
-    papers = parse(result.body, result.url, result.content_type, warnings.append)
+    body = Body(result.file if result.file is not None else result.body)
+    try:
+        papers = parse(body, result.url, result.content_type, warnings.append)
+        content_hash = body.sha256()
+    finally:
+        if result.file is not None:
+            result.file.close()
     snapshot = Snapshot(
         source=source.name,
         origin=result.url,
         papers=tuple(papers),
-        content_hash=hashlib.sha256(result.body).hexdigest(),
+        content_hash=content_hash,
         taken_at=context.now,
     )
     return SourceResult(source.name, (snapshot,), warnings=tuple(warnings), validators=remembered)
@@ -149,7 +159,7 @@ def read_feed_source(source: SourceConfig, context: ReadContext) -> SourceResult
     """Fetch and parse an RSS/Atom feed, keeping the configured arXiv announce types."""
     announce = frozenset(source.announce_types)
 
-    def parse(body: bytes, url: str, ctype: str, warn: Callable[[str], None]) -> list[Paper]:
+    def parse(body: Body, url: str, ctype: str, warn: Callable[[str], None]) -> list[Paper]:
         from digest.sources.feed import parse_feed  # feedparser and lxml: only for a body to parse (not on a 304)
 
         return parse_feed(body, source=source.name, announce_types=announce, url=url, content_type=ctype, warn=warn)
@@ -163,7 +173,7 @@ def read_hf_daily_source(source: SourceConfig, context: ReadContext) -> SourceRe
 
     url = hf_daily_url(source.url, context.day if context.day_given else None)  # hf_daily is light (json)
     return _fetch_and_parse(
-        source, context, url, lambda body, url, ctype, warn: parse_hf_daily(body, source=source.name, warn=warn)
+        source, context, url, lambda body, url, ctype, warn: parse_hf_daily(body.read(), source=source.name, warn=warn)
     )
 
 

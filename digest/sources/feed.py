@@ -39,13 +39,14 @@ import io
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import IO, Any
 from xml.sax import SAXParseException
 
 import feedparser
 
 from digest.models import Paper
 from digest.sources import feed_fast
+from digest.sources.body import Body
 from digest.sources.entries import (
     ANNOUNCE_TYPES,
     DEFAULT_ANNOUNCE_TYPES,
@@ -71,11 +72,10 @@ _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
 # expat's messages for a document that ends before its last element is closed.
 _TRUNCATED = ("no element found", "unclosed token", "unclosed cdata section")
 _UTF8 = frozenset({"utf-8", "utf8"})
-_UTF8_PIECE = 1 << 20  # bytes decoded at a time to check a body
 
 
 def parse_feed(
-    body: bytes,
+    body: bytes | IO[bytes] | Body,
     *,
     source: str,
     announce_types: frozenset[str] = DEFAULT_ANNOUNCE_TYPES,
@@ -87,32 +87,39 @@ def parse_feed(
 
     ``url`` (where the body came from) resolves relative links and goes into error hints;
     ``content_type`` is the HTTP Content-Type, whose charset wins over the document's.
-    ``warn`` is told about each entry skipped for having no title.
+    ``warn`` is told about each entry skipped for having no title.  ``body`` may be a binary
+    file (a spooled response): it is then read in pieces, and whole only by feedparser.
     Raises :class:`ParseError` when the body is not a usable feed.
     """
-    check_body(body, source=source, url=url, content_type=content_type)
+    content = Body.of(body)
+    check_body(content, source=source, url=url, content_type=content_type)
     papers = feed_fast.read_papers(
-        body, source=source, url=url, content_type=content_type, announce_types=announce_types, warn=warn
+        content, source=source, url=url, content_type=content_type, announce_types=announce_types, warn=warn
     )
     if papers is None:  # not a plain, well-formed RSS 2.0 / Atom feed: feedparser reads it
-        entries = read_entries(body, source=source, url=url, content_type=content_type)
+        entries = read_entries(content.read(), source=source, url=url, content_type=content_type)
         papers = build_papers(entries, source=source, announce_types=announce_types, warn=warn)
     return papers
 
 
-def check_body(body: bytes, *, source: str, url: str = "", content_type: str = "") -> None:
-    """Reject what no feed reader could use: an empty body, an HTML page, undecodable UTF-8."""
-    if not body or body.isspace():  # (``body.strip()`` would copy a big body)
+def check_body(body: bytes | IO[bytes] | Body, *, source: str, url: str = "", content_type: str = "") -> None:
+    """Reject what no feed reader could use: an empty body, an HTML page, undecodable UTF-8.
+
+    The body is read in pieces: neither a stripped copy nor the decoded text is ever made.
+    """
+    content = Body.of(body)
+    if content.is_blank():
         raise feed_error(source, "the response is empty, not a feed", url)
-    if _HTML_START.match(body[:4096]):
-        found = _HTML_TITLE.search(body[:65536])
+    head = content.head(65536)
+    if _HTML_START.match(head[:4096]):
+        found = _HTML_TITLE.search(head)
         title = clip(found.group(1).decode("utf-8", "replace")) if found else ""
         what = f"got an HTML page ({title!r}), not a feed" if title else "got an HTML page, not a feed"
         raise feed_error(source, what, url)
-    if _declared_encoding(body, content_type) in _UTF8:
-        invalid = _invalid_utf8(body)
+    if _declared_encoding(head[:512], content_type) in _UTF8:
+        invalid = content.invalid_utf8()
         if invalid is not None:
-            line = body.count(b"\n", 0, invalid.start) + 1
+            line = content.count(b"\n", invalid.start) + 1
             raise feed_error(
                 source, f"invalid UTF-8 at byte {invalid.start} (line {line}) though UTF-8 is declared", url
             ) from invalid
@@ -160,35 +167,14 @@ def _describe(problem: object) -> str:
     return problem.getMessage() if isinstance(problem, SAXParseException) else str(problem)
 
 
-def _invalid_utf8(body: bytes) -> UnicodeDecodeError | None:
-    """The error ``body.decode("utf-8")`` raises (None when it is valid), without holding the decoded text.
-
-    Pure ASCII needs no decoding; anything else is decoded in pieces cut before a byte that does
-    not continue a character, so each error is found at the byte the whole decode names.
-    """
-    if body.isascii():
-        return None
-    view = memoryview(body)
-    start = 0
-    while start < len(body):
-        end = min(len(body), start + _UTF8_PIECE)
-        while end < len(body) and 0x80 <= body[end] < 0xC0:
-            end += 1
-        try:
-            str(view[start:end], "utf-8")
-        except UnicodeDecodeError as exc:
-            return UnicodeDecodeError("utf-8", body, start + exc.start, start + exc.end, exc.reason)
-        start = end
-    return None
-
-
-def _declared_encoding(body: bytes, content_type: str) -> str | None:
-    if body.startswith(b"\xef\xbb\xbf"):
+def _declared_encoding(head: bytes, content_type: str) -> str | None:
+    """The encoding the Content-Type or the document's first 512 bytes (``head``) declare."""
+    if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8"
     charset = _CHARSET.search(content_type)
     if charset:
         return charset.group(1).lower()
-    declared = _XML_ENCODING.match(body[:512])
+    declared = _XML_ENCODING.match(head[:512])
     return declared.group(1).decode("ascii").lower() if declared else None
 
 

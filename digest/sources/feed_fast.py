@@ -21,12 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
+from typing import IO
 
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from lxml import etree
 
 from digest.models import Paper
+from digest.sources.body import Body
 from digest.sources.entries import (
     DEFAULT_ANNOUNCE_TYPES,
     PaperBuilder,
@@ -73,13 +75,14 @@ _looks_like_html: Callable[[str], bool] = _FeedParserMixin.looks_like_html
 
 
 _CHUNK = 1 << 20  # bytes fed to the parser at a time
+_HEAD = 1 << 16  # bytes of the document's start that say whether this reader applies
 
 
 class _Decline(Exception):
     """The feed holds something this reader does not model: feedparser reads it instead."""
 
 
-def read_entries(body: bytes, *, source: str, url: str = "", content_type: str = "") -> list[RawEntry] | None:
+def read_entries(body: bytes | IO[bytes] | Body, *, source: str, url: str = "", content_type: str = "") -> list[RawEntry] | None:
     """Read a plain RSS 2.0 / Atom feed with lxml, or return None to leave it to feedparser.
 
     Raises :class:`~digest.errors.ParseError` for arXiv's error answers, like the other reader.
@@ -89,7 +92,7 @@ def read_entries(body: bytes, *, source: str, url: str = "", content_type: str =
 
 
 def read_papers(
-    body: bytes,
+    body: bytes | IO[bytes] | Body,
     *,
     source: str,
     url: str = "",
@@ -113,14 +116,15 @@ def read_papers(
     return builder.papers
 
 
-def _read(body: bytes, take: Callable[[RawEntry], None], *, source: str, url: str, content_type: str) -> bool:
+def _read(body: bytes | IO[bytes] | Body, take: Callable[[RawEntry], None], *, source: str, url: str, content_type: str) -> bool:
     """Give each entry of a plain RSS 2.0 / Atom feed to ``take``; False to leave the feed to feedparser.
 
     What ``take`` raises is raised after the whole feed is read and checked for arXiv's error
     answers (as when the entries were read first and then taken), and ``take`` sees no entry
     after it raised.
     """
-    if not _applies(body, content_type):
+    content = Body.of(body)
+    if not _applies(content.head(_HEAD), content_type):
         return False
     parser = etree.XMLPullParser(  # one per call: lxml parsers must not be shared between threads
         events=("end",), tag=("item", f"{ATOM}entry"),
@@ -128,7 +132,7 @@ def _read(body: bytes, take: Callable[[RawEntry], None], *, source: str, url: st
     )  # fmt: skip
     taken = _Taker(take)
     try:
-        read = _read_incrementally(parser, body, taken)
+        read = _read_incrementally(parser, content, taken)
     except (etree.XMLSyntaxError, _Decline):
         return False
     if read is None:
@@ -158,7 +162,7 @@ class _Taker:
                 self.failure = exc
 
 
-def _read_incrementally(parser: etree.XMLPullParser, body: bytes, take: Callable[[RawEntry], None]) -> str | None:
+def _read_incrementally(parser: etree.XMLPullParser, body: Body, take: Callable[[RawEntry], None]) -> str | None:
     """The feed's title, each entry given to ``take``; None when the root is neither RSS 2.0 nor Atom.
 
     The body goes to the parser in chunks and each item (entry) is read as soon as it is complete,
@@ -169,8 +173,8 @@ def _read_incrementally(parser: etree.XMLPullParser, body: bytes, take: Callable
     root: etree._Element | None = None
     rss = False
     failure: Exception | None = None
-    for start in range(0, len(body), _CHUNK):
-        parser.feed(body[start : start + _CHUNK])
+    for piece in body.pieces(_CHUNK):
+        parser.feed(piece)
         for _, element in parser.read_events():
             if not isinstance(element, etree._Element):
                 continue
@@ -217,15 +221,16 @@ def _is_entry(element: etree._Element, root: etree._Element, rss: bool) -> bool:
     return element.tag == f"{ATOM}entry" and parent is root
 
 
-def _applies(body: bytes, content_type: str) -> bool:
+def _applies(head: bytes, content_type: str) -> bool:
+    """Whether the Content-Type and the document's start (``head``) say UTF-8 and no DOCTYPE."""
     charset = _CHARSET.search(content_type)
     if (charset.group(1).lower() if charset else None) not in _UTF8:
         return False
-    declaration = _XML_DECL.match(body)
+    declaration = _XML_DECL.match(head)
     encoding = declaration.group(1) if declaration else None
     if (encoding.decode("ascii").lower() if encoding else None) not in _UTF8:
         return False
-    return not _DOCTYPE.search(body, 0, 2048)
+    return not _DOCTYPE.search(head, 0, 2048)
 
 
 # --- RSS 2.0 -------------------------------------------------------------------------------------

@@ -25,11 +25,12 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import random
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import IO, TypeVar
 
 import httpx
 
@@ -66,7 +67,11 @@ class Validators:
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """What one fetch got: the final URL, status and body, or ``not_modified`` for a 304."""
+    """What one fetch got: the final URL, status and body, or ``not_modified`` for a 304.
+
+    Fetched with ``spool=True``, the body is in ``file`` (at its start; the caller closes it)
+    and ``body`` is ``b""``.
+    """
 
     url: str
     status: int
@@ -74,6 +79,7 @@ class FetchResult:
     validators: Validators
     not_modified: bool
     content_type: str
+    file: IO[bytes] | None = field(default=None, compare=False, repr=False)
 
 
 class _Retry(Exception):
@@ -109,18 +115,20 @@ def fetch(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     jitter: Callable[[], float] = random.random,
+    spool: bool = False,
 ) -> FetchResult:
     """GET ``url`` within ``settings.timeout`` seconds, retrying what may pass; raise SourceError.
 
     ``validators`` from the previous fetch make it conditional: a 304 gives
     ``FetchResult(not_modified=True, body=b"")``.  ``sleep``, ``clock`` and ``jitter``
-    (a number in [0, 1)) are injectable for tests.
+    (a number in [0, 1)) are injectable for tests.  With ``spool`` the body is written to a
+    temporary file as it arrives (``FetchResult.file``), never held in memory whole.
     """
     deadline = clock() + settings.timeout
     attempts = max(0, settings.retries) + 1
     for attempt in range(1, attempts + 1):
         try:
-            return _attempt(client, url, settings, validators or Validators(), deadline, clock)
+            return _attempt(client, url, settings, validators or Validators(), deadline, clock, spool)
         except _Retry as failed:
             if attempt == attempts:
                 raise SourceError(f"{url}: {failed.reason} after {_plural(attempt, 'attempt')}") from failed
@@ -191,6 +199,7 @@ def _attempt(
     validators: Validators,
     deadline: float,
     clock: Callable[[], float],
+    spool: bool = False,
 ) -> FetchResult:
     headers = {}
     if validators.etag:
@@ -207,7 +216,7 @@ def _attempt(
         response = _send(client, request, url)
         try:
             if response.next_request is None:
-                return _read(response, url, settings, validators, deadline, clock)
+                return _read(response, url, settings, validators, deadline, clock, spool)
             request = response.next_request
             target = str(request.url)
             if target in hops:
@@ -238,6 +247,7 @@ def _read(
     validators: Validators,
     deadline: float,
     clock: Callable[[], float],
+    spool: bool = False,
 ) -> FetchResult:
     status = response.status_code
     at = "" if str(response.url) == url else f" (at {response.url})"
@@ -254,7 +264,13 @@ def _read(
         raise _Retry(_status(response) + at, _retry_after(response, settings))
     if status >= 300:
         raise SourceError(f"{url}: {_status(response)}{at}")
-    body = _read_body(response, url, settings, deadline, clock)
+    file = _spool_file() if spool else None
+    try:
+        body = _read_body(response, url, settings, deadline, clock, file)
+    except BaseException:
+        if file is not None:
+            file.close()
+        raise
     return FetchResult(
         url=str(response.url),
         status=status,
@@ -262,7 +278,13 @@ def _read(
         validators=_validators(response, Validators()),
         not_modified=False,
         content_type=response.headers.get("content-type", ""),
+        file=file,
     )
+
+
+def _spool_file() -> IO[bytes]:
+    """A temporary file for a body: in memory up to 1 MiB, then on disk (deleted when closed)."""
+    return tempfile.SpooledTemporaryFile(max_size=1 << 20)
 
 
 def _read_body(
@@ -271,7 +293,9 @@ def _read_body(
     settings: FetchSettings,
     deadline: float,
     clock: Callable[[], float],
+    into: IO[bytes] | None = None,
 ) -> bytes:
+    """The body (``b""`` when it is written ``into`` a file, which is then rewound)."""
     limit = settings.max_bytes
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -285,13 +309,18 @@ def _read_body(
                 raise SourceError(f"{url}: the response is over the {limit:,}-byte limit")
             if clock() > deadline:
                 raise SourceError(f"{url}: the response did not complete within {settings.timeout:g}s")
-            chunks.append(chunk)
+            if into is not None:
+                into.write(chunk)
+            else:
+                chunks.append(chunk)
     except httpx.TimeoutException as exc:
         raise _Retry(_timeout_reason(exc)) from exc
     except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
         raise _Retry(f"connection broken while reading ({clip(str(exc)) or type(exc).__name__})") from exc
     except httpx.DecodingError as exc:
         raise SourceError(f"{url}: cannot decode the response ({clip(str(exc))})") from exc
+    if into is not None:
+        into.seek(0)
     return b"".join(chunks)
 
 
