@@ -19,6 +19,7 @@ from digest.errors import SourceError
 from digest.deliver import Channel, DeliveryContext
 from digest.deliver.archive import ArchiveChannel, render_options, write_digest_files
 from digest.deliver.email import EmailChannel
+from digest.memory import release_free_memory
 from digest.merge import merge_duplicates
 from digest.models import Digest, DigestCounts, Paper, Placement
 from digest.render import Renderer
@@ -173,6 +174,8 @@ def run_cycle(
             validators=_validators(store),
         )
         digest, counts, sources = _ingest(store, context, taxonomy, active, on_source)
+        if digest is not None:
+            release_free_memory()  # the papers read are stored and freed: the delivery reads them back
         deliveries, delivery_failed, outputs = deliver_pending(
             store, config, taxonomy, renderer, now=now, delivery_channels=active
         )

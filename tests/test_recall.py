@@ -90,3 +90,12 @@ def test_the_run_report_keeps_everything_but_the_abstracts(tmp_path: Path) -> No
         assert (slim.title, slim.url, slim.arxiv_id, slim.doi, slim.authors, slim.source, slim.position, slim.upvotes, slim.published) == (
             full.title, full.url, full.arxiv_id, full.doi, full.authors, full.source, full.position, full.upvotes, full.published
         )
+
+
+def test_releasing_free_memory_is_harmless_anywhere() -> None:
+    from digest.memory import release_free_memory
+
+    garbage = [b"x" * 2000 for _ in range(1000)]
+    del garbage
+    release_free_memory()  # glibc: malloc_trim(0); elsewhere nothing
+    release_free_memory()
