@@ -500,12 +500,14 @@ class SeenStore:
         """(paper key, placement) of the papers the given digests filed with one (of the paper
         whose strongest key is ``key``), in digest then rank order."""
         where, params = _digest_ids_condition(digest_ids)
-        if key is not None:
-            where += " AND p.key = ?"
-            params.append(key)
+        found = ""
+        if key is not None:  # one paper, found through the paper_keys index
+            found = " JOIN paper_keys k ON k.paper_id = p.id"
+            where += " AND k.key = ? AND p.key = ?"
+            params += [key, key]
         rows = self.db.execute(
             "SELECT p.key, dp.topic, dp.why FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id"
-            f" JOIN papers p ON p.id = dp.paper_id WHERE {where} ORDER BY d.date, d.id, dp.rank",
+            f" JOIN papers p ON p.id = dp.paper_id{found} WHERE {where} ORDER BY d.date, d.id, dp.rank",
             params,
         )
         for found, topic, why in rows:
