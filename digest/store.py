@@ -466,18 +466,25 @@ class SeenStore:
         email shows).
         """
         where, params = _digest_ids_condition(digest_ids)
+        index = ""
         if topic is not None:
             where += " AND dp.topic = ?"
             params.append(topic)
-        page = ""
+            # (topic, digest_id) reads that topic's rows only; the planner, without statistics,
+            # takes the primary key and scans every filing of the digests once per topic.
+            index = " INDEXED BY digest_papers_by_topic"
+        filed = (
+            "SELECT d.id AS digest_id, d.date, dp.topic, dp.rank, dp.position, dp.source, dp.why, dp.paper_id"
+            f" FROM digest_papers dp{index} JOIN digests d ON d.id = dp.digest_id WHERE {where} ORDER BY d.date, d.id, dp.rank"
+        )
         if limit is not None or offset:
-            page = " LIMIT ? OFFSET ?"
+            # Pick the slice among the filing rows, then join only its papers (not every abstract of the topic).
+            filed += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else max(0, int(limit)), max(0, int(offset))]
         dates: dict[str, dt.date] = {}
         rows = self.db.execute(
-            "SELECT d.id AS digest_id, d.date, dp.topic, dp.rank, dp.position, dp.source, dp.why, p.*"
-            " FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
-            f" WHERE {where} ORDER BY d.date, d.id, dp.rank{page}",
+            f"SELECT f.digest_id, f.date, f.topic, f.rank, f.position, f.source, f.why, p.* FROM ({filed}) f"
+            " JOIN papers p ON p.id = f.paper_id ORDER BY f.date, f.digest_id, f.rank",
             params,
         )
         for row in rows:
