@@ -619,11 +619,12 @@ def filed_papers_query(
     condition = " WHERE " + " AND ".join(where) if where else ""
     if per_topic is not None and ranked:
         # Per (digest, topic) pair: the rank of its Nth filing, then the filings up to it, both
-        # through the index: a huge day costs N rows per topic, not a pass over the day.
+        # through the index: a huge day costs N rows per topic, not a pass over the day.  CROSS
+        # JOIN keeps the pairs the outer loop (SQLite's planner does not reorder it).
         pairs = condition.replace("dp.", "c.")
         sql = (
             "SELECT dp.digest_id, d.date, dp.topic, dp.rank, p.key, p.title FROM digest_topic_counts c"
-            " JOIN digest_papers dp ON dp.digest_id = c.digest_id AND dp.topic = c.topic AND dp.rank <= COALESCE(("
+            " CROSS JOIN digest_papers dp ON dp.digest_id = c.digest_id AND dp.topic = c.topic AND dp.rank <= COALESCE(("
             " SELECT x.rank FROM digest_papers x WHERE x.digest_id = c.digest_id AND x.topic = c.topic"
             " ORDER BY x.rank LIMIT 1 OFFSET ?), 9223372036854775807)"
             " JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
