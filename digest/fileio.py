@@ -42,6 +42,12 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
+def user_cache_dir(name: str) -> Path:
+    """``$XDG_CACHE_HOME/digest/<name>`` (``~/.cache`` when the variable is unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "digest" / name
+
+
 def _umask() -> int:
     mask = os.umask(0o022)  # the only way to read it is to set it
     os.umask(mask)

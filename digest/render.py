@@ -1,4 +1,5 @@
-"""Render a Digest as an HTML email (CSS inlined), a plain-text part and Markdown.
+"""Render a Digest as an HTML email (CSS inlined, by a template inlined once: digest.inline), a
+plain-text part and Markdown.
 
 Templates are found by name: the user's folder (``[render] templates``) first, then the built-in
 ``templates/``.  Every string from a feed is data: HTML is autoescaped, Markdown goes through the
@@ -9,10 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,9 @@ from urllib.parse import quote_plus
 
 
 from digest.errors import TemplateError
-from digest.models import Digest, Paper
+from digest.fileio import user_cache_dir
+from digest.inline import inline_styles
+from digest.models import Digest, DigestCounts, Paper, TopicGroup
 
 if TYPE_CHECKING:  # jinja2 is imported when the first template is rendered
     import jinja2
@@ -28,6 +30,7 @@ if TYPE_CHECKING:  # jinja2 is imported when the first template is rendered
 EMAIL_HTML = "email.html.j2"
 EMAIL_TEXT = "email.txt.j2"
 DIGEST_MD = "digest.md.j2"
+INLINED = "inlined:"  # the prefix that names a template with its CSS inlined ahead
 
 _SAFE_URL = re.compile(r"^https?://[^\s<>\"'`]+$")
 # Characters CommonMark (and Python-Markdown) may read as markup anywhere in a line.  With
@@ -149,47 +152,33 @@ class Renderer:
             self._env = _environment(self.user_templates)
         return self._env
 
-    def context(self, digest: Digest, options: RenderOptions) -> dict[str, Any]:
-        """The variables every template sees."""
-        site = options.site_url.rstrip("/")
-        day_page = f"{site}/{day_path(digest.date, '.html')}" if site else f"{digest.date.isoformat()}.md"
-        return {
-            "digest": digest,
-            "groups": digest.groups,
-            "date": digest.date,
-            "title": options.title,
-            "subject": subject_line(digest, options.title),
-            "preheader": preheader(digest),
-            "counts": digest.counts,
-            "size": digest.size,
-            "max_per_topic": options.max_per_topic,
-            "excerpt_chars": options.excerpt_chars,
-            "day_page": day_page,
-            "site_url": site,
-            "generated_at": options.generated_at,
-            "placements": digest.placements,
-            "unsubscribe": options.unsubscribe,
-        }
-
     def render_template(self, name: str, **context: Any) -> str:
         """Render one template by name; a broken template is a TemplateError naming it."""
+        with _reported(name):
+            return self.env.get_template(name).render(**context)
+
+    def render_inlined(self, name: str, **context: Any) -> str:
+        """Render an HTML template with its CSS inlined: through the template inlined ahead
+        (``inlined:NAME``, see :mod:`digest.inline`), else by premailer on this rendering."""
         import jinja2
 
         try:
-            return self.env.get_template(name).render(**context)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}") from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{name}: template error: {exc}") from None
+            template = self.env.get_template(INLINED + name)
+        except jinja2.TemplateError:  # inlined per rendering (a broken template is reported by name there)
+            return inline_styles(self.render_template(name, **context))
+        with _reported(name):
+            return template.render(**context)
 
     def render(
         self, digest: Digest, options: RenderOptions, *, inline_css: bool = True, markdown: bool = True
     ) -> Rendered:
-        """The digest as HTML email, plain text and Markdown (``""`` with ``markdown=False``: email only)."""
-        context = self.context(digest, options)
-        html = self.render_template(EMAIL_HTML, **context)
-        if inline_css:
-            html = inline_styles(html)
+        """The digest as HTML email, plain text and Markdown (``""`` with ``markdown=False``: email only).
+
+        The HTML has its CSS inlined for mail clients unless ``inline_css`` is False (a page for a
+        browser keeps its ``<style>`` block).
+        """
+        context = template_context(digest, options)
+        html = self.render_inlined(EMAIL_HTML, **context) if inline_css else self.render_template(EMAIL_HTML, **context)
         return Rendered(
             html=html,
             text=self.render_template(EMAIL_TEXT, **context),
@@ -198,14 +187,44 @@ class Renderer:
 
     def stream_markdown(self, digest: Digest, options: RenderOptions) -> Iterator[str]:
         """The Markdown page piece by piece, to write a big day without holding it whole."""
-        import jinja2
+        with _reported(DIGEST_MD):
+            yield from self.env.get_template(DIGEST_MD).generate(**template_context(digest, options))
 
-        try:
-            yield from self.env.get_template(DIGEST_MD).generate(**self.context(digest, options))
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{exc.filename or DIGEST_MD}:{exc.lineno}: template syntax error: {exc.message}") from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{DIGEST_MD}: template error: {exc}") from None
+
+def template_context(digest: Digest, options: RenderOptions) -> dict[str, Any]:
+    """The variables every template sees."""
+    site = options.site_url.rstrip("/")
+    day_page = f"{site}/{day_path(digest.date, '.html')}" if site else f"{digest.date.isoformat()}.md"
+    return {
+        "digest": digest,
+        "groups": digest.groups,
+        "date": digest.date,
+        "title": options.title,
+        "subject": subject_line(digest, options.title),
+        "preheader": preheader(digest),
+        "counts": digest.counts,
+        "size": digest.size,
+        "max_per_topic": options.max_per_topic,
+        "excerpt_chars": options.excerpt_chars,
+        "day_page": day_page,
+        "site_url": site,
+        "generated_at": options.generated_at,
+        "placements": digest.placements,
+        "unsubscribe": options.unsubscribe,
+    }
+
+
+@contextmanager
+def _reported(name: str) -> Iterator[None]:
+    """Jinja's errors as one TemplateError naming the template (and the line, for syntax errors)."""
+    import jinja2
+
+    try:
+        yield
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{name}: template error: {exc}") from None
 
 
 def _environment(user_templates: Path | None) -> jinja2.Environment:
@@ -216,8 +235,9 @@ def _environment(user_templates: Path | None) -> jinja2.Environment:
     if user_templates is not None:
         loaders.append(jinja2.FileSystemLoader(user_templates))
     loaders.append(jinja2.FileSystemLoader(builtin_templates_dir()))
+    by_name = jinja2.ChoiceLoader(loaders)
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
+        loader=jinja2.ChoiceLoader([_inlined_loader(by_name), by_name]),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2", "xml", "xml.j2"), default=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -253,8 +273,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
             except OSError:
                 pass
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "digest" / "templates"
+    folder = user_cache_dir("templates")
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
@@ -275,17 +294,69 @@ def preheader(digest: Digest) -> str:
     return oneline(", ".join(parts))
 
 
-def inline_styles(html: str) -> str:
-    """Inline the CSS with premailer, keeping media queries (dark mode, phones) in a style block."""
-    from premailer import Premailer
+def _inlined_loader(by_name: jinja2.BaseLoader) -> jinja2.BaseLoader:
+    """Serves ``inlined:NAME``: the template NAME with its CSS inlined ahead (:mod:`digest.inline`);
+    not found when NAME has to be inlined per rendering."""
+    import jinja2
 
-    return str(
-        Premailer(
-            html,
-            keep_style_tags=False,
-            strip_important=False,
-            disable_validation=True,
-            cssutils_logging_level=logging.CRITICAL,
-            allow_network=False,
-        ).transform(pretty_print=False)
+    from digest.inline import cached_inlined_source
+
+    class InlinedLoader(jinja2.BaseLoader):
+        def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+            if not template.startswith(INLINED):
+                raise jinja2.TemplateNotFound(template)
+            name = template[len(INLINED) :]
+            source, _, uptodate = by_name.get_source(environment, name)
+            inlined = cached_inlined_source(source, lambda candidate: renders_alike(environment, name, candidate))
+            if inlined is None:
+                raise jinja2.TemplateNotFound(template)
+            return inlined, None, uptodate
+
+    return InlinedLoader()
+
+
+def renders_alike(env: jinja2.Environment, name: str, inlined: str) -> bool:
+    """True when the template source ``inlined`` renders every probe digest as the HTML premailer
+    makes of template ``name``'s rendering (the check an inlined template must pass to be used)."""
+    import jinja2
+
+    from digest.inline import same_html
+
+    try:
+        ahead = env.template_class.from_code(env, env.compile(inlined, name=INLINED + name), env.make_globals(None))
+        raw = env.get_template(name)
+        return all(
+            same_html(inline_styles(raw.render(**context)), ahead.render(**context))
+            for context in (template_context(digest, options) for digest, options in probe_digests())
+        )
+    except jinja2.TemplateError:
+        return False
+
+
+def probe_digests() -> list[tuple[Digest, RenderOptions]]:
+    """Digests that take every branch of the email template: a topic over ``max_per_topic``, papers
+    with and without authors (over four and fewer), upvotes, abstract; with and without a site and
+    an unsubscribe link; and markup-like feed text."""
+    papers = (
+        Paper(
+            title="<b>Probe</b> & 'quotes' \"here\" <RET>",
+            abstract="An abstract that is long enough to be cut. " * 12,
+            url="https://arxiv.org/abs/2401.00001",
+            arxiv_id="2401.00001",
+            authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"),
+            upvotes=3,
+        ),
+        Paper(title="Second probe", abstract="Short <i>abstract</i>.", authors=("Ada Lovelace", "Alan Turing")),
+        Paper(title="Third probe", upvotes=0),
+        Paper(title="Fourth probe", abstract="Only an abstract.", arxiv_id="2401.00004"),
     )
+    digest = Digest(
+        dt.date(2025, 3, 14),
+        (TopicGroup("inference", "Inference & serving", papers[:3]), TopicGroup("other", "Other", papers[3:])),
+        DigestCounts(entries=9, new=4, already_seen=3, duplicates=2),
+    )
+    single = Digest(dt.date(2025, 3, 15), (TopicGroup("other", "Other", papers[1:2]),), DigestCounts(1, 1, 0, 0))
+    return [
+        (digest, RenderOptions(site_url="https://papers.example.org", max_per_topic=2, unsubscribe="mailto:off@example.org")),
+        (single, RenderOptions()),
+    ]

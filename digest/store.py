@@ -119,9 +119,17 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO digest_topic_counts (digest_id, topic, count)
         SELECT digest_id, topic, COUNT(*) FROM digest_papers GROUP BY digest_id, topic;
     """,
+    # 3: filings by (digest, topic, rank), so the first N of a topic in a digest (a feed entry,
+    # the head of a day's section) are read through the index, not by numbering the whole day.
+    # It serves the (topic, digest) lookups of the month pages as well.
+    """
+    CREATE INDEX IF NOT EXISTS digest_papers_by_rank ON digest_papers(digest_id, topic, rank);
+    DROP INDEX IF EXISTS digest_papers_by_topic;
+    """,
 )
 
 COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
+RANK_INDEX_VERSION = 3  # the schema version that added digest_papers_by_rank
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 
@@ -470,9 +478,11 @@ class SeenStore:
         if topic is not None:
             where += " AND dp.topic = ?"
             params.append(topic)
-            # (topic, digest_id) reads that topic's rows only; the planner, without statistics,
-            # takes the primary key and scans every filing of the digests once per topic.
-            index = " INDEXED BY digest_papers_by_topic"
+            # Through an index on (digest, topic[, rank]): that topic's rows only.  (On a store
+            # before schema 3, opened read-only, the planner without statistics would take the
+            # primary key and scan every filing of the digests once per topic.)
+            if self.schema_version < RANK_INDEX_VERSION:
+                index = " INDEXED BY digest_papers_by_topic"
         filed = (
             "SELECT d.id AS digest_id, d.date, dp.topic, dp.rank, dp.position, dp.source, dp.why, dp.paper_id"
             f" FROM digest_papers dp{index} JOIN digests d ON d.id = dp.digest_id WHERE {where} ORDER BY d.date, d.id, dp.rank"
@@ -545,9 +555,11 @@ class SeenStore:
 
         With ``digest_ids`` the rows come through an index (the primary key, or (topic, digest_id)),
         so the cost follows the digests asked for, not the history.  ``per_topic`` keeps only the
-        first N of each topic in each digest (what a feed entry shows).
+        first N (N >= 1) of each topic in each digest (what a feed entry shows).
         """
-        sql, params = filed_papers_query(topic=topic, digest_ids=digest_ids, per_topic=per_topic)
+        sql, params = filed_papers_query(
+            topic=topic, digest_ids=digest_ids, per_topic=per_topic, ranked=self.schema_version >= RANK_INDEX_VERSION
+        )
         dates: dict[str, dt.date] = {}
         return [
             FiledPaper(r[0], dates.get(r[1]) or dates.setdefault(r[1], dt.date.fromisoformat(r[1])), r[2], r[3], r[4], r[5])
@@ -648,9 +660,13 @@ class SeenStore:
 
 
 def filed_papers_query(
-    *, topic: str | None = None, digest_ids: Sequence[int] | None = None, per_topic: int | None = None
+    *, topic: str | None = None, digest_ids: Sequence[int] | None = None, per_topic: int | None = None, ranked: bool = True
 ) -> tuple[str, list[Any]]:
-    """The SQL and parameters :meth:`SeenStore.filed_papers` runs (tests check its query plan)."""
+    """The SQL and parameters :meth:`SeenStore.filed_papers` runs (tests check its query plan).
+
+    ``ranked``: the store has ``digest_topic_counts`` and the (digest, topic, rank) index
+    (schema 3); an older store opened read-only is read with a window over its filings instead.
+    """
     where: list[str] = []
     params: list[Any] = []
     if topic is not None:
@@ -659,6 +675,21 @@ def filed_papers_query(
     if digest_ids is not None:
         where.append(f"dp.digest_id IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})")
     condition = " WHERE " + " AND ".join(where) if where else ""
+    if per_topic is not None and ranked:
+        # Per (digest, topic) pair: the rank of its Nth filing, then the filings up to it, both
+        # through the index: a huge day costs N rows per topic, not a pass over the day.  CROSS
+        # JOIN keeps the pairs the outer loop (SQLite's planner does not reorder it).
+        pairs = condition.replace("dp.", "c.")
+        sql = (
+            "SELECT dp.digest_id, d.date, dp.topic, dp.rank, p.key, p.title FROM digest_topic_counts c"
+            " CROSS JOIN digest_papers dp ON dp.digest_id = c.digest_id AND dp.topic = c.topic AND dp.rank <= COALESCE(("
+            " SELECT x.rank FROM digest_papers x WHERE x.digest_id = c.digest_id AND x.topic = c.topic"
+            " ORDER BY x.rank LIMIT 1 OFFSET ?), 9223372036854775807)"
+            " JOIN digests d ON d.id = dp.digest_id JOIN papers p ON p.id = dp.paper_id"
+            + pairs
+            + " ORDER BY d.date DESC, dp.digest_id, dp.rank"
+        )
+        return sql, [int(per_topic) - 1, *params]
     if per_topic is not None:
         # Number the filings of each (digest, topic) by rank and join the papers of the first N
         # only: a huge day costs a scan of its filing rows, not a Paper per row.

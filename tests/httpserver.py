@@ -16,6 +16,7 @@ tests see one request per connection and a slow reply never holds up the next te
 from __future__ import annotations
 
 import gzip as gzip_module
+import ssl
 import threading
 import time
 import zlib
@@ -56,22 +57,29 @@ class TestServer:
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: a (certificate, key) pair to serve HTTPS with instead of plain HTTP."""
         self.requests: list[Seen] = []
         self._routes: dict[str, list[Responder]] = {}
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="test-http", daemon=True
         )
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
+        """``http://127.0.0.1:<port>`` (``https://`` when serving TLS)."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     def url(self, path: str) -> str:
         """The absolute URL of ``path`` on this server."""

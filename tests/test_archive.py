@@ -128,6 +128,80 @@ def test_a_run_renders_only_the_month_pages_of_its_days(copy: Path) -> None:
     assert not any("edited" in page.read_text(encoding="utf-8") for page in march)
 
 
+def month_pages_after_a_run(
+    copy: Path, monkeypatch: pytest.MonkeyPatch, day: dt.date, *, templates: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Commit and deliver a digest of two new inference papers on ``day`` (in process); return the
+    archive's month pages as written, and the pages the run rendered whole instead of splicing."""
+    from digest.deliver import archive
+
+    if templates is not None:
+        (copy / "digest.toml").write_text(
+            (copy / "digest.toml").read_text(encoding="utf-8") + f'\n[render]\ntemplates = "{templates}"\n', encoding="utf-8"
+        )
+    config = load_config(copy / "digest.toml")
+    taxonomy, renderer = load_taxonomy(default_taxonomy_path()), Renderer(config.render.templates)
+    papers = tuple(Paper(title=f"Speculative decoding note {n} of {day}") for n in (1, 2))
+    whole: list[str] = []
+    real = archive.render_topic_month_md
+
+    def spy(store: SeenStore, index: Any, topic: Any, month: Any, *args: Any) -> str:
+        whole.append(f"{topic.code}/{month.month}")
+        return real(store, index, topic, month, *args)
+
+    monkeypatch.setattr(archive, "render_topic_month_md", spy)
+    with SeenStore.open(config.store.path) as store:
+        digest = Digest(day, (TopicGroup("inference", "Inference", papers),), DigestCounts(2, 2, 0, 0))
+        store.commit(digest, store.diff(papers), channels=[("archive", "")], now=NOW)
+        result = ArchiveChannel().deliver(store.pending_deliveries("archive"), DeliveryContext(store, config, taxonomy, renderer, NOW))
+        assert not result.failed
+        written = {
+            str(path.relative_to(config.archive.dir / "topics")): path.read_text(encoding="utf-8")
+            for path in sorted((config.archive.dir / "topics").glob("*/*.md"))
+        }
+        monkeypatch.setattr(archive, "render_topic_month_md", real)
+        write_archive_pages(store, config, taxonomy, renderer)  # every month page rendered whole from the store
+        rebuilt = {
+            str(path.relative_to(config.archive.dir / "topics")): path.read_text(encoding="utf-8")
+            for path in sorted((config.archive.dir / "topics").glob("*/*.md"))
+        }
+    page = f"inference/{day:%Y-%m}.md"
+    assert written[page] == rebuilt[page]  # splice or not, what a run writes is what the store renders
+    if templates is None:  # (a changed template shows on the pages a run writes, the rest keep theirs)
+        assert written == rebuilt
+    return written, whole
+
+
+def test_a_run_splices_its_day_into_the_month_page_on_disk(copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pages, whole = month_pages_after_a_run(copy, monkeypatch, dt.date(2025, 3, 20))
+    assert whole == []  # the newest day of March: spliced in front of the page's older days
+    march = pages["inference/2025-03.md"]
+    assert march.index("## [Thursday 20 March 2025]") < march.index("## [Friday 14 March 2025]") < march.index("## [Tuesday 11 March 2025]")
+
+
+def test_a_page_that_cannot_be_spliced_is_rendered_whole(copy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    inference = copy / "archive" / "topics" / "inference" / "2025-03.md"
+    text = inference.read_text(encoding="utf-8")
+    older = text.index("## [Friday 14 March 2025]")
+    inference.write_text(text[:older] + text[older:].replace("- [", "- [Edited ", 1), encoding="utf-8")
+    _, whole = month_pages_after_a_run(copy, monkeypatch, dt.date(2025, 3, 20))
+    assert whole == ["inference/2025-03"]  # the older day's section is not on disk as the store renders it
+
+    footer = tmp_path / "templates" / "archive"
+    footer.mkdir(parents=True)
+    template = (REPO / "templates" / "archive" / "topic-month.md.j2").read_text(encoding="utf-8")
+    (footer / "topic-month.md.j2").write_text(template + "\nEnd of {{ month.label }}.\n", encoding="utf-8")
+    _, whole = month_pages_after_a_run(copy, monkeypatch, dt.date(2025, 3, 21), templates=footer.parent)
+    assert whole == ["inference/2025-03"]  # something follows the day sections: no cut is safe
+
+
+def test_a_day_before_the_newest_of_its_month_is_rendered_whole(copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pages, whole = month_pages_after_a_run(copy, monkeypatch, dt.date(2025, 3, 12))  # between the 11th and the 13th
+    assert whole == ["inference/2025-03"]
+    march = pages["inference/2025-03.md"]
+    assert march.index("## [Thursday 13 March 2025]") < march.index("## [Wednesday 12 March 2025]") < march.index("## [Tuesday 11 March 2025]")
+
+
 def test_the_feed_is_valid_atom_with_one_entry_per_day(replayed: Replayed) -> None:
     folder, summaries = replayed
     feed = feedparser.parse((folder / "archive" / "feed.xml").read_bytes())

@@ -6,6 +6,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -582,3 +584,37 @@ def test_a_blank_body_is_what_strip_leaves_empty(data: bytes, monkeypatch: pytes
         assert content.is_blank() == (not data.strip())
         assert content.read() == data and content.head(3) == data[:3] and b"".join(content.pieces()) == data
         assert content.sha256() == hashlib.sha256(data).hexdigest()
+
+
+def arxiv_listing(titles: tuple[str, ...]) -> bytes:
+    items = "".join(
+        f"<item><title>{t}</title><link>https://arxiv.org/abs/2401.{i:05d}</link>"
+        f"<description>arXiv:2401.{i:05d}v1 Announce Type: new\nAbstract: text {i}</description>"
+        f"<arxiv:announce_type>new</arxiv:announce_type></item>"
+        for i, t in enumerate(titles)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:arxiv="http://arxiv.org/schemas/atom">'
+        f"<channel><title>t</title>{items}</channel></rss>"
+    ).encode()
+
+
+def test_fast_reader_applies_feedparsers_text_fixups_without_importing_it_for_plain_text() -> None:
+    titles = (
+        "Plain title, no markup",
+        "C1 controls \u0093quoted\u0094 and \u0080 sign",  # windows-1252 codes read as Latin-1
+        "An entity &amp;amp; only",  # HTML by feedparser's test: an entity reference
+        "Markup &lt;b&gt;bold&lt;/b&gt; here",
+        "Mojibake cafÃ© au lait",  # UTF-8 read as Latin-1
+    )
+    slow, fast = both_readers(arxiv_listing(titles))
+    assert isinstance(fast, list) and len(fast) == len(titles)
+    assert fast == slow
+    assert "\u201cquoted\u201d" in fast[1].title and "\u20ac" in fast[1].title and "café" in fast[4].title
+    script = (
+        "import sys; from digest.sources.feed import parse_feed\n"
+        f"papers = parse_feed({arxiv_listing(titles[:1])!r}, source='s')\n"
+        "print(len(papers), 'feedparser' in sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert ran.stdout.split() == ["1", "False"]  # a plain listing never imports feedparser (~85 ms)

@@ -346,3 +346,28 @@ def test_a_spooled_fetch_gives_the_body_in_a_file(http_server: TestServer, clien
     small = fetch(client, http_server.add("/small", Reply(body=b"<rss/>")), settings=FAST, spool=True)
     assert small.file is not None and small.file.read() == b"<rss/>"
     small.file.close()
+
+
+def test_https_verifies_the_certificate_and_trusts_ssl_cert_file(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, _ = certificate
+    with TestServer(tls=certificate) as server:
+        url = server.add("/feed", Reply(body=b"<rss/>", headers={"Content-Type": "application/rss+xml"}))
+        assert url.startswith("https://127.0.0.1:")
+        with make_client(FAST) as client:
+            assert "certificate verify failed" in fails(client, url, FetchSettings(timeout=5.0, retries=0))
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the trust store a user points httpx at
+        with make_client(FAST) as client:
+            assert get(client, url).body == b"<rss/>"
+        assert len(server.requests) == 1  # the refused handshake never got to a request
+
+
+def test_plain_http_and_https_share_one_client(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, http_server: TestServer) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    with TestServer(tls=certificate) as secure, make_client(FAST) as client:
+        plain = http_server.add("/a", Reply(body=b"plain"))
+        tls = secure.add("/b", Reply(body=b"secure"))
+        assert [get(client, u).body for u in (plain, tls, plain, tls)] == [b"plain", b"secure", b"plain", b"secure"]
+        redirect = http_server.add("/to-tls", Reply(status=301, headers={"Location": tls}))
+        assert get(client, redirect).url == tls  # a redirect from http:// to https:// goes through the verifying pool

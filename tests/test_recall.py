@@ -99,3 +99,16 @@ def test_releasing_free_memory_is_harmless_anywhere() -> None:
     del garbage
     release_free_memory()  # glibc: malloc_trim(0); elsewhere nothing
     release_free_memory()
+
+
+def test_a_store_before_the_rank_index_opened_read_only_is_recalled_alike(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with SeenStore.open(path) as store:
+        committed(store, 0, {"b": 3, "a": 4})
+        expected = [(g.code, list(g.papers), g.papers[:2]) for g in load_day(store, DAY, TAXONOMY).groups]
+        store.db.execute("DROP INDEX digest_papers_by_rank")  # the store as schema 2 left it
+        store.db.execute("CREATE INDEX digest_papers_by_topic ON digest_papers(topic, digest_id)")
+        store.db.execute("PRAGMA user_version = 2")
+    with SeenStore.open(path, readonly=True) as store:
+        assert store.schema_version == 2
+        assert [(g.code, list(g.papers), g.papers[:2]) for g in load_day(store, DAY, TAXONOMY).groups] == expected

@@ -158,12 +158,14 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         ).fetchall()
         assert counts == [tuple(r) for r in grouped] == [("audio", 1, 2), ("audio", 2, 2), ("audio", 3, 2), ("inference", 1, 3), ("inference", 2, 3), ("inference", 3, 3)]
         store.db.execute("DROP TABLE digest_topic_counts")  # the store as version 1 left it
+        store.db.execute("DROP INDEX digest_papers_by_rank")
+        store.db.execute("CREATE INDEX digest_papers_by_topic ON digest_papers(topic, digest_id)")
         store.db.execute("PRAGMA user_version = 1")
     with SeenStore.open(path, readonly=True) as store:  # read-only never migrates: the paper rows are counted
         assert store.schema_version == 1
         assert store.filed_counts() == counts
     with SeenStore.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 2
+        assert store.schema_version == len(MIGRATIONS) == 3
         assert store.filed_counts() == counts
 
 
@@ -201,3 +203,19 @@ def test_filed_papers_per_topic_keeps_the_first_n_of_each_topic_by_rank(tmp_path
         first = store.filed_papers(digest_ids=[digest_id], per_topic=2)
     assert [(f.topic, f.title) for f in first] == [("a", "Paper 0"), ("a", "Paper 1"), ("b", "Paper 5"), ("b", "Paper 6")]
     assert [f for f in every if (f.topic, f.title) in {(g.topic, g.title) for g in first}] == first
+
+
+def test_the_first_n_of_a_topic_come_through_the_rank_index_as_an_older_store_numbers_them(tmp_path: Path) -> None:
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        for n in range(5):
+            digest = two_topic_digest(dt.date(2025, 3, 1) + dt.timedelta(days=n), n)
+            store.commit(digest, store.diff(digest.papers), now=NOW)
+        ids = [r.id for r in store.digests(newest_first=False)]
+        for topic in (None, "inference"):  # (no ANALYZE: a store never runs it)
+            for n in (1, 2, 5):
+                ranked = store.db.execute(*filed_papers_query(topic=topic, digest_ids=ids, per_topic=n)).fetchall()
+                window = store.db.execute(*filed_papers_query(topic=topic, digest_ids=ids, per_topic=n, ranked=False)).fetchall()
+                assert [tuple(r) for r in ranked] == [tuple(r) for r in window] and ranked
+            plan = query_plan(store, *filed_papers_query(topic=topic, digest_ids=ids, per_topic=2))
+            assert not [step for step in plan if step.startswith("SCAN") and "USING" not in step], plan
+            assert any(step.startswith("SEARCH dp USING") and "rank<?" in step for step in plan), plan  # N rows, not the day

@@ -9,21 +9,24 @@ Layout (file names come only from dates and topic codes, never from feed text)::
     archive/feed.xml                Atom, one entry per day page, the newest ``FEED_ENTRIES``
 
 Every file is written atomically (a temp file renamed over the old one), so a crash mid-write
-never leaves a half-written page.  Pages are rendered from the store (never appended to), so the
-same store always gives byte-identical files and ``sync_archive(..., rebuild=True)``
-(``digest site --rebuild``) recreates the whole folder from the store alone.
+never leaves a half-written page.  Pages are rendered from the store, so the same store always
+gives byte-identical files and ``sync_archive(..., rebuild=True)`` (``digest site --rebuild``)
+recreates the whole folder from the store alone.
 
-A run's cost follows its new papers, not the history: after writing its day pages it renders
+A run's cost follows its new papers, not the history: after writing its day pages it writes
 only the month pages of the (topic, month) pairs those days touch, plus the small pages (the
 index: a line per day; the landing pages: a line per month; the feed: the newest days).  Their
-counts come from the store's per-digest topic counts, never from the paper rows.
+counts come from the store's per-digest topic counts, never from the paper rows.  A month page
+is not rendered whole either: the new days' sections are spliced in front of the older days'
+sections already on disk (committed days never change), which gives the bytes a full render
+would and is checked before it is used (:func:`splice_topic_month_md`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -318,6 +321,59 @@ def render_topic_month_md(
     )
 
 
+def splice_topic_month_md(
+    store: SeenStore,
+    index: ArchiveIndex,
+    topic: ArchiveTopic,
+    month: TopicMonth,
+    renderer: Renderer,
+    options: RenderOptions,
+    *,
+    old: str,
+    fresh: Collection[dt.date],
+) -> str | None:
+    """The month page with its ``fresh`` days rendered and the older days' sections copied from ``old``.
+
+    A month page is a header and then one section per day, newest first, and a committed day's
+    papers never change: when a run's days are the newest of the month, the page is the new
+    header, the new days' sections, and the rest of ``old`` from the section of the newest older
+    day on.  That costs the new papers plus the first paper of one older day, not the whole
+    month, and gives the bytes a full render would.  None (render the page whole) unless every
+    condition for that is shown: the fresh days lead the month, the template renders as header +
+    sections with nothing after the last section, and ``old`` holds the start of the older day's
+    section (its heading and first paper) verbatim, which it does not after a template change.
+    """
+    dates = {digest_id: day.date for day in index.days for digest_id in day.digest_ids}
+    days = sorted({dates[digest_id] for digest_id in month.digest_ids}, reverse=True)
+    lead = 0
+    while lead < len(days) and days[lead] in fresh:
+        lead += 1
+    if lead == 0 or lead == len(days) or any(day in fresh for day in days[lead:]):
+        return None
+    fresh_days = papers_by_day(
+        store.filed_papers(topic=topic.code, digest_ids=[i for i in month.digest_ids if dates[i] in fresh])
+    )
+    # The older day's section is found by its start (its heading and first paper): reading and
+    # rendering it whole would cost that day's size.
+    older = papers_by_day(
+        store.filed_papers(topic=topic.code, digest_ids=[i for i in month.digest_ids if dates[i] == days[lead]], per_topic=1)
+    )
+    if [d.date for d in fresh_days] != days[:lead] or not older:
+        return None
+    older_start = DayPapers(older[0].date, older[0].papers[:1])
+
+    def page(sections: Sequence[DayPapers]) -> str:
+        return renderer.render_template(
+            TOPIC_MONTH_MD, **archive_context(index, options), topic=topic, month=month, by_day=sections
+        )
+
+    header, head, start = page(()), page(fresh_days), page((older_start,))
+    if not (head.startswith(header) and start.startswith(header)) or page((*fresh_days, older_start)) != head + start[len(header) :]:
+        return None  # something follows the sections: the page cannot be cut into them
+    at = old.find(start[len(header) :])
+    return head + old[at:] if at >= 0 else None
+
+
 def render_feed(store: SeenStore, index: ArchiveIndex, renderer: Renderer, options: RenderOptions) -> str:
     """``feed.xml``: Atom, one entry per day page, the newest ``FEED_ENTRIES``, dated by the store."""
     days = index.days[:FEED_ENTRIES]
@@ -345,26 +401,59 @@ def render_feed(store: SeenStore, index: ArchiveIndex, renderer: Renderer, optio
     )
 
 
+class RunMonths:
+    """The month pages a run writes: those listing the days it wrote (``fresh``), spliced into
+    the page on disk where that can be done, and any missing under ``folder``."""
+
+    def __init__(self, folder: Path, index: ArchiveIndex, fresh: Iterable[dt.date]) -> None:
+        self.folder = folder
+        self.fresh = frozenset(fresh)
+        self.touched = index.touched_months(self.fresh)
+
+    def page(
+        self, store: SeenStore, index: ArchiveIndex, topic: ArchiveTopic, month: TopicMonth, renderer: Renderer, options: RenderOptions
+    ) -> str | None:
+        """The page's new text, or None when the run leaves it as it is."""
+        path = self.folder / topic_month_path(topic.code, month.month, ".md")
+        touched = (topic.code, month.month) in self.touched
+        try:
+            old = path.read_text(encoding="utf-8") if touched else None
+        except (OSError, UnicodeDecodeError):
+            old = None
+        if old is not None:
+            spliced = splice_topic_month_md(store, index, topic, month, renderer, options, old=old, fresh=self.fresh)
+            if spliced is not None:
+                return spliced
+        elif not touched and path.is_file():
+            return None
+        return render_topic_month_md(store, index, topic, month, renderer, options)
+
+
 def archive_pages(
     store: SeenStore,
     index: ArchiveIndex,
     renderer: Renderer,
     options: RenderOptions,
-    months: Callable[[ArchiveTopic, TopicMonth], bool] | None = None,
+    months: RunMonths | None = None,
 ) -> Iterator[tuple[str, str]]:
     """The pages built from the store, by path relative to the archive, rendered one at a time:
     the index, each topic's landing page and month pages, the feed.
 
-    ``months`` picks the month pages to render (all of them when None).  The others cost nothing:
-    the rest are small (a line per day, per topic month, the newest days), so their cost does not
-    follow the number of papers stored.
+    ``months`` picks and writes the month pages of a run (all of them are rendered whole when
+    None).  The others cost nothing: the rest are small (a line per day, per topic month, the
+    newest days), so their cost does not follow the number of papers stored.
     """
     yield "index.md", renderer.render_template(INDEX_MD, **archive_context(index, options))
     for topic in index.topics:
         yield topic_path(topic.code, ".md"), render_topic_md(index, topic, renderer, options)
         for month in topic.months:
-            if months is None or months(topic, month):
-                yield topic_month_path(topic.code, month.month, ".md"), render_topic_month_md(store, index, topic, month, renderer, options)
+            text = (
+                render_topic_month_md(store, index, topic, month, renderer, options)
+                if months is None
+                else months.page(store, index, topic, month, renderer, options)
+            )
+            if text is not None:
+                yield topic_month_path(topic.code, month.month, ".md"), text
     yield "feed.xml", render_feed(store, index, renderer, options)
 
 
@@ -374,28 +463,18 @@ def write_archive_pages(
     """Write the index, topic pages and feed from the store (those that changed); return them.
 
     With ``dates`` (the days a run just wrote) only the month pages listing those days are
-    rendered, and any month page missing on disk (an archive from before month pages, a deleted
-    file); without, every month page of every topic.
+    written (their new days spliced into the page on disk, see :func:`splice_topic_month_md`),
+    and any month page missing on disk (an archive from before month pages, a deleted file);
+    without, every month page of every topic is rendered whole.
     """
     folder = config.archive.dir
     index = load_archive_index(store, taxonomy)
-    months = None if dates is None else touched_or_missing(folder, index.touched_months(dates))
+    months = None if dates is None else RunMonths(folder, index, dates)
     return [
         folder / name
         for name, text in archive_pages(store, index, renderer, render_options(config), months)
         if write_if_changed(folder / name, text)
     ]
-
-
-def touched_or_missing(folder: Path, touched: set[tuple[str, str]]) -> Callable[[ArchiveTopic, TopicMonth], bool]:
-    """Picks the month pages to render: those ``touched`` ((code, ``YYYY-MM``) pairs) or missing under ``folder``."""
-
-    def pick(topic: ArchiveTopic, month: TopicMonth) -> bool:
-        if (topic.code, month.month) in touched:
-            return True
-        return not (folder / topic_month_path(topic.code, month.month, ".md")).is_file()
-
-    return pick
 
 
 def write_day_pages(store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, days: Iterable[dt.date]) -> None:

@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from feedparser.sanitizer import _sanitize_html
-
 from digest.errors import ParseError
 from digest.identity import parse_arxiv_id, parse_doi
 from digest.models import Paper
@@ -166,6 +164,8 @@ def parse_date(raw: str | None) -> dt.date | None:
 
 def sanitize_html(html: str) -> str:
     """Run feedparser's HTML sanitizer over a fragment (drops scripts, styles, unsafe markup)."""
+    from feedparser.sanitizer import _sanitize_html  # imported by the first feed that has HTML
+
     return str(_sanitize_html(html, "utf-8", "text/html"))
 
 

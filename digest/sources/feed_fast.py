@@ -23,8 +23,6 @@ import re
 from collections.abc import Callable, Iterable
 from typing import IO
 
-from feedparser.html import _cp1252
-from feedparser.mixin import _FeedParserMixin
 from lxml import etree
 
 from digest.models import Paper
@@ -71,7 +69,27 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _XML_DECL = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?(?:\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["'])?[^>]*\?>""")
 _CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9._-]+)", re.IGNORECASE)
 _UTF8 = (None, "utf-8", "utf8")
-_looks_like_html: Callable[[str], bool] = _FeedParserMixin.looks_like_html
+# feedparser's own first tests, so that importing it (~85 ms) waits for a text that needs it.
+_HTML_HINT = re.compile(r"</(\w+)>|&#?\w+;")
+_CP1252_CONTROLS = re.compile("[\x80-\x9f]")
+
+
+def _looks_like_html(text: str) -> bool:
+    """feedparser's test of whether a title is HTML (it needs a close tag or an entity to be)."""
+    if _HTML_HINT.search(text) is None:
+        return False
+    from feedparser.mixin import _FeedParserMixin
+
+    return bool(_FeedParserMixin.looks_like_html(text))
+
+
+def _map_cp1252(text: str) -> str:
+    """feedparser's mapping of windows-1252 control characters (C1 codes) to what they stand for."""
+    if _CP1252_CONTROLS.search(text) is None:
+        return text
+    from feedparser.html import _cp1252
+
+    return text.translate(_cp1252)
 
 
 _CHUNK = 1 << 20  # bytes fed to the parser at a time
@@ -357,7 +375,7 @@ def _text(element: etree._Element | None) -> str:
             text = text.encode("iso-8859-1").decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             pass
-        text = text.translate(_cp1252)  # …and maps windows-1252 control characters
+        text = _map_cp1252(text)  # …and maps windows-1252 control characters
     return text.strip()
 
 
