@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -322,18 +323,69 @@ def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
 
 def build_message(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str) -> bytes:
     """One recipient's copy: To, Message-ID and List-Unsubscribe, then the shared headers and body."""
+    return own_headers(recipient, info=info, msgid=msgid) + body.head + b"\r\n" + body.body
+
+
+def own_headers(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
+    """The recipient's own header lines (To, Message-ID, List-Unsubscribe[-Post]), each ending in CRLF.
+
+    Written as plain text when every value is one that the email package would write unchanged
+    (a dot-atom ASCII address, printable ASCII, short lines; checked once per list against the
+    package itself), else built by the email package (``own_headers_by_email_package``).  The
+    plain path costs ~0.01 ms instead of ~0.4 ms, per message.
+    """
+    if _PLAIN_ADDRESS.match(recipient) and _plain_list(info, msgid.rpartition("@")[2].rstrip(">")):
+        text = _plain_headers(recipient, info, msgid)
+        if _PLAIN_TEXT.match(text) and max(map(len, text.split("\r\n"))) <= _MAX_PLAIN_LINE:
+            return text.encode("ascii")
+    return own_headers_by_email_package(recipient, info=info, msgid=msgid)
+
+
+def own_headers_by_email_package(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
+    """``own_headers`` built by the email package (folding and encoding whatever needs it)."""
     own = EmailMessage(policy=_HEADER_POLICY)
     own["To"] = recipient
     own["Message-ID"] = msgid
     if info.unsubscribe_url:
-        url = f"{info.unsubscribe_url}?address={quote(recipient, safe='')}"
-        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{url}>"
+        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{_unsubscribe_url(info, recipient)}>"
         # RFC 8058: one-click needs an HTTPS URI to POST to; a mailto alone cannot honour it.
         own["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     else:
         own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>"
-    headers = own.as_bytes()  # the header lines, a blank line, an empty body
-    return headers[:-2] + body.head + b"\r\n" + body.body
+    return own.as_bytes()[:-2]  # the header lines, without the blank line that ends them
+
+
+def _unsubscribe_url(info: ListInfo, recipient: str) -> str:
+    return f"{info.unsubscribe_url}?address={quote(recipient, safe='')}"
+
+
+def _plain_headers(recipient: str, info: ListInfo, msgid: str) -> str:
+    if info.unsubscribe_url:
+        return (
+            f"To: {recipient}\r\nMessage-ID: {msgid}\r\n"
+            f"List-Unsubscribe: <{info.unsubscribe_mailto}>, <{_unsubscribe_url(info, recipient)}>\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        )
+    return f"To: {recipient}\r\nMessage-ID: {msgid}\r\nList-Unsubscribe: <{info.unsubscribe_mailto}>\r\n"
+
+
+# A dot-atom local part and domain, in ASCII, without "=" and "?" (which could start an encoded word).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
+_PLAIN_TEXT = re.compile(r"(?:[\x20-\x7e]+\r\n)+\Z")  # printable ASCII lines, no stray CR or LF
+_MAX_PLAIN_LINE = 500  # far from 998, where the package would fold
+
+
+@functools.lru_cache(maxsize=8)
+def _plain_list(info: ListInfo, domain: str) -> bool:
+    """Whether the plain path writes this list's headers exactly as the email package does."""
+    recipient, msgid = "probe.reader+x@example.org", f"<digest.20250314.1.2.0123456789abcdef@{domain}>"
+    try:
+        return _plain_headers(recipient, info, msgid).encode("ascii") == own_headers_by_email_package(
+            recipient, info=info, msgid=msgid
+        )
+    except (UnicodeEncodeError, ValueError, TypeError):  # the package refuses it: so will the plain path
+        return False
 
 
 class Composer:
