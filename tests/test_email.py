@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import smtplib
 import sqlite3
 import ssl
 import subprocess
@@ -21,13 +22,16 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.conftest import FIXTURES
-from digest.config import Config, load_config
+from digest.config import Config, EmailConfig, load_config
 from digest.deliver.archive import ArchiveChannel
 from digest.deliver.archive import render_options
 from digest.deliver.email import (
     EmailChannel,
     ListInfo,
     Mailer,
+    MessageBody,
+    Outgoing,
+    Refused,
     backoff,
     connect_smtp,
     filter_digest,
@@ -203,6 +207,43 @@ def test_the_shared_body_and_fast_headers_give_the_bytes_of_a_message_built_from
     assert sorted(r.recipients[0] for r in sink.messages) == sorted(wanted)
     for received in sink.messages:
         assert received.data == fresh_message(config, received, wanted[received.recipients[0]])
+
+
+@pytest.mark.parametrize("body", [
+    b".starts with a dot\r\n..two\r\n.\r\nmiddle\r\n.\r\n",
+    b"no CRLF at the end\r\n.",
+    b"plain\r\n",
+])
+def test_a_prestuffed_copy_arrives_exactly_as_sendmail_would_deliver_it(body: bytes) -> None:
+    """The wire form (stuffed once per body) against smtplib's own sendmail, on the real server."""
+    shared = MessageBody.of(1, b"From: digest@example.org\r\nSubject: dots\r\n", body)
+    message = Outgoing(b"To: a@example.org\r\n" + shared.head + b"\r\n", shared)
+    sink = Sink()
+    with smtp_server(sink) as port:
+        with Mailer(lambda: connect_smtp(EmailConfig(host="127.0.0.1", port=port, security="none"))) as mailer:
+            mailer.send("digest@example.org", "a@example.org", message)
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail("digest@example.org", ["a@example.org"], message.as_bytes())
+    fast, reference = sink.messages
+    assert fast.data == reference.data
+    assert fast.data.rstrip(b"\r\n") == message.as_bytes().rstrip(b"\r\n")
+
+
+def test_refusals_of_a_prestuffed_copy_are_reported_like_sendmails() -> None:
+    shared = MessageBody.of(1, b"Subject: x\r\n", b"x\r\n")
+    message = Outgoing(shared.head + b"\r\n", shared)
+    sink = Sink(rcpt_replies={"gone@example.org": ["550 5.1.1 no such user"], "later@example.org": ["451 4.7.1 later"]})
+    with smtp_server(sink) as port:
+        settings = EmailConfig(host="127.0.0.1", port=port, security="none")
+        with Mailer(lambda: connect_smtp(settings)) as mailer:
+            with pytest.raises(Refused) as gone:
+                mailer.send("digest@example.org", "gone@example.org", message)
+            with pytest.raises(Refused) as later:
+                mailer.send("digest@example.org", "later@example.org", message)
+            mailer.send("digest@example.org", "ok@example.org", message)  # the same connection, after RSET
+    assert (gone.value.code, gone.value.permanent, str(gone.value)) == (550, True, "550 5.1.1 no such user")
+    assert (later.value.code, later.value.permanent) == (451, False)
+    assert [m.recipients for m in sink.messages] == [["ok@example.org"]] and sink.sessions == 1
 
 
 @pytest.mark.parametrize("site_url", ["https://papers.example.org", "http://plain.example.org", ""])

@@ -2,7 +2,7 @@
 
     EmailChannel.deliver(pending rows, oldest digest first)
       ├── Composer: each stored digest is loaded once, and rendered once per distinct topic filter
-      ├── build_message: the recipient's own headers before the shared headers and encoded body
+      ├── outgoing: the recipient's own headers before the shared headers and encoded body
       └── Mailer.send: one SMTP connection for the batch, paced by ``rate_limit``, reconnecting
           once when the server drops it
 
@@ -190,13 +190,16 @@ class Mailer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, sender: str, recipient: str, data: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes | Outgoing) -> None:
         """Send one message; return when the server accepted it, else raise a SendError."""
         self._pace()
         for attempt in (1, 2):
             client = self._open()
             try:
-                client.sendmail(sender, [recipient], data)
+                if isinstance(message, Outgoing) and isinstance(client, smtplib.SMTP):
+                    _send_wire(client, sender, recipient, message)
+                else:
+                    client.sendmail(sender, [recipient], message if isinstance(message, bytes) else message.as_bytes())
                 return
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
@@ -245,6 +248,46 @@ class Mailer:
         self._next_slot = now + self._interval
 
 
+def _send_wire(client: smtplib.SMTP, sender: str, recipient: str, message: Outgoing) -> None:
+    """``client.sendmail(sender, [recipient], message.as_bytes())`` with the body stuffed once per filter.
+
+    The same commands, SIZE parameter, replies and exceptions as smtplib's sendmail for one
+    recipient; only its per-message pass over the data (``_quote_periods``, ~0.3 ms for 48 KB)
+    and two copies of it are gone.
+    """
+    client.ehlo_or_helo_if_needed()
+    size = len(message.headers) + len(message.body.body)
+    options = [f"size={size}"] if client.does_esmtp and client.has_extn("size") else []
+    code, reply = client.mail(sender, options)
+    if code != 250:
+        _reset(client, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = client.rcpt(recipient)
+    if code not in (250, 251):
+        _reset(client, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    client.putcmd("data")
+    code, reply = client.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    client.send(message.wire() + b".\r\n")
+    code, reply = client.getreply()
+    if code != 250:
+        _reset(client, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _reset(client: smtplib.SMTP, code: int) -> None:
+    """After a refusal, as smtplib does: close on 421, else RSET (ignoring a server already gone)."""
+    if code == 421:
+        client.close()
+        return
+    try:
+        client.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
+
+
 # -- composing -------------------------------------------------------------------------------
 
 
@@ -253,12 +296,43 @@ class MessageBody:
     """A digest rendered for one topic filter, serialised once and shared by its recipients.
 
     ``head`` holds the header lines every copy has in common (From, Subject, Date, List-Id,
-    MIME-Version, Content-Type with the boundary); ``body`` the encoded multipart/alternative body.
+    MIME-Version, Content-Type with the boundary); ``body`` the encoded multipart/alternative body;
+    ``wire`` the same body as the SMTP DATA command carries it (RFC 5321 4.5.2: a line that starts
+    with "." gets a second one), ending in CRLF.
     """
 
     size: int
     head: bytes
     body: bytes
+    wire: bytes
+
+    @classmethod
+    def of(cls, size: int, head: bytes, body: bytes) -> MessageBody:
+        """A body with its ``wire`` form, dot-stuffed once here rather than by smtplib for every copy."""
+        wire = (b"." if body.startswith(b".") else b"") + body.replace(b"\n.", b"\n..")
+        if not wire.endswith(b"\r\n"):
+            wire += b"\r\n"
+        return cls(size, head, body, wire)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One recipient's copy: its header block (own and shared header lines, the blank line) and
+    the shared body."""
+
+    headers: bytes
+    body: MessageBody
+
+    def as_bytes(self) -> bytes:
+        """The message (RFC 5322)."""
+        return self.headers + self.body.body
+
+    def wire(self) -> bytes:
+        """The message as DATA carries it (dot-stuffed, ending in CRLF; the final "." not included).
+
+        The header lines need no stuffing: each starts with a field name.
+        """
+        return self.headers + self.body.wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +386,7 @@ def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> Mes
     msg["Content-Type"] = "multipart/alternative"
     msg.set_payload([_text_part(rendered.text, "plain"), _text_part(rendered.html, "html")])
     head, _, body = msg.as_bytes().partition(b"\r\n\r\n")
-    return MessageBody(digest.size, head + b"\r\n", body)
+    return MessageBody.of(digest.size, head + b"\r\n", body)
 
 
 def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
@@ -321,9 +395,10 @@ def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
     return f"<digest.{delivery.digest_date:%Y%m%d}.{delivery.digest_id}.{delivery.id}.{token}@{domain}>"
 
 
-def build_message(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str) -> bytes:
-    """One recipient's copy: To, Message-ID and List-Unsubscribe, then the shared headers and body."""
-    return own_headers(recipient, info=info, msgid=msgid) + body.head + b"\r\n" + body.body
+def outgoing(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str) -> Outgoing:
+    """One recipient's copy: To, Message-ID and List-Unsubscribe, then the shared headers and body
+    (only the header block is new bytes)."""
+    return Outgoing(own_headers(recipient, info=info, msgid=msgid) + body.head + b"\r\n", body)
 
 
 def own_headers(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
@@ -471,9 +546,9 @@ class EmailChannel:
                     store.mark_delivery(delivery.id, "sent", now=now, error="skipped: nothing new in the recipient's topics")
                     continue
                 body = composer.body(delivery, topics[delivery.recipient])
-                data = build_message(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
+                message = outgoing(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
                 try:
-                    mailer.send(info.sender, delivery.recipient, data)
+                    mailer.send(info.sender, delivery.recipient, message)
                 except Refused as exc:
                     failed += self._record_failure(delivery, context, str(exc), permanent=exc.permanent)
                     continue
