@@ -12,7 +12,8 @@ import sqlite3
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ from digest.deliver.email import (
     Mailer,
     MessageBody,
     Outgoing,
+    Pacer,
     Refused,
+    Senders,
     backoff,
     connect_smtp,
     filter_digest,
@@ -45,7 +48,7 @@ from digest.models import Digest, DigestCounts, Paper, TopicGroup
 from digest.pipeline import deliver_pending, load_grouping, load_topics, run_cycle
 from digest.recall import load_digest
 from digest.render import Renderer
-from digest.store import Diff, SeenStore
+from digest.store import Delivery, Diff, SeenStore
 from tests.smtp_sink import Received, Sink, smtp_server
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
@@ -404,6 +407,39 @@ def test_killed_after_the_commit_every_recipient_gets_exactly_one_copy(
     assert [state for state, _, _ in email_rows(config).values()] == ["sent"] * 3
 
 
+def test_killed_while_sending_over_two_connections_every_recipient_gets_exactly_one_copy(
+    write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
+) -> None:
+    """The server holds the first message; the other connection sends and marks the rest; SIGKILL; run again."""
+    sink = Sink(block_on=1)
+    with smtp_server(sink) as port:
+        path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3], email="connections = 2")
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", "run", "--config", str(path), "--date", "2025-03-14"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            assert sink.blocked.wait(60), "the run never reached the SMTP server"
+            config = load_config(path)
+            deadline = time.monotonic() + 60
+            while sorted(state for state, _, _ in email_rows(config).values()) != ["pending", "sent", "sent"]:
+                assert time.monotonic() < deadline, email_rows(config)  # the first held, the other two sent
+                time.sleep(0.05)
+            assert len(sink.messages) == 2
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(30) == -signal.SIGKILL
+        finally:
+            proc.kill()
+            proc.wait()
+        sink.block_on = None
+        sink.release.set()
+        rerun = digest_cli("run", "--config", str(path), "--date", "2025-03-15", "--json", check_code=0)
+    assert json.loads(rerun.stdout)["deliveries"]["email"] == {"sent": 1, "failed": 0, "pending": 0}
+    assert {a: len(m) for a, m in sink.by_recipient().items()} == {"all@example.org": 1, "audio@example.org": 1, "fast@example.org": 1}
+    assert [state for state, _, _ in email_rows(config).values()] == ["sent"] * 3
+
+
 # -- TLS and login -----------------------------------------------------------------------------
 
 
@@ -533,7 +569,10 @@ class FakeClient:
         pass
 
 
-def test_rate_limit_paces_the_batch_on_one_connection() -> None:
+@pytest.mark.parametrize("connections", [1, 3])
+def test_rate_limit_paces_the_whole_batch_over_any_number_of_connections(
+    connections: int, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
     clock = [100.0]
     slept: list[float] = []
 
@@ -541,8 +580,98 @@ def test_rate_limit_paces_the_batch_on_one_connection() -> None:
         slept.append(seconds)
         clock[0] += seconds
 
-    client = FakeClient()
-    with Mailer(lambda: client, rate_limit=4.0, clock=lambda: clock[0], sleep=sleep) as mailer:
-        for n in range(5):
-            mailer.send("digest@example.org", f"r{n}@example.org", b"Subject: x\r\n\r\nx\r\n")
-    assert slept == [0.25] * 4 and mailer.connections == 1 and len(client.sent) == 5
+    clients: list[FakeClient] = []
+
+    def connect(settings: EmailConfig) -> FakeClient:
+        clients.append(FakeClient())
+        return clients[-1]
+
+    recipients = [(f"r{n}@example.org", []) for n in range(5)]
+    path = email_config(write_config, tmp_path, 25, recipients=recipients, email=f"rate_limit = 4.0\nconnections = {connections}")
+    channel = EmailChannel(connect=connect, sleep=sleep, clock=lambda: clock[0])
+    report = run_cycle(load_config(path), now=NOW, day=DAY, delivery_channels=[ArchiveChannel(), channel])
+    assert report.deliveries["email"] == {"sent": 5, "failed": 0, "pending": 0}
+    assert slept == [0.25] * 4  # one pace for the batch, not one per connection
+    assert sorted(r for c in clients for r in c.sent) == [r for r, _ in recipients]
+    assert channel.connections == len(clients) <= connections
+
+
+def delivery_row(n: int) -> Delivery:
+    return Delivery(n, 1, DAY, "email", f"r{n}@example.org", "pending", 0, None, None)
+
+
+def test_an_error_while_composing_settles_the_messages_already_in_flight_first() -> None:
+    """The threads' accepted messages are marked before the error propagates (nothing resent)."""
+    shared = MessageBody.of(1, b"Subject: x\r\n", b"x\r\n")
+    settled: list[tuple[int, Any]] = []
+
+    def jobs() -> Iterator[tuple[Delivery, Outgoing]]:
+        yield delivery_row(1), Outgoing(shared.head + b"\r\n", shared)
+        yield delivery_row(2), Outgoing(shared.head + b"\r\n", shared)
+        raise RuntimeError("a template broke")
+
+    def settle(delivery: Delivery, error: Any) -> bool:
+        settled.append((delivery.id, error))
+        return True
+
+    senders = Senders(lambda: FakeClient(), 2, "digest@example.org", Pacer(0))
+    with pytest.raises(RuntimeError, match="a template broke"):
+        senders.run(jobs(), settle)
+    assert sorted(settled) == [(1, None), (2, None)]
+
+
+def test_several_connections_send_each_copy_once_and_byte_for_byte(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    recipients = [(f"r{n}@example.org", [["audio"], [], ["compression", "inference"], ["vision"]][n % 4]) for n in range(12)]
+    sink = Sink(rcpt_replies={"r1@example.org": ["451 4.7.1 later"], "r2@example.org": ["550 5.1.1 no such user"]}, drop_on={5})
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port, recipients=recipients, email="connections = 3"))
+        channel = EmailChannel()
+        report = run_cycle(config, now=NOW, day=DAY, delivery_channels=[ArchiveChannel(), channel])
+    # r3, r7, r11 (vision) have nothing new; r1 is greylisted, r2 refused, the rest sent once each.
+    assert report.deliveries["email"] == {"sent": 7, "failed": 1, "pending": 1}
+    assert sorted(r.recipients[0] for r in sink.messages) == sorted(f"r{n}@example.org" for n in (0, 4, 5, 6, 8, 9, 10))
+    wanted = dict(recipients)
+    for received in sink.messages:
+        assert received.data == fresh_message(config, received, wanted[received.recipients[0]])
+    assert channel.connections == 4 and sink.sessions == 4  # three, and one reconnect after the drop
+    rows = email_rows(config)
+    assert rows["r1@example.org"][:2] == ("pending", 1) and rows["r2@example.org"] == ("failed", 1, "550 5.1.1 no such user")
+
+
+@pytest.mark.parametrize("count", [6, 2])
+def test_connections_the_server_refuses_leave_the_batch_to_the_others(
+    count: int, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A server allowing fewer connections than configured: the refused ones give their message back."""
+    opened = [0]
+
+    def connect(settings: EmailConfig) -> smtplib.SMTP:
+        opened[0] += 1
+        if opened[0] > 1:
+            raise smtplib.SMTPConnectError(421, b"4.7.0 too many connections from your host")
+        return connect_smtp(settings)
+
+    recipients = [(f"r{n}@example.org", []) for n in range(count)]
+    sink = Sink()
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port, recipients=recipients, email="connections = 4"))
+        report = run_cycle(config, now=NOW, day=DAY, delivery_channels=[ArchiveChannel(), EmailChannel(connect=connect)])
+    assert report.deliveries["email"] == {"sent": count, "failed": 0, "pending": 0} and not report.failed
+    assert sorted(r.recipients[0] for r in sink.messages) == [r for r, _ in recipients] and sink.sessions == 1
+    assert all(row[:2] == ("sent", 1) for row in email_rows(config).values())
+
+
+def test_an_unreachable_server_with_several_connections_tries_one_row(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    from tests.smtp_sink import free_port
+
+    config = load_config(email_config(write_config, tmp_path, free_port(), recipients=RECIPIENTS[:3], email="connections = 3"))
+    report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 0, "failed": 0, "pending": 3} and report.failed
+    assert sorted(attempts for _, attempts, _ in email_rows(config).values()) == [0, 0, 1]
+
+
+def test_connections_must_be_between_1_and_16(write_config: Callable[..., Path]) -> None:
+    for value in (0, 17):
+        with pytest.raises(ConfigError) as caught:
+            load_config(write_config(f"[email]\nconnections = {value}\n"))
+        assert caught.value.message.endswith("email.connections: must be between 1 and 16")
