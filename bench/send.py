@@ -1,11 +1,17 @@
 """Benchmark: one digest emailed to 10,000 recipients with personalised topic filters.
 
-A local aiosmtpd sink (a separate process, so its memory and CPU are not counted) accepts and
+A local aiosmtpd sink (separate processes, so their memory and CPU are not counted) accepts and
 counts the messages; this process runs a real cycle (``pipeline.run_cycle``) on a seed listing
 and times the email channel.  Prints messages per second and peak RSS, writes
 ``bench/results/send.json``.  Targets: >= 200 messages/s, <= 150 MB peak RSS.
 
-    .venv/bin/python bench/send.py [--recipients 10000] [--snapshot FILE]
+The sink is ``--sink-processes`` aiosmtpd servers behind one port (a parent accepts and hands
+the connections round-robin to them, as an MTA runs one smtpd per connection); digest sends over
+``--connections`` connections (``[email] connections``).  After the run the same sink is timed
+with ready-made 48,000-byte messages from a client doing nothing else, over as many connections
+and over one: the sink's own ceiling, reported beside digest's rate.
+
+    .venv/bin/python bench/send.py [--recipients 10000] [--connections 2] [--sink-processes 2] [--snapshot FILE]
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ FALLBACK = REPO / "examples" / "inbox" / "2026-11-23.txt"
 RESULTS = REPO / "bench" / "results" / "send.json"
 
 SINK = """
-import asyncio, sys
-from aiosmtpd.controller import Controller
+import asyncio, os, socket, sys, threading
+from aiosmtpd.smtp import SMTP
 
 class Count:
     messages = 0
@@ -43,12 +49,59 @@ class Count:
         Count.octets += len(envelope.content)
         return "250 OK"
 
-controller = Controller(Count(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
+def serve(channel):
+    # One aiosmtpd server (its own process and event loop) on the connections the parent passes it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    handler = Count()
+    def receive():
+        data, fds, _, _ = socket.recv_fds(channel, 16, 4)
+        if not data:
+            loop.stop()
+            return
+        for fd in fds:
+            smtp = lambda: SMTP(handler, hostname="sink.test", loop=loop)
+            loop.create_task(loop.connect_accepted_socket(smtp, socket.socket(fileno=fd)))
+    loop.add_reader(channel.fileno(), receive)
+    loop.run_forever()
+    channel.sendall(f"{Count.messages} {Count.octets}".encode())
+    os._exit(0)
+
+processes, port = int(sys.argv[1]), int(sys.argv[2])
+channels = []
+for _ in range(processes):
+    ours, theirs = socket.socketpair()
+    if os.fork() == 0:
+        ours.close()
+        serve(theirs)
+    theirs.close()
+    channels.append(ours)
+listener = socket.create_server(("127.0.0.1", port), backlog=128)
+
+def accept():
+    # Connections go round-robin to the server processes.
+    n = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        socket.send_fds(channels[n % processes], [b"c"], [conn.fileno()])
+        conn.close()
+        n += 1
+
+threading.Thread(target=accept, daemon=True).start()
 print("ready", flush=True)
 sys.stdin.read()  # until the bench closes our stdin
-controller.stop()
-print(Count.messages, Count.octets, flush=True)
+listener.close()
+messages = octets = 0
+for channel in channels:
+    channel.shutdown(socket.SHUT_WR)
+    counted = channel.recv(100).split()
+    messages, octets = messages + int(counted[0]), octets + int(counted[1])
+for _ in channels:
+    os.wait()
+print(messages, octets, flush=True)
 """
 
 
@@ -62,25 +115,54 @@ def free_port() -> int:
 CEILING_BYTES = 48_000
 
 
-def sink_ceiling(port: int, count: int) -> tuple[int, int, float]:
-    """The sink's own limit: ``count`` ready-made messages of CEILING_BYTES over one connection.
+def sink_ceiling(port: int, count: int, connections: int) -> tuple[int, int, float]:
+    """The sink's own limit: ``count`` ready-made messages of CEILING_BYTES over ``connections``
+    connections (one thread each, doing nothing but the SMTP transaction with pre-stuffed data).
 
     Returns (messages, octets, messages per second).
     """
     import smtplib
+    import threading
 
     line = b"x" * 75 + b"="
     message = b"Subject: ceiling\r\n\r\n" + b"\r\n".join([line] * (CEILING_BYTES // 78)) + b"\r\n"
-    client = smtplib.SMTP("127.0.0.1", port)
+    each = count // connections
+    clients = [smtplib.SMTP("127.0.0.1", port) for _ in range(connections)]
+    for client in clients:
+        client.ehlo()
+    failures: list[BaseException] = []
+
+    def send(client: smtplib.SMTP) -> None:
+        try:
+            transactions(client)
+        except BaseException as exc:
+            failures.append(exc)
+
+    def transactions(client: smtplib.SMTP) -> None:
+        for _ in range(each):
+            client.mail("bench@example.org")
+            client.rcpt("sink@example.org")
+            client.putcmd("data")
+            assert client.getreply()[0] == 354
+            client.send(message + b".\r\n")
+            assert client.getreply()[0] == 250
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
     started = time.perf_counter()
-    for _ in range(count):
-        client.sendmail("bench@example.org", ["sink@example.org"], message)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     seconds = time.perf_counter() - started
-    client.quit()
-    return count, count * len(message), round(count / seconds, 1)
+    if failures:
+        raise failures[0]
+    for client in clients:
+        client.quit()
+    sent = each * connections
+    return sent, sent * len(message), round(sent / seconds, 1)
 
 
-def write_config(folder: Path, port: int, recipients: int, snapshot: Path, rng: random.Random) -> Path:
+def write_config(folder: Path, port: int, recipients: int, connections: int, snapshot: Path, rng: random.Random) -> Path:
     """A config with the snapshot in the inbox and ``recipients`` readers of 0 to 3 topics each."""
     from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy
 
@@ -90,7 +172,7 @@ def write_config(folder: Path, port: int, recipients: int, snapshot: Path, rng: 
     lines = [
         '[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n',
         '[archive]\nsite_url = "https://papers.example.org"\n',
-        f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n',
+        f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = {connections}\n',
     ]
     for n in range(recipients):
         topics = sorted(rng.sample(codes, rng.choice([0, 1, 1, 2, 2, 3])))
@@ -105,6 +187,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--snapshot", type=Path, default=SEED if SEED.is_file() else FALLBACK)
+    parser.add_argument("--connections", type=int, default=2, help="digest's [email] connections")
+    parser.add_argument("--sink-processes", type=int, default=2, help="aiosmtpd processes behind the sink's port")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -129,39 +213,41 @@ def main() -> None:
             TimedEmail.cpu_seconds = time.process_time() - cpu
             return result
 
-    render_seconds = [0.0, 0]
+    render_seconds = [0.0, 0, 0.0]  # wall seconds, renders, CPU seconds
     real_render = email_module.render_body
 
     def timed_render(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return real_render(*args, **kwargs)
         finally:
             render_seconds[0] += time.perf_counter() - started
             render_seconds[1] += 1
+            render_seconds[2] += time.thread_time() - cpu
 
     email_module.render_body = timed_render  # the channel looks it up at call time
 
     load_before = os.getloadavg()
     port = free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(args.sink_processes), str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert sink.stdout is not None and sink.stdin is not None
     assert sink.stdout.readline().strip() == "ready"
     with tempfile.TemporaryDirectory(prefix="digest-bench-send-") as tmp:
         folder = Path(tmp)
-        config = load_config(write_config(folder, port, args.recipients, args.snapshot, random.Random(5)))
+        config = load_config(write_config(folder, port, args.recipients, args.connections, args.snapshot, random.Random(5)))
         filters = len({r.topics for r in config.email.recipients})
         started = time.perf_counter()
         report = run_cycle(
             config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail()]
         )
         total = time.perf_counter() - started
-    ceiling = sink_ceiling(port, 1000)
+    ceiling = sink_ceiling(port, 1000, args.connections)
+    ceiling_one = sink_ceiling(port, 500, 1) if args.connections > 1 else ceiling
     sink.stdin.close()
     received, octets = (int(x) for x in sink.stdout.readline().split())
     sink.wait(30)
-    received -= ceiling[0]
-    octets -= ceiling[1]
+    received -= ceiling[0] + (ceiling_one[0] if ceiling_one is not ceiling else 0)
+    octets -= ceiling[1] + (ceiling_one[1] if ceiling_one is not ceiling else 0)
 
     load_after = os.getloadavg()
     email = report.deliveries["email"]
@@ -179,13 +265,17 @@ def main() -> None:
         "email_seconds": round(TimedEmail.seconds, 2),
         "renders": render_seconds[1],
         "render_seconds": round(render_seconds[0], 2),
+        "render_cpu_seconds": round(render_seconds[2], 2),
         "messages_per_second": round(email["sent"] / TimedEmail.seconds, 1),
         "client_cpu_seconds": round(TimedEmail.cpu_seconds, 2),
         "client_cpu_ms_per_message_besides_renders": (
-            round((TimedEmail.cpu_seconds - render_seconds[0]) / email["sent"] * 1000, 3) if email["sent"] else 0
+            round((TimedEmail.cpu_seconds - render_seconds[2]) / email["sent"] * 1000, 3) if email["sent"] else 0
         ),
         "cycle_seconds": round(total, 2),
+        "connections": args.connections,
+        "sink_processes": args.sink_processes,
         "sink_ceiling_messages_per_second": ceiling[2],
+        "sink_ceiling_one_connection_messages_per_second": ceiling_one[2],
         "peak_rss_mb": round(peak_mb, 1),
         "load_average_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "python": sys.version.split()[0],
@@ -200,8 +290,10 @@ def main() -> None:
         f"(mean message {figures['mean_message_bytes']} bytes)"
     )
     print(
-        f"  of which rendering {figures['render_seconds']} s ({figures['renders']} renders); the sink alone takes "
-        f"{figures['sink_ceiling_messages_per_second']} messages/s of {CEILING_BYTES} bytes from a client doing nothing else"
+        f"  of which rendering {figures['render_seconds']} s ({figures['renders']} renders); over {args.connections} "
+        f"connection(s) to {args.sink_processes} aiosmtpd process(es), the sink alone takes "
+        f"{figures['sink_ceiling_messages_per_second']} messages/s of {CEILING_BYTES} bytes from a client doing nothing else "
+        f"({figures['sink_ceiling_one_connection_messages_per_second']} over one connection)"
     )
     print(
         f"  client CPU {figures['client_cpu_seconds']} s ({figures['client_cpu_ms_per_message_besides_renders']} ms "
