@@ -31,22 +31,25 @@ tests pass their own, e.g. with a TLS context that trusts a self-signed certific
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import datetime as dt
 import functools
 import hashlib
 import os
 import queue
+import random
 import re
 import smtplib
 import ssl
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from email import policy as email_policy
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -60,8 +63,6 @@ from digest.recall import load_digest
 from digest.render import oneline, subject_line
 from digest.store import Delivery
 
-# Body parts: quoted-printable, lines of at most 76 characters (RFC 2045).
-_BODY_POLICY = email_policy.SMTP
 # Headers: folded only past 998 characters, so that the URLs of List-Unsubscribe are never
 # rewritten as RFC 2047 encoded words (which the standard folder does to long "words").
 _HEADER_POLICY = email_policy.SMTP.clone(max_line_length=998)
@@ -483,26 +484,54 @@ def filter_digest(digest: Digest, topics: Sequence[str]) -> Digest:
     return replace(digest, groups=tuple(g for g in digest.groups if g.code in wanted))
 
 
-def _text_part(content: str, subtype: str) -> MIMEPart:
-    part = MIMEPart(policy=_BODY_POLICY)
-    part.set_content(content, subtype=subtype, charset="utf-8", cte="quoted-printable")
-    return part
+def quoted_printable(content: str) -> bytes:
+    """``content`` as a quoted-printable UTF-8 part body: CRLF lines of at most 76 characters.
+
+    The lines are those the email package's ``set_content`` makes (``bytes.splitlines``, a final
+    line end); the encoding is binascii's (C), ~10x faster than the package's pure-Python encoder,
+    whose soft line breaks fall a character or two elsewhere.  Both are RFC 2045 quoted-printable.
+    """
+    data = b"\n".join(content.encode("utf-8").splitlines()) + b"\n"
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+def _part(subtype: str, content: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'.encode()
+        + quoted_printable(content)
+    )
+
+
+def _boundary() -> str:
+    """A MIME boundary as the email package makes them; "==" never occurs in quoted-printable text."""
+    return f"==============={random.randrange(sys.maxsize):019d}=="
 
 
 def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> MessageBody:
-    """Render a (filtered) digest as a text part and an inlined-HTML part, with the shared headers."""
+    """Render a (filtered) digest as a text part and an inlined-HTML part, with the shared headers.
+
+    The headers come from the email package; the multipart body is assembled here, laid out as
+    the package lays it out (the package's generator would encode and then re-write ~150 KB of
+    parts line by line: ~20 ms of a full day's render, against ~2 ms here).
+    """
     options = replace(render_options(context.config, context.now), unsubscribe=info.unsubscribe_mailto)
     rendered = context.renderer.render(digest, options, markdown=False)
+    boundary = _boundary()
     msg = EmailMessage(policy=_HEADER_POLICY)
     msg["From"] = context.config.email.sender
     msg["Subject"] = subject_line(digest, context.config.archive.title)
     msg["Date"] = format_datetime(context.now)
     msg["List-Id"] = info.list_id
     msg["MIME-Version"] = "1.0"
-    msg["Content-Type"] = "multipart/alternative"
-    msg.set_payload([_text_part(rendered.text, "plain"), _text_part(rendered.html, "html")])
-    head, _, body = msg.as_bytes().partition(b"\r\n\r\n")
-    return MessageBody.of(digest.size, head + b"\r\n", body)
+    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    head = b"".join(_HEADER_POLICY.fold_binary(name, value) for name, value in msg.items())  # as the generator writes them
+    delimiter = f"--{boundary}".encode()
+    body = b"".join([
+        delimiter, b"\r\n", _part("plain", rendered.text),
+        b"\r\n", delimiter, b"\r\n", _part("html", rendered.html),
+        b"\r\n", delimiter, b"--\r\n",
+    ])
+    return MessageBody.of(digest.size, head, body)
 
 
 def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
