@@ -304,23 +304,33 @@ class Senders:
         self._workers = [_Worker(Mailer(self._connect), queue.SimpleQueue()) for _ in range(self._count)]
         idle = list(reversed(self._workers))  # pop() hands the first message to the first thread
         busy: set[_Worker] = set()
-        retry: deque[Job] = deque()  # messages given back by a refused extra connection
+        ready: deque[Job] = deque()  # composed, not handed out: the next one, and any given back
         retired: set[_Worker] = set()
         more, stopped = True, False
         try:
             while True:
-                while idle and not stopped and (retry or more):
-                    job = retry.popleft() if retry else next(jobs, None)
-                    if job is None:
-                        more = False
-                        break
+                while idle and not stopped and (ready or more):
+                    if not ready:
+                        job = next(jobs, None)
+                        if job is None:
+                            more = False
+                            break
+                        ready.append(job)
                     self._pacer.wait()
                     worker = idle.pop()
                     if worker.thread is None:
                         worker.thread = threading.Thread(target=self._work, args=(worker,), name="digest-smtp", daemon=True)
                         worker.thread.start()
-                    worker.inbox.put(job)
+                    worker.inbox.put(ready.popleft())
                     busy.add(worker)
+                if busy and more and not stopped and not ready:
+                    # Every thread is sending: compose the next message meanwhile (a filter's render
+                    # overlaps the messages in flight instead of following them).
+                    job = next(jobs, None)
+                    if job is None:
+                        more = False
+                    else:
+                        ready.append(job)
                 if not busy:
                     return
                 worker, delivery, message, error = self._done.get()
@@ -331,7 +341,7 @@ class Senders:
                     # this extra connection was refused while another one works or is opening: it stops, the others carry on
                     retired.add(worker)
                     worker.inbox.put(None)
-                    retry.append((delivery, message))
+                    ready.appendleft((delivery, message))
                     continue
                 idle.append(worker)
                 if error is not None and not isinstance(error, SendError):
