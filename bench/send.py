@@ -9,7 +9,9 @@ The sink is ``--sink-processes`` aiosmtpd servers behind one port (a parent acce
 the connections round-robin to them, as an MTA runs one smtpd per connection); digest sends over
 ``--connections`` connections (``[email] connections``).  After the run the same sink is timed
 with ready-made 48,000-byte messages from a client doing nothing else, over as many connections
-and over one: the sink's own ceiling, reported beside digest's rate.
+and over one, then with a copy digest sent of about the mean size over as many connections
+(aiosmtpd's cost follows a message's lines: digest's ~64 bytes per line against the synthetic
+78): the sink's own ceiling, reported beside digest's rate.
 
     .venv/bin/python bench/send.py [--recipients 10000] [--connections 2] [--sink-processes 2] [--snapshot FILE]
 """
@@ -115,17 +117,22 @@ def free_port() -> int:
 CEILING_BYTES = 48_000
 
 
-def sink_ceiling(port: int, count: int, connections: int) -> tuple[int, int, float]:
-    """The sink's own limit: ``count`` ready-made messages of CEILING_BYTES over ``connections``
-    connections (one thread each, doing nothing but the SMTP transaction with pre-stuffed data).
+def synthetic_message() -> bytes:
+    """CEILING_BYTES of 78-byte lines, as DATA carries it (ends in CRLF, nothing to dot-stuff)."""
+    line = b"x" * 75 + b"="
+    return b"Subject: ceiling\r\n\r\n" + b"\r\n".join([line] * (CEILING_BYTES // 78)) + b"\r\n"
 
-    Returns (messages, octets, messages per second).
+
+def sink_ceiling(port: int, count: int, connections: int, wire: bytes) -> tuple[int, int, float]:
+    """The sink's own limit: ``count`` copies of the ready-made ``wire`` (dot-stuffed DATA, ending
+    in CRLF) over ``connections`` connections, one thread each doing nothing but the SMTP
+    transaction.  aiosmtpd's cost grows with the lines of a message, not only its bytes.
+
+    Returns (messages, octets as the sink counts them, messages per second).
     """
     import smtplib
     import threading
 
-    line = b"x" * 75 + b"="
-    message = b"Subject: ceiling\r\n\r\n" + b"\r\n".join([line] * (CEILING_BYTES // 78)) + b"\r\n"
     each = count // connections
     clients = [smtplib.SMTP("127.0.0.1", port) for _ in range(connections)]
     for client in clients:
@@ -144,7 +151,7 @@ def sink_ceiling(port: int, count: int, connections: int) -> tuple[int, int, flo
             client.rcpt("sink@example.org")
             client.putcmd("data")
             assert client.getreply()[0] == 354
-            client.send(message + b".\r\n")
+            client.send(wire + b".\r\n")
             assert client.getreply()[0] == 250
 
     threads = [threading.Thread(target=send, args=(c,)) for c in clients]
@@ -159,7 +166,8 @@ def sink_ceiling(port: int, count: int, connections: int) -> tuple[int, int, flo
     for client in clients:
         client.quit()
     sent = each * connections
-    return sent, sent * len(message), round(sent / seconds, 1)
+    unstuffed = len(wire.replace(b"\r\n..", b"\r\n."))
+    return sent, sent * unstuffed, round(sent / seconds, 1)
 
 
 def write_config(folder: Path, port: int, recipients: int, connections: int, snapshot: Path, rng: random.Random) -> Path:
@@ -227,6 +235,21 @@ def main() -> None:
 
     email_module.render_body = timed_render  # the channel looks it up at call time
 
+    # Every 250th copy as it went out, to time the sink on digest's own messages afterwards.
+    samples: list[bytes] = []
+    sizes = [0, 0]  # copies, bytes
+    real_outgoing = email_module.outgoing
+
+    def sampled_outgoing(*args: Any, **kwargs: Any) -> Any:
+        message = real_outgoing(*args, **kwargs)
+        if sizes[0] % 250 == 0:
+            samples.append(message.wire())
+        sizes[0] += 1
+        sizes[1] += len(message.headers) + len(message.body.body)
+        return message
+
+    email_module.outgoing = sampled_outgoing
+
     load_before = os.getloadavg()
     port = free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(args.sink_processes), str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -241,13 +264,17 @@ def main() -> None:
             config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail()]
         )
         total = time.perf_counter() - started
-    ceiling = sink_ceiling(port, 1000, args.connections)
-    ceiling_one = sink_ceiling(port, 500, 1) if args.connections > 1 else ceiling
+    mean_size = sizes[1] / max(sizes[0], 1)
+    typical = min(samples, key=lambda wire: abs(len(wire) - mean_size)) if samples else synthetic_message()
+    ceiling = sink_ceiling(port, 1000, args.connections, synthetic_message())
+    ceiling_one = sink_ceiling(port, 500, 1, synthetic_message()) if args.connections > 1 else ceiling
+    ceiling_own = sink_ceiling(port, 1000, args.connections, typical)
     sink.stdin.close()
     received, octets = (int(x) for x in sink.stdout.readline().split())
     sink.wait(30)
-    received -= ceiling[0] + (ceiling_one[0] if ceiling_one is not ceiling else 0)
-    octets -= ceiling[1] + (ceiling_one[1] if ceiling_one is not ceiling else 0)
+    for timed in {id(c): c for c in (ceiling, ceiling_one, ceiling_own)}.values():
+        received -= timed[0]
+        octets -= timed[1]
 
     load_after = os.getloadavg()
     email = report.deliveries["email"]
@@ -276,6 +303,9 @@ def main() -> None:
         "sink_processes": args.sink_processes,
         "sink_ceiling_messages_per_second": ceiling[2],
         "sink_ceiling_one_connection_messages_per_second": ceiling_one[2],
+        "sink_ceiling_digest_message_bytes": len(typical),
+        "sink_ceiling_digest_message_lines": typical.count(b"\r\n"),
+        "sink_ceiling_digest_messages_per_second": ceiling_own[2],
         "peak_rss_mb": round(peak_mb, 1),
         "load_average_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "python": sys.version.split()[0],
@@ -293,7 +323,9 @@ def main() -> None:
         f"  of which rendering {figures['render_seconds']} s ({figures['renders']} renders); over {args.connections} "
         f"connection(s) to {args.sink_processes} aiosmtpd process(es), the sink alone takes "
         f"{figures['sink_ceiling_messages_per_second']} messages/s of {CEILING_BYTES} bytes from a client doing nothing else "
-        f"({figures['sink_ceiling_one_connection_messages_per_second']} over one connection)"
+        f"({figures['sink_ceiling_one_connection_messages_per_second']} over one connection), and "
+        f"{figures['sink_ceiling_digest_messages_per_second']} messages/s of one of digest's own "
+        f"({figures['sink_ceiling_digest_message_bytes']} bytes in {figures['sink_ceiling_digest_message_lines']} lines)"
     )
     print(
         f"  client CPU {figures['client_cpu_seconds']} s ({figures['client_cpu_ms_per_message_besides_renders']} ms "
