@@ -111,21 +111,25 @@ def smtp_password(settings: EmailConfig) -> str | None:
 def connect_smtp(settings: EmailConfig, *, tls_context: ssl.SSLContext | None = None) -> smtplib.SMTP:
     """Open an SMTP connection as ``[email]`` says: plain, STARTTLS or SSL, then log in if a username is set."""
     password = smtp_password(settings)
-    context = tls_context or ssl.create_default_context()
     client: smtplib.SMTP
     if settings.security == "ssl":
-        client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+        client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=_tls(tls_context))
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
     try:
         if settings.security == "starttls":
-            client.starttls(context=context)
+            client.starttls(context=_tls(tls_context))
         if password is not None:
             _login(client, settings.username, password)
     except BaseException:
         client.close()
         raise
     return client
+
+
+def _tls(context: ssl.SSLContext | None) -> ssl.SSLContext:
+    """``context``, else the system's default (loading the CA store: made only when TLS is used)."""
+    return context or ssl.create_default_context()
 
 
 def _login(client: smtplib.SMTP, username: str, password: str) -> None:
