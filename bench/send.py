@@ -1,11 +1,19 @@
 """Benchmark: one digest emailed to 10,000 recipients with personalised topic filters.
 
-A local aiosmtpd sink (a separate process, so its memory and CPU are not counted) accepts and
+A local aiosmtpd sink (separate processes, so their memory and CPU are not counted) accepts and
 counts the messages; this process runs a real cycle (``pipeline.run_cycle``) on a seed listing
 and times the email channel.  Prints messages per second and peak RSS, writes
 ``bench/results/send.json``.  Targets: >= 200 messages/s, <= 150 MB peak RSS.
 
-    .venv/bin/python bench/send.py [--recipients 10000] [--snapshot FILE]
+The sink is ``--sink-processes`` aiosmtpd servers behind one port (a parent accepts and hands
+the connections round-robin to them, as an MTA runs one smtpd per connection); digest sends over
+``--connections`` connections (``[email] connections``).  After the run the same sink is timed
+with ready-made 48,000-byte messages from a client doing nothing else, over as many connections
+and over one, then with a copy digest sent of about the mean size over as many connections
+(aiosmtpd's cost follows a message's lines: digest's ~64 bytes per line against the synthetic
+78): the sink's own ceiling, reported beside digest's rate.
+
+    .venv/bin/python bench/send.py [--recipients 10000] [--connections 2] [--sink-processes 2] [--snapshot FILE]
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import resource
 import shutil
@@ -31,8 +40,8 @@ FALLBACK = REPO / "examples" / "inbox" / "2026-11-23.txt"
 RESULTS = REPO / "bench" / "results" / "send.json"
 
 SINK = """
-import asyncio, sys
-from aiosmtpd.controller import Controller
+import asyncio, os, socket, sys, threading
+from aiosmtpd.smtp import SMTP
 
 class Count:
     messages = 0
@@ -42,12 +51,59 @@ class Count:
         Count.octets += len(envelope.content)
         return "250 OK"
 
-controller = Controller(Count(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
+def serve(channel):
+    # One aiosmtpd server (its own process and event loop) on the connections the parent passes it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    handler = Count()
+    def receive():
+        data, fds, _, _ = socket.recv_fds(channel, 16, 4)
+        if not data:
+            loop.stop()
+            return
+        for fd in fds:
+            smtp = lambda: SMTP(handler, hostname="sink.test", loop=loop)
+            loop.create_task(loop.connect_accepted_socket(smtp, socket.socket(fileno=fd)))
+    loop.add_reader(channel.fileno(), receive)
+    loop.run_forever()
+    channel.sendall(f"{Count.messages} {Count.octets}".encode())
+    os._exit(0)
+
+processes, port = int(sys.argv[1]), int(sys.argv[2])
+channels = []
+for _ in range(processes):
+    ours, theirs = socket.socketpair()
+    if os.fork() == 0:
+        ours.close()
+        serve(theirs)
+    theirs.close()
+    channels.append(ours)
+listener = socket.create_server(("127.0.0.1", port), backlog=128)
+
+def accept():
+    # Connections go round-robin to the server processes.
+    n = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        socket.send_fds(channels[n % processes], [b"c"], [conn.fileno()])
+        conn.close()
+        n += 1
+
+threading.Thread(target=accept, daemon=True).start()
 print("ready", flush=True)
 sys.stdin.read()  # until the bench closes our stdin
-controller.stop()
-print(Count.messages, Count.octets, flush=True)
+listener.close()
+messages = octets = 0
+for channel in channels:
+    channel.shutdown(socket.SHUT_WR)
+    counted = channel.recv(100).split()
+    messages, octets = messages + int(counted[0]), octets + int(counted[1])
+for _ in channels:
+    os.wait()
+print(messages, octets, flush=True)
 """
 
 
@@ -61,25 +117,60 @@ def free_port() -> int:
 CEILING_BYTES = 48_000
 
 
-def sink_ceiling(port: int, count: int) -> tuple[int, int, float]:
-    """The sink's own limit: ``count`` ready-made messages of CEILING_BYTES over one connection.
+def synthetic_message() -> bytes:
+    """CEILING_BYTES of 78-byte lines, as DATA carries it (ends in CRLF, nothing to dot-stuff)."""
+    line = b"x" * 75 + b"="
+    return b"Subject: ceiling\r\n\r\n" + b"\r\n".join([line] * (CEILING_BYTES // 78)) + b"\r\n"
 
-    Returns (messages, octets, messages per second).
+
+def sink_ceiling(port: int, count: int, connections: int, wire: bytes) -> tuple[int, int, float]:
+    """The sink's own limit: ``count`` copies of the ready-made ``wire`` (dot-stuffed DATA, ending
+    in CRLF) over ``connections`` connections, one thread each doing nothing but the SMTP
+    transaction.  aiosmtpd's cost grows with the lines of a message, not only its bytes.
+
+    Returns (messages, octets as the sink counts them, messages per second).
     """
     import smtplib
+    import threading
 
-    line = b"x" * 75 + b"="
-    message = b"Subject: ceiling\r\n\r\n" + b"\r\n".join([line] * (CEILING_BYTES // 78)) + b"\r\n"
-    client = smtplib.SMTP("127.0.0.1", port)
+    each = count // connections
+    clients = [smtplib.SMTP("127.0.0.1", port) for _ in range(connections)]
+    for client in clients:
+        client.ehlo()
+    failures: list[BaseException] = []
+
+    def send(client: smtplib.SMTP) -> None:
+        try:
+            transactions(client)
+        except BaseException as exc:
+            failures.append(exc)
+
+    def transactions(client: smtplib.SMTP) -> None:
+        for _ in range(each):
+            client.mail("bench@example.org")
+            client.rcpt("sink@example.org")
+            client.putcmd("data")
+            assert client.getreply()[0] == 354
+            client.send(wire + b".\r\n")
+            assert client.getreply()[0] == 250
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
     started = time.perf_counter()
-    for _ in range(count):
-        client.sendmail("bench@example.org", ["sink@example.org"], message)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     seconds = time.perf_counter() - started
-    client.quit()
-    return count, count * len(message), round(count / seconds, 1)
+    if failures:
+        raise failures[0]
+    for client in clients:
+        client.quit()
+    sent = each * connections
+    unstuffed = len(wire.replace(b"\r\n..", b"\r\n."))
+    return sent, sent * unstuffed, round(sent / seconds, 1)
 
 
-def write_config(folder: Path, port: int, recipients: int, snapshot: Path, rng: random.Random) -> Path:
+def write_config(folder: Path, port: int, recipients: int, connections: int, snapshot: Path, rng: random.Random) -> Path:
     """A config with the snapshot in the inbox and ``recipients`` readers of 0 to 3 topics each."""
     from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy
 
@@ -89,7 +180,7 @@ def write_config(folder: Path, port: int, recipients: int, snapshot: Path, rng: 
     lines = [
         '[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n',
         '[archive]\nsite_url = "https://papers.example.org"\n',
-        f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n',
+        f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = {connections}\n',
     ]
     for n in range(recipients):
         topics = sorted(rng.sample(codes, rng.choice([0, 1, 1, 2, 2, 3])))
@@ -104,6 +195,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--snapshot", type=Path, default=SEED if SEED.is_file() else FALLBACK)
+    parser.add_argument("--connections", type=int, default=2, help="digest's [email] connections")
+    parser.add_argument("--sink-processes", type=int, default=2, help="aiosmtpd processes behind the sink's port")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -119,46 +212,71 @@ def main() -> None:
         """The email channel, timed."""
 
         seconds = 0.0
+        cpu_seconds = 0.0  # this process's CPU time in the channel (all its threads)
 
         def deliver(self, pending: Sequence[Delivery], context: DeliveryContext) -> ChannelResult:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = super().deliver(pending, context)
             TimedEmail.seconds = time.perf_counter() - started
+            TimedEmail.cpu_seconds = time.process_time() - cpu
             return result
 
-    render_seconds = [0.0, 0]
+    render_seconds = [0.0, 0, 0.0]  # wall seconds, renders, CPU seconds
     real_render = email_module.render_body
 
     def timed_render(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return real_render(*args, **kwargs)
         finally:
             render_seconds[0] += time.perf_counter() - started
             render_seconds[1] += 1
+            render_seconds[2] += time.thread_time() - cpu
 
     email_module.render_body = timed_render  # the channel looks it up at call time
 
+    # Every 250th copy as it went out, to time the sink on digest's own messages afterwards.
+    samples: list[bytes] = []
+    sizes = [0, 0]  # copies, bytes
+    real_outgoing = email_module.outgoing
+
+    def sampled_outgoing(*args: Any, **kwargs: Any) -> Any:
+        message = real_outgoing(*args, **kwargs)
+        if sizes[0] % 250 == 0:
+            samples.append(message.wire())
+        sizes[0] += 1
+        sizes[1] += len(message.headers) + len(message.body.body)
+        return message
+
+    email_module.outgoing = sampled_outgoing
+
+    load_before = os.getloadavg()
     port = free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(args.sink_processes), str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert sink.stdout is not None and sink.stdin is not None
     assert sink.stdout.readline().strip() == "ready"
     with tempfile.TemporaryDirectory(prefix="digest-bench-send-") as tmp:
         folder = Path(tmp)
-        config = load_config(write_config(folder, port, args.recipients, args.snapshot, random.Random(5)))
+        config = load_config(write_config(folder, port, args.recipients, args.connections, args.snapshot, random.Random(5)))
         filters = len({r.topics for r in config.email.recipients})
         started = time.perf_counter()
         report = run_cycle(
             config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail()]
         )
         total = time.perf_counter() - started
-    ceiling = sink_ceiling(port, 1000)
+    mean_size = sizes[1] / max(sizes[0], 1)
+    typical = min(samples, key=lambda wire: abs(len(wire) - mean_size)) if samples else synthetic_message()
+    ceiling = sink_ceiling(port, 1000, args.connections, synthetic_message())
+    ceiling_one = sink_ceiling(port, 500, 1, synthetic_message()) if args.connections > 1 else ceiling
+    ceiling_own = sink_ceiling(port, 1000, args.connections, typical)
     sink.stdin.close()
     received, octets = (int(x) for x in sink.stdout.readline().split())
     sink.wait(30)
-    received -= ceiling[0]
-    octets -= ceiling[1]
+    for timed in {id(c): c for c in (ceiling, ceiling_one, ceiling_own)}.values():
+        received -= timed[0]
+        octets -= timed[1]
 
+    load_after = os.getloadavg()
     email = report.deliveries["email"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {
@@ -174,10 +292,22 @@ def main() -> None:
         "email_seconds": round(TimedEmail.seconds, 2),
         "renders": render_seconds[1],
         "render_seconds": round(render_seconds[0], 2),
+        "render_cpu_seconds": round(render_seconds[2], 2),
         "messages_per_second": round(email["sent"] / TimedEmail.seconds, 1),
+        "client_cpu_seconds": round(TimedEmail.cpu_seconds, 2),
+        "client_cpu_ms_per_message_besides_renders": (
+            round((TimedEmail.cpu_seconds - render_seconds[2]) / email["sent"] * 1000, 3) if email["sent"] else 0
+        ),
         "cycle_seconds": round(total, 2),
+        "connections": args.connections,
+        "sink_processes": args.sink_processes,
         "sink_ceiling_messages_per_second": ceiling[2],
+        "sink_ceiling_one_connection_messages_per_second": ceiling_one[2],
+        "sink_ceiling_digest_message_bytes": len(typical),
+        "sink_ceiling_digest_message_lines": typical.count(b"\r\n"),
+        "sink_ceiling_digest_messages_per_second": ceiling_own[2],
         "peak_rss_mb": round(peak_mb, 1),
+        "load_average_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "python": sys.version.split()[0],
         "targets": {"messages_per_second": 200, "peak_rss_mb": 150},
     }
@@ -190,8 +320,16 @@ def main() -> None:
         f"(mean message {figures['mean_message_bytes']} bytes)"
     )
     print(
-        f"  of which rendering {figures['render_seconds']} s ({figures['renders']} renders); the sink alone takes "
-        f"{figures['sink_ceiling_messages_per_second']} messages/s of {CEILING_BYTES} bytes from a client doing nothing else"
+        f"  of which rendering {figures['render_seconds']} s ({figures['renders']} renders); over {args.connections} "
+        f"connection(s) to {args.sink_processes} aiosmtpd process(es), the sink alone takes "
+        f"{figures['sink_ceiling_messages_per_second']} messages/s of {CEILING_BYTES} bytes from a client doing nothing else "
+        f"({figures['sink_ceiling_one_connection_messages_per_second']} over one connection), and "
+        f"{figures['sink_ceiling_digest_messages_per_second']} messages/s of one of digest's own "
+        f"({figures['sink_ceiling_digest_message_bytes']} bytes in {figures['sink_ceiling_digest_message_lines']} lines)"
+    )
+    print(
+        f"  client CPU {figures['client_cpu_seconds']} s ({figures['client_cpu_ms_per_message_besides_renders']} ms "
+        f"per message besides renders); load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
     print(f"written to {RESULTS.relative_to(REPO)}")
     ok = figures["messages_per_second"] >= 200 and figures["peak_rss_mb"] <= 150 and received == email["sent"]

@@ -23,6 +23,7 @@ from digest.errors import ConfigError
 
 SOURCE_KINDS = ("snapshots", "feed", "hf-daily-papers")
 SECURITY_MODES = ("none", "starttls", "ssl")
+MAX_CONNECTIONS = 16  # [email] connections: SMTP connections a batch may use at once
 GROUP_ORDERS = ("source", "upvotes")
 ENV_VAR = "DIGEST_CONFIG"
 
@@ -128,6 +129,7 @@ class EmailConfig:
     send_empty: bool = False
     max_per_topic: int = 10
     rate_limit: float = 0.0
+    connections: int = 1
     timeout: float = 60.0
     max_attempts: int = 8
     unsubscribe: str = ""
@@ -258,6 +260,8 @@ def _check_email(config: Config, errors: list[str]) -> None:
         errors.append("email.max_per_topic: must be at least 1")
     if email.rate_limit < 0:
         errors.append("email.rate_limit: must be 0 (no limit) or a positive number of messages per second")
+    if not 1 <= email.connections <= MAX_CONNECTIONS:
+        errors.append(f"email.connections: must be between 1 and {MAX_CONNECTIONS}")
     if email.timeout <= 0:
         errors.append("email.timeout: must be positive")
     if email.max_attempts < 1:

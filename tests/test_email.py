@@ -7,27 +7,53 @@ import json
 import os
 import shutil
 import signal
+import smtplib
 import sqlite3
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage, MIMEPart
 
 from tests.conftest import FIXTURES
-from digest.config import Config, load_config
+from digest.config import Config, EmailConfig, load_config
 from digest.deliver.archive import ArchiveChannel
-from digest.deliver.email import EmailChannel, Mailer, backoff, connect_smtp
+from digest.deliver.archive import render_options
+from digest.deliver.email import (
+    EmailChannel,
+    ListInfo,
+    Mailer,
+    MessageBody,
+    Outgoing,
+    Pacer,
+    Refused,
+    Senders,
+    backoff,
+    connect_smtp,
+    filter_digest,
+    message_id,
+    own_headers,
+    own_headers_by_email_package,
+    quoted_printable,
+)
+from digest.deliver.email import _plain_list as plain_path_taken
 from digest.errors import ConfigError
 from digest.models import Digest, DigestCounts, Paper, TopicGroup
-from digest.pipeline import deliver_pending, load_grouping, run_cycle
+from digest.pipeline import deliver_pending, load_grouping, load_topics, run_cycle
+from digest.recall import load_digest
 from digest.render import Renderer
-from digest.store import Diff, SeenStore
-from tests.smtp_sink import Sink, smtp_server
+from digest.store import Delivery, Diff, SeenStore
+from tests.smtp_sink import Received, Sink, smtp_server
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 DAY = dt.date(2025, 3, 14)
@@ -120,6 +146,177 @@ def test_each_recipient_gets_their_topics_in_one_multipart_message(write_config:
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     assert raw.isascii()  # 7-bit on the wire: quoted-printable parts, RFC 2047 subject
     assert email_rows(config)["vision@example.org"] == ("sent", 1, "skipped: nothing new in the recipient's topics")
+
+
+def fresh_message(config: Config, received: Received, topics: list[str]) -> bytes:
+    """The message to ``received``'s recipient built from scratch, as one EmailMessage.
+
+    The body is rendered again from the stored digest; only the MIME boundary (random) is taken
+    from the received message.
+    """
+    from email.utils import format_datetime
+
+    from digest.render import subject_line
+
+    (recipient,) = received.recipients
+    info = ListInfo.from_config(config)
+    with SeenStore.open(config.store.path, readonly=True) as store:
+        (record,) = store.digests()
+        digest = filter_digest(load_digest(store, [record], load_topics(config)), topics)
+        (row,) = [d for d in store.deliveries(record.id) if d.recipient == recipient]
+    options = replace(render_options(config, NOW), unsubscribe=info.unsubscribe_mailto)
+    rendered = Renderer(config.render.templates).render(digest, options, markdown=False)
+    msg = EmailMessage(policy=email_policy.SMTP.clone(max_line_length=998))
+    msg["To"] = recipient
+    msg["Message-ID"] = message_id(row, record.created_at, info.sender.rsplit("@", 1)[-1])
+    url = f"https://papers.example.org/unsubscribe?address={quote(recipient, safe='')}"
+    msg["List-Unsubscribe"] = f"<mailto:digest@example.org?subject=unsubscribe>, <{url}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["From"] = config.email.sender
+    msg["Subject"] = subject_line(digest, config.archive.title)
+    msg["Date"] = format_datetime(NOW)
+    msg["List-Id"] = info.list_id
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = "multipart/alternative"
+    parts = []
+    for content, subtype in ((rendered.text, "plain"), (rendered.html, "html")):
+        part = MIMEPart(policy=email_policy.SMTP)
+        part.set_content(content, subtype=subtype, charset="utf-8", cte="quoted-printable")
+        parts.append(part)
+    msg.set_payload(parts)
+    boundary = received.message.get_boundary()
+    assert boundary is not None
+    msg.set_boundary(boundary)
+    return msg.as_bytes()
+
+
+def anatomy(data: bytes) -> tuple[bytes, list[bytes], list[str]]:
+    """A message's header block, each part's header block (bytes as sent) and each part's decoded text."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    boundary = message_from_bytes(data, policy=email_policy.default).get_boundary()
+    assert boundary is not None
+    chunks = body.split(b"--" + boundary.encode())
+    assert chunks[0] == b"" and chunks[-1] == b"--\r\n"  # no preamble, no epilogue
+    part_heads = [chunk.partition(b"\r\n\r\n")[0] for chunk in chunks[1:-1]]
+    parsed = message_from_bytes(data, policy=email_policy.default)
+    assert isinstance(parsed, EmailMessage)
+    texts = [part.get_content() for part in parsed.iter_parts()]
+    return head, part_heads, texts
+
+
+def test_each_copy_is_the_message_the_email_package_builds_from_scratch(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """Each copy (recipient headers written as text + the filter's body encoded once) has, byte for
+    byte, the header lines, the MIME layout and part headers of the message the email package
+    builds for that recipient alone, and the same text in each part; only the quoted-printable
+    soft line breaks may fall elsewhere.  Odd addresses take the email package's path for their
+    headers."""
+    recipients = [
+        ("all@example.org", []),
+        ("first.last+tag@mail.example.org", []),
+        ("o'neil@example.org", ["audio"]),
+        ("x=y?z@example.org", ["audio"]),  # "=?" could start an encoded word: the package writes it
+        ("a..b@example.org", ["compression", "inference"]),  # not a dot-atom: the package writes it
+    ]
+    sink = Sink()
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port, recipients=recipients))
+        report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 5, "failed": 0, "pending": 0}
+    wanted = dict(recipients)
+    assert sorted(r.recipients[0] for r in sink.messages) == sorted(wanted)
+    bodies: dict[tuple[str, ...], set[bytes]] = {}
+    for received in sink.messages:
+        assert anatomy(received.data) == anatomy(fresh_message(config, received, wanted[received.recipients[0]]))
+        assert received.data.isascii() and max(len(line) for line in received.data.split(b"\r\n")) <= 998
+        bodies.setdefault(tuple(wanted[received.recipients[0]]), set()).add(received.data.partition(b"\r\n\r\n")[2])
+    assert all(len(shared) == 1 for shared in bodies.values())  # one encoded body per topic filter
+
+
+@pytest.mark.parametrize("content", [
+    "plain line\nsecond line\n",
+    "no final newline",
+    "trailing space \ntrailing tab\t\n\n\nblank lines above\n",
+    ".\n.lead dot\n..\nFrom the start\n",
+    "= signs == everywhere =3D =\n",
+    "caf\u00e9 \u2014 \u00ab\u00a0guillemets\u00a0\u00bb \U0001f600\n",
+    "CR alone\rCRLF\r\nLF\n",
+    "x" * 75 + "\n" + "y" * 76 + "\n" + "z" * 77 + "\n" + "w" * 300 + "\n",
+    ("\u00e9" * 40 + " ") * 5 + "\n",  # escapes across the soft line breaks
+    '<p style="margin:0; color:#111827">' * 20,
+    "",
+])
+def test_quoted_printable_parts_decode_to_their_text(content: str) -> None:
+    encoded = quoted_printable(content)
+    assert encoded.isascii() and encoded.endswith(b"\r\n")
+    lines = encoded.split(b"\r\n")[:-1]
+    assert all(len(line) <= 76 and not line.endswith((b" ", b"\t")) for line in lines)
+    part = MIMEPart(policy=email_policy.SMTP)
+    part.set_content(content, subtype="plain", charset="utf-8", cte="quoted-printable")
+    reference = part.get_content()  # the email package's own text for this content
+    ours = message_from_bytes(
+        b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n' + encoded,
+        policy=email_policy.default,
+    )
+    assert isinstance(ours, EmailMessage)
+    assert ours.get_content().replace("\r\n", "\n") == reference  # CRLF on the wire
+
+
+@pytest.mark.parametrize("body", [
+    b".starts with a dot\r\n..two\r\n.\r\nmiddle\r\n.\r\n",
+    b"no CRLF at the end\r\n.",
+    b"plain\r\n",
+])
+def test_a_prestuffed_copy_arrives_exactly_as_sendmail_would_deliver_it(body: bytes) -> None:
+    """The wire form (stuffed once per body) against smtplib's own sendmail, on the real server."""
+    shared = MessageBody.of(1, b"From: digest@example.org\r\nSubject: dots\r\n", body)
+    message = Outgoing(b"To: a@example.org\r\n" + shared.head + b"\r\n", shared)
+    sink = Sink()
+    with smtp_server(sink) as port:
+        with Mailer(lambda: connect_smtp(EmailConfig(host="127.0.0.1", port=port, security="none"))) as mailer:
+            mailer.send("digest@example.org", "a@example.org", message)
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail("digest@example.org", ["a@example.org"], message.as_bytes())
+    fast, reference = sink.messages
+    assert fast.data == reference.data
+    assert fast.data.rstrip(b"\r\n") == message.as_bytes().rstrip(b"\r\n")
+
+
+def test_refusals_of_a_prestuffed_copy_are_reported_like_sendmails() -> None:
+    shared = MessageBody.of(1, b"Subject: x\r\n", b"x\r\n")
+    message = Outgoing(shared.head + b"\r\n", shared)
+    sink = Sink(rcpt_replies={"gone@example.org": ["550 5.1.1 no such user"], "later@example.org": ["451 4.7.1 later"]})
+    with smtp_server(sink) as port:
+        settings = EmailConfig(host="127.0.0.1", port=port, security="none")
+        with Mailer(lambda: connect_smtp(settings)) as mailer:
+            with pytest.raises(Refused) as gone:
+                mailer.send("digest@example.org", "gone@example.org", message)
+            with pytest.raises(Refused) as later:
+                mailer.send("digest@example.org", "later@example.org", message)
+            mailer.send("digest@example.org", "ok@example.org", message)  # the same connection, after RSET
+    assert (gone.value.code, gone.value.permanent, str(gone.value)) == (550, True, "550 5.1.1 no such user")
+    assert (later.value.code, later.value.permanent) == (451, False)
+    assert [m.recipients for m in sink.messages] == [["ok@example.org"]] and sink.sessions == 1
+
+
+@pytest.mark.parametrize("site_url", ["https://papers.example.org", "http://plain.example.org", ""])
+@pytest.mark.parametrize("unsubscribe", ["", "leave+list@lists.example.org"])
+def test_recipient_headers_are_written_as_the_email_package_writes_them(site_url: str, unsubscribe: str) -> None:
+    config = Config()
+    config = replace(
+        config,
+        archive=replace(config.archive, site_url=site_url),
+        email=replace(config.email, unsubscribe=unsubscribe),
+    )
+    info = ListInfo.from_config(config)
+    msgid = "<digest.20250314.7.42.0123456789abcdef@example.org>"
+    addresses = [
+        "reader@example.org", "first.last+tag@mail.example.org", "o'neil@example.org", "UPPER_case-9@EXAMPLE.ORG",
+        "x=y@example.org", "what?@example.org", "a..b@example.org", ".a@example.org", '"quoted"@example.org',
+        "(comment)a@example.org", "a,b@example.org", "a" * 300 + "@example.org",
+    ]
+    assert plain_path_taken(info, "example.org")  # the plain path is really taken (it checks itself against the package)
+    for address in addresses:
+        assert own_headers(address, info=info, msgid=msgid) == own_headers_by_email_package(address, info=info, msgid=msgid)
 
 
 def test_send_empty_mails_a_recipient_whose_topics_have_nothing(write_config: Callable[..., Path], tmp_path: Path) -> None:
@@ -259,6 +456,39 @@ def test_killed_after_the_commit_every_recipient_gets_exactly_one_copy(
     assert [state for state, _, _ in email_rows(config).values()] == ["sent"] * 3
 
 
+def test_killed_while_sending_over_two_connections_every_recipient_gets_exactly_one_copy(
+    write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
+) -> None:
+    """The server holds the first message; the other connection sends and marks the rest; SIGKILL; run again."""
+    sink = Sink(block_on=1)
+    with smtp_server(sink) as port:
+        path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3], email="connections = 2")
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", "run", "--config", str(path), "--date", "2025-03-14"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            assert sink.blocked.wait(60), "the run never reached the SMTP server"
+            config = load_config(path)
+            deadline = time.monotonic() + 60
+            while sorted(state for state, _, _ in email_rows(config).values()) != ["pending", "sent", "sent"]:
+                assert time.monotonic() < deadline, email_rows(config)  # the first held, the other two sent
+                time.sleep(0.05)
+            assert len(sink.messages) == 2
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(30) == -signal.SIGKILL
+        finally:
+            proc.kill()
+            proc.wait()
+        sink.block_on = None
+        sink.release.set()
+        rerun = digest_cli("run", "--config", str(path), "--date", "2025-03-15", "--json", check_code=0)
+    assert json.loads(rerun.stdout)["deliveries"]["email"] == {"sent": 1, "failed": 0, "pending": 0}
+    assert {a: len(m) for a, m in sink.by_recipient().items()} == {"all@example.org": 1, "audio@example.org": 1, "fast@example.org": 1}
+    assert [state for state, _, _ in email_rows(config).values()] == ["sent"] * 3
+
+
 # -- TLS and login -----------------------------------------------------------------------------
 
 
@@ -375,7 +605,10 @@ class FakeClient:
         pass
 
 
-def test_rate_limit_paces_the_batch_on_one_connection() -> None:
+@pytest.mark.parametrize("connections", [1, 3])
+def test_rate_limit_paces_the_whole_batch_over_any_number_of_connections(
+    connections: int, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
     clock = [100.0]
     slept: list[float] = []
 
@@ -383,8 +616,98 @@ def test_rate_limit_paces_the_batch_on_one_connection() -> None:
         slept.append(seconds)
         clock[0] += seconds
 
-    client = FakeClient()
-    with Mailer(lambda: client, rate_limit=4.0, clock=lambda: clock[0], sleep=sleep) as mailer:
-        for n in range(5):
-            mailer.send("digest@example.org", f"r{n}@example.org", b"Subject: x\r\n\r\nx\r\n")
-    assert slept == [0.25] * 4 and mailer.connections == 1 and len(client.sent) == 5
+    clients: list[FakeClient] = []
+
+    def connect(settings: EmailConfig) -> FakeClient:
+        clients.append(FakeClient())
+        return clients[-1]
+
+    recipients = [(f"r{n}@example.org", []) for n in range(5)]
+    path = email_config(write_config, tmp_path, 25, recipients=recipients, email=f"rate_limit = 4.0\nconnections = {connections}")
+    channel = EmailChannel(connect=connect, sleep=sleep, clock=lambda: clock[0])
+    report = run_cycle(load_config(path), now=NOW, day=DAY, delivery_channels=[ArchiveChannel(), channel])
+    assert report.deliveries["email"] == {"sent": 5, "failed": 0, "pending": 0}
+    assert slept == [0.25] * 4  # one pace for the batch, not one per connection
+    assert sorted(r for c in clients for r in c.sent) == [r for r, _ in recipients]
+    assert channel.connections == len(clients) <= connections
+
+
+def delivery_row(n: int) -> Delivery:
+    return Delivery(n, 1, DAY, "email", f"r{n}@example.org", "pending", 0, None, None)
+
+
+def test_an_error_while_composing_settles_the_messages_already_in_flight_first() -> None:
+    """The threads' accepted messages are marked before the error propagates (nothing resent)."""
+    shared = MessageBody.of(1, b"Subject: x\r\n", b"x\r\n")
+    settled: list[tuple[int, Any]] = []
+
+    def jobs() -> Iterator[tuple[Delivery, Outgoing]]:
+        yield delivery_row(1), Outgoing(shared.head + b"\r\n", shared)
+        yield delivery_row(2), Outgoing(shared.head + b"\r\n", shared)
+        raise RuntimeError("a template broke")
+
+    def settle(delivery: Delivery, error: Any) -> bool:
+        settled.append((delivery.id, error))
+        return True
+
+    senders = Senders(lambda: FakeClient(), 2, "digest@example.org", Pacer(0))
+    with pytest.raises(RuntimeError, match="a template broke"):
+        senders.run(jobs(), settle)
+    assert sorted(settled) == [(1, None), (2, None)]
+
+
+def test_several_connections_send_each_copy_once_and_intact(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    recipients = [(f"r{n}@example.org", [["audio"], [], ["compression", "inference"], ["vision"]][n % 4]) for n in range(12)]
+    sink = Sink(rcpt_replies={"r1@example.org": ["451 4.7.1 later"], "r2@example.org": ["550 5.1.1 no such user"]}, drop_on={5})
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port, recipients=recipients, email="connections = 3"))
+        channel = EmailChannel()
+        report = run_cycle(config, now=NOW, day=DAY, delivery_channels=[ArchiveChannel(), channel])
+    # r3, r7, r11 (vision) have nothing new; r1 is greylisted, r2 refused, the rest sent once each.
+    assert report.deliveries["email"] == {"sent": 7, "failed": 1, "pending": 1}
+    assert sorted(r.recipients[0] for r in sink.messages) == sorted(f"r{n}@example.org" for n in (0, 4, 5, 6, 8, 9, 10))
+    wanted = dict(recipients)
+    for received in sink.messages:
+        assert anatomy(received.data) == anatomy(fresh_message(config, received, wanted[received.recipients[0]]))
+    assert channel.connections == 4 and sink.sessions == 4  # three, and one reconnect after the drop
+    rows = email_rows(config)
+    assert rows["r1@example.org"][:2] == ("pending", 1) and rows["r2@example.org"] == ("failed", 1, "550 5.1.1 no such user")
+
+
+@pytest.mark.parametrize("count", [6, 2])
+def test_connections_the_server_refuses_leave_the_batch_to_the_others(
+    count: int, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A server allowing fewer connections than configured: the refused ones give their message back."""
+    opened = [0]
+
+    def connect(settings: EmailConfig) -> smtplib.SMTP:
+        opened[0] += 1
+        if opened[0] > 1:
+            raise smtplib.SMTPConnectError(421, b"4.7.0 too many connections from your host")
+        return connect_smtp(settings)
+
+    recipients = [(f"r{n}@example.org", []) for n in range(count)]
+    sink = Sink()
+    with smtp_server(sink) as port:
+        config = load_config(email_config(write_config, tmp_path, port, recipients=recipients, email="connections = 4"))
+        report = run_cycle(config, now=NOW, day=DAY, delivery_channels=[ArchiveChannel(), EmailChannel(connect=connect)])
+    assert report.deliveries["email"] == {"sent": count, "failed": 0, "pending": 0} and not report.failed
+    assert sorted(r.recipients[0] for r in sink.messages) == [r for r, _ in recipients] and sink.sessions == 1
+    assert all(row[:2] == ("sent", 1) for row in email_rows(config).values())
+
+
+def test_an_unreachable_server_with_several_connections_tries_one_row(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    from tests.smtp_sink import free_port
+
+    config = load_config(email_config(write_config, tmp_path, free_port(), recipients=RECIPIENTS[:3], email="connections = 3"))
+    report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 0, "failed": 0, "pending": 3} and report.failed
+    assert sorted(attempts for _, attempts, _ in email_rows(config).values()) == [0, 0, 1]
+
+
+def test_connections_must_be_between_1_and_16(write_config: Callable[..., Path]) -> None:
+    for value in (0, 17):
+        with pytest.raises(ConfigError) as caught:
+            load_config(write_config(f"[email]\nconnections = {value}\n"))
+        assert caught.value.message.endswith("email.connections: must be between 1 and 16")

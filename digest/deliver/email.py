@@ -2,15 +2,20 @@
 
     EmailChannel.deliver(pending rows, oldest digest first)
       ├── Composer: each stored digest is loaded once, and rendered once per distinct topic filter
-      ├── build_message: the recipient's own headers before the shared headers and encoded body
-      └── Mailer.send: one SMTP connection for the batch, paced by ``rate_limit``, reconnecting
-          once when the server drops it
+      │   into a MessageBody (shared headers, the encoded body, and that body dot-stuffed for DATA)
+      ├── outgoing: the recipient's own headers (To, Message-ID, List-Unsubscribe) before the body
+      └── Senders: ``[email] connections`` threads, each with one Mailer (one SMTP connection,
+          reconnecting once when the server drops it); the caller's thread composes, paces
+          (``rate_limit``, for the whole batch) and marks the rows: it alone touches the store
 
 Each row is marked right after the server answers: ``sent`` when it accepted the message,
 ``pending`` with a backoff (``next_attempt_at``) for a 4xx reply or a dropped connection,
 ``failed`` for a 5xx reply.  A row is never sent again once marked sent.  (SMTP has no two-phase
-commit: a crash between the server's "250" and the mark resends that one message next run; the
-stable Message-ID lets receiving systems drop the copy.)
+commit: a crash between the server's "250" and the mark resends that message next run; the
+stable Message-ID lets receiving systems drop the copy.  A connection is given its next message
+only once its last one is marked, so that window holds at most one message per connection.
+Marks are not batched into larger transactions: one autocommit UPDATE costs ~0.06 ms against
+~0.01 ms in a batch, too little to widen the window for.)
 
 Errors a send can raise, caught by category:
 
@@ -26,17 +31,25 @@ tests pass their own, e.g. with a TLS context that trusts a self-signed certific
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import datetime as dt
+import functools
 import hashlib
 import os
+import queue
+import random
 import re
 import smtplib
 import ssl
+import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from email import policy as email_policy
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -50,8 +63,6 @@ from digest.recall import load_digest
 from digest.render import oneline, subject_line
 from digest.store import Delivery
 
-# Body parts: quoted-printable, lines of at most 76 characters (RFC 2045).
-_BODY_POLICY = email_policy.SMTP
 # Headers: folded only past 998 characters, so that the URLs of List-Unsubscribe are never
 # rewritten as RFC 2047 encoded words (which the standard folder does to long "words").
 _HEADER_POLICY = email_policy.SMTP.clone(max_line_length=998)
@@ -100,22 +111,25 @@ def smtp_password(settings: EmailConfig) -> str | None:
 def connect_smtp(settings: EmailConfig, *, tls_context: ssl.SSLContext | None = None) -> smtplib.SMTP:
     """Open an SMTP connection as ``[email]`` says: plain, STARTTLS or SSL, then log in if a username is set."""
     password = smtp_password(settings)
-    # Loading the CA bundle costs ~40 ms: only a TLS connection needs it.
-    context = tls_context or (ssl.create_default_context() if settings.security != "none" else None)
     client: smtplib.SMTP
     if settings.security == "ssl":
-        client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+        client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=_tls(tls_context))
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
     try:
         if settings.security == "starttls":
-            client.starttls(context=context)
+            client.starttls(context=_tls(tls_context))
         if password is not None:
             _login(client, settings.username, password)
     except BaseException:
         client.close()
         raise
     return client
+
+
+def _tls(context: ssl.SSLContext | None) -> ssl.SSLContext:
+    """``context``, else the system's default (loading the CA store: made only when TLS is used)."""
+    return context or ssl.create_default_context()
 
 
 def _login(client: smtplib.SMTP, username: str, password: str) -> None:
@@ -166,22 +180,11 @@ def _reply(code: int, text: bytes | str) -> Refused:
 
 
 class Mailer:
-    """One SMTP connection reused for a batch, paced to ``rate_limit`` messages per second (0: no limit)."""
+    """One SMTP connection reused for a batch, opened on the first message."""
 
-    def __init__(
-        self,
-        connect: Callable[[], SmtpClient],
-        *,
-        rate_limit: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, connect: Callable[[], SmtpClient]) -> None:
         self._connect = connect
-        self._interval = 1.0 / rate_limit if rate_limit > 0 else 0.0
-        self._clock = clock
-        self._sleep = sleep
         self._client: SmtpClient | None = None
-        self._next_slot = 0.0
         self.connections = 0
 
     def __enter__(self) -> Mailer:
@@ -190,13 +193,15 @@ class Mailer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, sender: str, recipient: str, data: bytes) -> None:
+    def send(self, sender: str, recipient: str, message: bytes | Outgoing) -> None:
         """Send one message; return when the server accepted it, else raise a SendError."""
-        self._pace()
         for attempt in (1, 2):
             client = self._open()
             try:
-                client.sendmail(sender, [recipient], data)
+                if isinstance(message, Outgoing) and isinstance(client, smtplib.SMTP):
+                    _send_wire(client, sender, recipient, message)
+                else:
+                    client.sendmail(sender, [recipient], message if isinstance(message, bytes) else message.as_bytes())
                 return
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
@@ -235,7 +240,21 @@ class Mailer:
             self._client.close()
             self._client = None
 
-    def _pace(self) -> None:
+
+
+class Pacer:
+    """Spaces calls of ``wait`` out to ``rate`` per second (0: no limit)."""
+
+    def __init__(
+        self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next_slot = 0.0
+
+    def wait(self) -> None:
+        """Return when the next message may go."""
         if not self._interval:
             return
         now = self._clock()
@@ -243,6 +262,161 @@ class Mailer:
             self._sleep(self._next_slot - now)
             now = self._next_slot
         self._next_slot = now + self._interval
+
+
+Job = tuple[Delivery, "Outgoing"]
+Settle = Callable[[Delivery, "SendError | None"], bool]
+
+
+@dataclass(eq=False, slots=True)
+class _Worker:
+    """A sending thread: its connection (a Mailer) and its inbox of at most one message."""
+
+    mailer: Mailer
+    inbox: queue.SimpleQueue[Job | None]
+    thread: threading.Thread | None = None
+
+
+class Senders:
+    """``count`` sending threads, each with its own SMTP connection (opened on its first message).
+
+    The caller's thread hands out the messages (``jobs``, composed lazily, paced by ``pacer``)
+    and settles each outcome (``settle``): it alone touches the store.  A thread is given its next
+    message only after its last outcome was settled, so at most ``count`` messages are ever
+    accepted by the server and not yet marked sent (the window a crash can resend).
+
+    A thread that cannot open its connection while other threads are still live gives its message
+    back and stops (a server may allow fewer connections than configured); only the last one's
+    ``Unavailable`` reaches ``settle``.
+    """
+
+    def __init__(self, connect: Callable[[], SmtpClient], count: int, sender: str, pacer: Pacer) -> None:
+        self._connect = connect
+        self._count = count
+        self._sender = sender
+        self._pacer = pacer
+        self._done: queue.SimpleQueue[tuple[_Worker, Delivery, Outgoing, BaseException | None]] = queue.SimpleQueue()
+        self._workers: list[_Worker] = []
+
+    @property
+    def connections(self) -> int:
+        """Connections opened so far (reconnects included)."""
+        return sum(w.mailer.connections for w in self._workers)
+
+    def run(self, jobs: Iterator[Job], settle: Settle) -> None:
+        """Send every job, settling each outcome as it arrives; stop handing out once ``settle`` returns False."""
+        self._workers = [_Worker(Mailer(self._connect), queue.SimpleQueue()) for _ in range(self._count)]
+        idle = list(reversed(self._workers))  # pop() hands the first message to the first thread
+        busy: set[_Worker] = set()
+        ready: deque[Job] = deque()  # composed, not handed out: the next one, and any given back
+        retired: set[_Worker] = set()
+        more, stopped = True, False
+        try:
+            while True:
+                while idle and not stopped and (ready or more):
+                    if not ready:
+                        job = next(jobs, None)
+                        if job is None:
+                            more = False
+                            break
+                        ready.append(job)
+                    self._pacer.wait()
+                    worker = idle.pop()
+                    if worker.thread is None:
+                        worker.thread = threading.Thread(target=self._work, args=(worker,), name="digest-smtp", daemon=True)
+                        worker.thread.start()
+                    worker.inbox.put(ready.popleft())
+                    busy.add(worker)
+                if busy and more and not stopped and not ready:
+                    # Every thread is sending: compose the next message meanwhile (a filter's render
+                    # overlaps the messages in flight instead of following them).
+                    job = next(jobs, None)
+                    if job is None:
+                        more = False
+                    else:
+                        ready.append(job)
+                if not busy:
+                    return
+                worker, delivery, message, error = self._done.get()
+                busy.remove(worker)
+                if isinstance(error, Unavailable) and not worker.mailer.connections and any(
+                    other in busy or other.mailer.connections for other in self._workers if other not in retired | {worker}
+                ):
+                    # this extra connection was refused while another one works or is opening: it stops, the others carry on
+                    retired.add(worker)
+                    worker.inbox.put(None)
+                    ready.appendleft((delivery, message))
+                    continue
+                idle.append(worker)
+                if error is not None and not isinstance(error, SendError):
+                    raise error
+                if not settle(delivery, error):
+                    stopped = True
+        except BaseException:
+            while busy:  # settle what the other threads are still sending, then re-raise
+                worker, delivery, message, error = self._done.get()
+                busy.remove(worker)
+                if error is None or isinstance(error, SendError):
+                    with contextlib.suppress(Exception):
+                        settle(delivery, error)
+            raise
+        finally:
+            for worker in self._workers:
+                worker.inbox.put(None)
+            for worker in self._workers:
+                if worker.thread is not None:
+                    worker.thread.join()
+
+    def _work(self, worker: _Worker) -> None:
+        with worker.mailer:
+            while (job := worker.inbox.get()) is not None:
+                delivery, message = job
+                error: BaseException | None = None
+                try:
+                    worker.mailer.send(self._sender, delivery.recipient, message)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, which decides
+                    error = exc
+                self._done.put((worker, delivery, message, error))
+
+
+def _send_wire(client: smtplib.SMTP, sender: str, recipient: str, message: Outgoing) -> None:
+    """``client.sendmail(sender, [recipient], message.as_bytes())`` with the body stuffed once per filter.
+
+    The same commands, SIZE parameter, replies and exceptions as smtplib's sendmail for one
+    recipient; only its per-message pass over the data (``_quote_periods``, ~0.3 ms for 48 KB)
+    and two copies of it are gone.
+    """
+    client.ehlo_or_helo_if_needed()
+    size = len(message.headers) + len(message.body.body)
+    options = [f"size={size}"] if client.does_esmtp and client.has_extn("size") else []
+    code, reply = client.mail(sender, options)
+    if code != 250:
+        _reset(client, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = client.rcpt(recipient)
+    if code not in (250, 251):
+        _reset(client, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    client.putcmd("data")
+    code, reply = client.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    client.send(message.wire() + b".\r\n")
+    code, reply = client.getreply()
+    if code != 250:
+        _reset(client, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _reset(client: smtplib.SMTP, code: int) -> None:
+    """After a refusal, as smtplib does: close on 421, else RSET (ignoring a server already gone)."""
+    if code == 421:
+        client.close()
+        return
+    try:
+        client.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
 
 
 # -- composing -------------------------------------------------------------------------------
@@ -253,12 +427,43 @@ class MessageBody:
     """A digest rendered for one topic filter, serialised once and shared by its recipients.
 
     ``head`` holds the header lines every copy has in common (From, Subject, Date, List-Id,
-    MIME-Version, Content-Type with the boundary); ``body`` the encoded multipart/alternative body.
+    MIME-Version, Content-Type with the boundary); ``body`` the encoded multipart/alternative body;
+    ``wire`` the same body as the SMTP DATA command carries it (RFC 5321 4.5.2: a line that starts
+    with "." gets a second one), ending in CRLF.
     """
 
     size: int
     head: bytes
     body: bytes
+    wire: bytes
+
+    @classmethod
+    def of(cls, size: int, head: bytes, body: bytes) -> MessageBody:
+        """A body with its ``wire`` form, dot-stuffed once here rather than by smtplib for every copy."""
+        wire = (b"." if body.startswith(b".") else b"") + body.replace(b"\n.", b"\n..")
+        if not wire.endswith(b"\r\n"):
+            wire += b"\r\n"
+        return cls(size, head, body, wire)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One recipient's copy: its header block (own and shared header lines, the blank line) and
+    the shared body."""
+
+    headers: bytes
+    body: MessageBody
+
+    def as_bytes(self) -> bytes:
+        """The message (RFC 5322)."""
+        return self.headers + self.body.body
+
+    def wire(self) -> bytes:
+        """The message as DATA carries it (dot-stuffed, ending in CRLF; the final "." not included).
+
+        The header lines need no stuffing: each starts with a field name.
+        """
+        return self.headers + self.body.wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,26 +498,54 @@ def filter_digest(digest: Digest, topics: Sequence[str]) -> Digest:
     return replace(digest, groups=tuple(g for g in digest.groups if g.code in wanted))
 
 
-def _text_part(content: str, subtype: str) -> MIMEPart:
-    part = MIMEPart(policy=_BODY_POLICY)
-    part.set_content(content, subtype=subtype, charset="utf-8", cte="quoted-printable")
-    return part
+def quoted_printable(content: str) -> bytes:
+    """``content`` as a quoted-printable UTF-8 part body: CRLF lines of at most 76 characters.
+
+    The lines are those the email package's ``set_content`` makes (``bytes.splitlines``, a final
+    line end); the encoding is binascii's (C), ~10x faster than the package's pure-Python encoder,
+    whose soft line breaks fall a character or two elsewhere.  Both are RFC 2045 quoted-printable.
+    """
+    data = b"\n".join(content.encode("utf-8").splitlines()) + b"\n"
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+def _part(subtype: str, content: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'.encode()
+        + quoted_printable(content)
+    )
+
+
+def _boundary() -> str:
+    """A MIME boundary as the email package makes them; "==" never occurs in quoted-printable text."""
+    return f"==============={random.randrange(sys.maxsize):019d}=="
 
 
 def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> MessageBody:
-    """Render a (filtered) digest as a text part and an inlined-HTML part, with the shared headers."""
+    """Render a (filtered) digest as a text part and an inlined-HTML part, with the shared headers.
+
+    The headers come from the email package; the multipart body is assembled here, laid out as
+    the package lays it out (the package's generator would encode and then re-write ~150 KB of
+    parts line by line: ~20 ms of a full day's render, against ~2 ms here).
+    """
     options = replace(render_options(context.config, context.now), unsubscribe=info.unsubscribe_mailto)
     rendered = context.renderer.render(digest, options, markdown=False)
+    boundary = _boundary()
     msg = EmailMessage(policy=_HEADER_POLICY)
     msg["From"] = context.config.email.sender
     msg["Subject"] = subject_line(digest, context.config.archive.title)
     msg["Date"] = format_datetime(context.now)
     msg["List-Id"] = info.list_id
     msg["MIME-Version"] = "1.0"
-    msg["Content-Type"] = "multipart/alternative"
-    msg.set_payload([_text_part(rendered.text, "plain"), _text_part(rendered.html, "html")])
-    head, _, body = msg.as_bytes().partition(b"\r\n\r\n")
-    return MessageBody(digest.size, head + b"\r\n", body)
+    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    head = b"".join(_HEADER_POLICY.fold_binary(name, value) for name, value in msg.items())  # as the generator writes them
+    delimiter = f"--{boundary}".encode()
+    body = b"".join([
+        delimiter, b"\r\n", _part("plain", rendered.text),
+        b"\r\n", delimiter, b"\r\n", _part("html", rendered.html),
+        b"\r\n", delimiter, b"--\r\n",
+    ])
+    return MessageBody.of(digest.size, head, body)
 
 
 def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
@@ -321,20 +554,72 @@ def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
     return f"<digest.{delivery.digest_date:%Y%m%d}.{delivery.digest_id}.{delivery.id}.{token}@{domain}>"
 
 
-def build_message(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str) -> bytes:
-    """One recipient's copy: To, Message-ID and List-Unsubscribe, then the shared headers and body."""
+def outgoing(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str) -> Outgoing:
+    """One recipient's copy: To, Message-ID and List-Unsubscribe, then the shared headers and body
+    (only the header block is new bytes)."""
+    return Outgoing(own_headers(recipient, info=info, msgid=msgid) + body.head + b"\r\n", body)
+
+
+def own_headers(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
+    """The recipient's own header lines (To, Message-ID, List-Unsubscribe[-Post]), each ending in CRLF.
+
+    Written as plain text when every value is one that the email package would write unchanged
+    (a dot-atom ASCII address, printable ASCII, short lines; checked once per list against the
+    package itself), else built by the email package (``own_headers_by_email_package``).  The
+    plain path costs ~0.01 ms instead of ~0.4 ms, per message.
+    """
+    if _PLAIN_ADDRESS.match(recipient) and _plain_list(info, msgid.rpartition("@")[2].rstrip(">")):
+        text = _plain_headers(recipient, info, msgid)
+        if _PLAIN_TEXT.match(text) and max(map(len, text.split("\r\n"))) <= _MAX_PLAIN_LINE:
+            return text.encode("ascii")
+    return own_headers_by_email_package(recipient, info=info, msgid=msgid)
+
+
+def own_headers_by_email_package(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
+    """``own_headers`` built by the email package (folding and encoding whatever needs it)."""
     own = EmailMessage(policy=_HEADER_POLICY)
     own["To"] = recipient
     own["Message-ID"] = msgid
     if info.unsubscribe_url:
-        url = f"{info.unsubscribe_url}?address={quote(recipient, safe='')}"
-        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{url}>"
+        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{_unsubscribe_url(info, recipient)}>"
         # RFC 8058: one-click needs an HTTPS URI to POST to; a mailto alone cannot honour it.
         own["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     else:
         own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>"
-    headers = own.as_bytes()  # the header lines, a blank line, an empty body
-    return headers[:-2] + body.head + b"\r\n" + body.body
+    return own.as_bytes()[:-2]  # the header lines, without the blank line that ends them
+
+
+def _unsubscribe_url(info: ListInfo, recipient: str) -> str:
+    return f"{info.unsubscribe_url}?address={quote(recipient, safe='')}"
+
+
+def _plain_headers(recipient: str, info: ListInfo, msgid: str) -> str:
+    if info.unsubscribe_url:
+        return (
+            f"To: {recipient}\r\nMessage-ID: {msgid}\r\n"
+            f"List-Unsubscribe: <{info.unsubscribe_mailto}>, <{_unsubscribe_url(info, recipient)}>\r\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        )
+    return f"To: {recipient}\r\nMessage-ID: {msgid}\r\nList-Unsubscribe: <{info.unsubscribe_mailto}>\r\n"
+
+
+# A dot-atom local part and domain, in ASCII, without "=" and "?" (which could start an encoded word).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
+_PLAIN_TEXT = re.compile(r"(?:[\x20-\x7e]+\r\n)+\Z")  # printable ASCII lines, no stray CR or LF
+_MAX_PLAIN_LINE = 500  # far from 998, where the package would fold
+
+
+@functools.lru_cache(maxsize=8)
+def _plain_list(info: ListInfo, domain: str) -> bool:
+    """Whether the plain path writes this list's headers exactly as the email package does."""
+    recipient, msgid = "probe.reader+x@example.org", f"<digest.20250314.1.2.0123456789abcdef@{domain}>"
+    try:
+        return _plain_headers(recipient, info, msgid).encode("ascii") == own_headers_by_email_package(
+            recipient, info=info, msgid=msgid
+        )
+    except (UnicodeEncodeError, ValueError, TypeError):  # the package refuses it: so will the plain path
+        return False
 
 
 class Composer:
@@ -381,9 +666,17 @@ class EmailChannel:
 
     name = "email"
 
-    def __init__(self, connect: Connect | None = None, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        connect: Connect | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.connect: Connect = connect or connect_smtp
         self.sleep = sleep
+        self.clock = clock
+        self.connections = 0  # opened by the last ``deliver``
 
     def rows(self, config: Config) -> list[str]:
         """One row per recipient when ``[email] enabled``.
@@ -410,7 +703,8 @@ class EmailChannel:
         domain = info.sender.rsplit("@", 1)[-1]
         composer = Composer(context, info)
         sent = failed = 0
-        with Mailer(lambda: self.connect(settings), rate_limit=settings.rate_limit, sleep=self.sleep) as mailer:
+
+        def jobs() -> Iterator[Job]:
             for delivery in _render_order(pending, topics):
                 if delivery.recipient not in topics:
                     store.mark_delivery(delivery.id, "sent", now=now, error="skipped: no longer in [[email.recipients]]")
@@ -420,20 +714,22 @@ class EmailChannel:
                     store.mark_delivery(delivery.id, "sent", now=now, error="skipped: nothing new in the recipient's topics")
                     continue
                 body = composer.body(delivery, topics[delivery.recipient])
-                data = build_message(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
-                try:
-                    mailer.send(info.sender, delivery.recipient, data)
-                except Refused as exc:
-                    failed += self._record_failure(delivery, context, str(exc), permanent=exc.permanent)
-                    continue
-                except Unavailable as exc:
-                    failed += self._record_failure(delivery, context, str(exc), permanent=False)
-                    break  # the server is unreachable: the rest stay pending, untried
-                except Dropped as exc:
-                    failed += self._record_failure(delivery, context, str(exc), permanent=False)
-                    continue
+                yield delivery, outgoing(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
+
+        def settle(delivery: Delivery, error: SendError | None) -> bool:
+            nonlocal sent, failed
+            if error is None:
                 store.mark_delivery(delivery.id, "sent", now=now)
                 sent += 1
+                return True
+            permanent = isinstance(error, Refused) and error.permanent
+            failed += self._record_failure(delivery, context, str(error), permanent=permanent)
+            return not isinstance(error, Unavailable)  # the server is unreachable: the rest stay pending, untried
+
+        pacer = Pacer(settings.rate_limit, clock=self.clock, sleep=self.sleep)
+        senders = Senders(lambda: self.connect(settings), settings.connections, info.sender, pacer)
+        senders.run(jobs(), settle)
+        self.connections = senders.connections
         left = len(store.pending_deliveries(self.name))
         return ChannelResult({"sent": sent, "failed": failed, "pending": left}, failed=bool(failed or left))
 
