@@ -160,12 +160,12 @@ def fresh_message(config: Config, received: Received, topics: list[str]) -> byte
 
     (recipient,) = received.recipients
     info = ListInfo.from_config(config)
-    with SeenStore.open(config.store.path, readonly=True) as store:
+    options = replace(render_options(config, NOW), unsubscribe=info.unsubscribe_mailto)
+    with SeenStore.open(config.store.path, readonly=True) as store:  # a recalled digest reads its papers on demand
         (record,) = store.digests()
         digest = filter_digest(load_digest(store, [record], load_topics(config)), topics)
         (row,) = [d for d in store.deliveries(record.id) if d.recipient == recipient]
-    options = replace(render_options(config, NOW), unsubscribe=info.unsubscribe_mailto)
-    rendered = Renderer(config.render.templates).render(digest, options, markdown=False)
+        rendered = Renderer(config.render.templates).render(digest, options, markdown=False)
     msg = EmailMessage(policy=email_policy.SMTP.clone(max_line_length=998))
     msg["To"] = recipient
     msg["Message-ID"] = message_id(row, record.created_at, info.sender.rsplit("@", 1)[-1])
