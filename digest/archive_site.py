@@ -9,7 +9,7 @@ Layout of the out folder (relative links only, so it works from disk and from an
     feed.xml                    the archive's Atom feed, copied
     search/index.json           the search shards, newest first; search/YYYY-MM.json: [title, date, anchor]
     assets/style.css, assets/search.js
-    .digest-site.json           the manifest: each page's key (and its ids, for the link check)
+    .digest-site.json           the manifest: each page's key
 
 Every page has a *key*: a hash of everything it is made from (its Markdown source, or the store
 rows it lists; the templates; the options).  A page whose key is in the manifest is not rendered
@@ -20,8 +20,9 @@ page whose Markdown did not change but whose neighbours did is re-wrapped around
 body instead of converted again.
 
 After the build, every internal ``href``/``src`` of the pages rendered is checked against the
-files and ids of the site; a broken one raises :class:`SiteError` (the page stays out of the
-manifest, so the next build checks it again).
+files of the site, and its fragment against the ids of the page it names (read from that page as it
+is on disk, only for the pages linked to with a fragment); a broken one raises :class:`SiteError`
+(the page stays out of the manifest, so the next build checks it again).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import html
 import json
 import posixpath
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
@@ -61,7 +62,10 @@ from digest.store import SeenStore
 from digest.topics import Taxonomy, configured_taxonomy
 
 MANIFEST = ".digest-site.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+# Version 1 also listed each page's ids (2.7 MB to read and write on every build of a year's site);
+# its keys are version 2's, so a version 1 manifest is read without them.
+READABLE_MANIFESTS = (1, 2)
 LAYOUT = "site/base.html.j2"
 DAY_HTML = "site/day.html.j2"
 INDEX_HTML = "site/index.html.j2"
@@ -172,8 +176,6 @@ class SiteBuilder:
             rendering = page.render()
             write_atomic(self.out / page.path, rendering.text)
             manifest[page.path] = {"key": page.key, **page.extra}
-            if page.path.endswith(".html"):
-                manifest[page.path]["ids"] = sorted(set(_ID.findall(rendering.text)))
             rendered.append((page.path, rendering.fresh))
         removed = tuple(sorted(set(old) - set(manifest)))
         for path in removed:
@@ -193,10 +195,15 @@ class SiteBuilder:
             data = json.loads((self.out / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+        if not isinstance(data, dict) or data.get("version") not in READABLE_MANIFESTS:
             return {}
         pages = data.get("pages")
-        return pages if isinstance(pages, dict) else {}
+        if not isinstance(pages, dict):
+            return {}
+        for entry in pages.values():
+            if isinstance(entry, dict):
+                entry.pop("ids", None)
+        return pages
 
     # -- the plan ------------------------------------------------------------------------------
 
@@ -334,35 +341,59 @@ def strip_front_matter(text: str) -> str:
     return text
 
 
-def check_links(out: Path, pages: Iterable[tuple[str, str]], manifest: dict[str, dict[str, Any]]) -> tuple[int, list[tuple[str, str]]]:
+def check_links(out: Path, pages: Iterable[tuple[str, str]], manifest: Collection[str]) -> tuple[int, list[tuple[str, str]]]:
     """Check every internal link of ``pages`` (path, html); return how many and the broken ones.
 
-    A link resolves when its file is in the site (or on disk under ``out``) and its fragment, if
-    any, is an id of that page.  Links with a scheme (``https:``, ``mailto:``) are external.
+    A link resolves when its file is in the site (``manifest``: the paths of the site) or on disk
+    under ``out``, and its fragment, if any, is an id of that page (as it is on disk).  Links with
+    a scheme (``https:``, ``mailto:``) are external.  Each target is resolved and each page's ids
+    read once, whatever the number of links to it.
     """
     broken: list[tuple[str, str]] = []
     checked = 0
     ids: dict[str, set[str]] = {}
+    resolved_by: dict[tuple[str, str], str | None] = {}  # (folder, target) -> site path, None if missing
     for path, text in pages:
         base = posixpath.dirname(path)
         for link in sorted(set(_LINK.findall(text))):
-            url = html.unescape(link)
+            url = html.unescape(link) if "&" in link else link
             if not url or _SCHEME.match(url) or url.startswith("//"):
                 continue
             checked += 1
             target, _, fragment = url.partition("#")
             target = unquote(target.split("?", 1)[0])
-            resolved = posixpath.normpath(posixpath.join(base, target)) if target else path
-            if target.endswith("/") or (resolved not in manifest and (out / resolved).is_dir()):
-                resolved = posixpath.join(resolved, "index.html")
-            if resolved.startswith("../") or (resolved not in manifest and not (out / resolved).is_file()):
+            if not target:
+                resolved: str | None = path
+            elif (base, target) in resolved_by:
+                resolved = resolved_by[base, target]
+            else:
+                resolved = resolved_by[base, target] = _resolve(out, base, target, manifest)
+            if resolved is None:
                 broken.append((path, link))
             elif fragment and resolved.endswith(".html"):
                 if resolved not in ids:
-                    ids[resolved] = set(manifest.get(resolved, {}).get("ids", ()))
+                    ids[resolved] = page_ids(out / resolved)
                 if unquote(fragment) not in ids[resolved]:
                     broken.append((path, link))
     return checked, broken
+
+
+def _resolve(out: Path, base: str, target: str, manifest: Collection[str]) -> str | None:
+    """The site path a relative link ``target`` from folder ``base`` names, or None if there is no such file."""
+    resolved = posixpath.normpath(posixpath.join(base, target))
+    if target.endswith("/") or (resolved not in manifest and (out / resolved).is_dir()):
+        resolved = posixpath.join(resolved, "index.html")
+    if resolved.startswith("../") or (resolved not in manifest and not (out / resolved).is_file()):
+        return None
+    return resolved
+
+
+def page_ids(path: Path) -> set[str]:
+    """The ids of an HTML page on disk (none if it cannot be read)."""
+    try:
+        return set(_ID.findall(path.read_text(encoding="utf-8")))
+    except OSError:
+        return set()
 
 
 def _json(value: Any) -> str:

@@ -168,7 +168,10 @@ def test_a_broken_link_from_a_user_template_is_an_error(built: Path) -> None:
 def test_check_links_resolves_paths_folders_and_fragments(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "index.html").write_text("", encoding="utf-8")
-    manifest = {"a/b.html": {"ids": ["x"]}, "c.html": {"ids": ["y"]}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b.html").write_text('<h1 id="x">', encoding="utf-8")  # fragments are checked against the page on disk
+    (tmp_path / "c.html").write_text('<p id="y">', encoding="utf-8")
+    manifest = {"a/b.html": {}, "c.html": {}}
     page = '<a href="../c.html#y"></a><a href="../c.html#z"></a><a href="b.html#x"></a><a href="#x"></a>' \
         '<a href="../docs/"></a><a href="../../out.html"></a><a href="mailto:a@b.c"></a><img src="../missing.png">'
     checked, broken = check_links(tmp_path, [("a/b.html", page)], manifest)
