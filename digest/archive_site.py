@@ -17,22 +17,27 @@ again, so after one new day only that day, its neighbour, the index, the landing
 month pages of the topics it touches, one search shard and the feed are.  Topic pages and the
 index are rendered from light store rows (no abstracts), never parsed back from Markdown.  A day
 page whose Markdown did not change but whose neighbours did is re-wrapped around its previous
-body instead of converted again.
+body instead of converted again, and a month page keeps its unchanged day sections (each marked
+with its own key), so after a new day only that day's papers are read and rendered.  Only what
+the manifest vouches for is reused: a file as the last build wrote it (its size and time are
+recorded) and whose links passed the check.
 
-After the build, every internal ``href``/``src`` of the pages rendered is checked against the
-files of the site, and its fragment against the ids of the page it names (read from that page as it
-is on disk, only for the pages linked to with a fragment); a broken one raises :class:`SiteError`
-(the page stays out of the manifest, so the next build checks it again).
+After the build, every internal ``href``/``src`` of the new parts of the pages rendered (not a
+reused body or section: its links were checked when it was made) is checked against the files of
+the site, and its fragment against the ids of the page it names (read from that page as it is on
+disk, once, only for pages linked to with a fragment); a broken one raises :class:`SiteError` (the
+page stays out of the manifest, so the next build renders and checks it again, whole).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import html
 import json
 import posixpath
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
@@ -50,6 +55,7 @@ from digest.deliver.archive import (
     archive_context,
     load_archive_index,
     month_papers,
+    papers_by_day,
     render_options,
     sync_archive,
     topic_month_path,
@@ -75,6 +81,10 @@ TOPIC_DAY_HTML = "site/topic-day.html.j2"
 ASSETS = ("style.css", "search.js")
 BODY_START = "<!-- digest:body -->"
 BODY_END = "<!-- /digest:body -->"
+# A month page's day sections, each marked with its key so that the next build can reuse it.
+SECTIONS = "<!-- digest:sections -->"
+SECTION_START = "<!-- digest:day "
+SECTION_END = "<!-- /digest:day -->\n"
 
 # What our templates and python-markdown write: ` href="..."`, ` src="..."`, ` id="..."` (literal
 # prefixes keep the scan fast on large pages).
@@ -116,6 +126,7 @@ class Page:
     key: str
     render: Callable[[], Rendering]
     extra: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False  # its next rendering may reuse this one: the manifest records the file's size and time
 
 
 def whole(text: str) -> Rendering:
@@ -160,6 +171,7 @@ class SiteBuilder:
         self.theme = page_key(self.options, [self._source(name) for name in (LAYOUT, DAY_HTML, INDEX_HTML, TOPIC_HTML, TOPIC_MONTH_HTML, TOPIC_DAY_HTML)])
         self._markdown: Any = None
         self._shared = archive_context(self.index, self.options)
+        self._dates = {digest_id: day.date for day in self.index.days for digest_id in day.digest_ids}
 
     # -- the build -----------------------------------------------------------------------------
 
@@ -176,6 +188,8 @@ class SiteBuilder:
             rendering = page.render()
             write_atomic(self.out / page.path, rendering.text)
             manifest[page.path] = {"key": page.key, **page.extra}
+            if page.reused:
+                manifest[page.path]["written"] = file_mark(self.out / page.path)
             rendered.append((page.path, rendering.fresh))
         removed = tuple(sorted(set(old) - set(manifest)))
         for path in removed:
@@ -214,7 +228,8 @@ class SiteBuilder:
         pages.append(Page("index.html", page_key(self.theme, "index", self.index), self._render_index))
         for topic in self.index.topics:
             pages.append(self._topic(topic))
-            pages.extend(self._topic_month(topic, month) for month in topic.months)
+            for month in topic.months:
+                pages.append(self._topic_month(topic, month, old.get(topic_month_path(topic.code, month.month, ".html"), {})))
         days = self.index.days
         for i, day in enumerate(days):
             older = days[i + 1].date if i + 1 < len(days) else None
@@ -237,6 +252,20 @@ class SiteBuilder:
         text = path.read_text(encoding="utf-8")
         return Page("feed.xml", page_key(text), lambda: whole(text))
 
+    def _vouched(self, path: str, previous: dict[str, Any]) -> str | None:
+        """The page as the previous build wrote it, if the manifest vouches for it (written whole, its links
+        checked: a page with a broken link is not in the manifest), else None."""
+        mark = previous.get("written")
+        if mark is None:
+            return None
+        try:
+            target = self.out / path
+            if file_mark(target) != mark:
+                return None
+            return target.read_text(encoding="utf-8")
+        except OSError:
+            return None
+
     def _context(self, path: str, page_title: str) -> dict[str, Any]:
         return {
             **self._shared,
@@ -258,22 +287,57 @@ class SiteBuilder:
 
         return Page(path, page_key(self.theme, "topic", topic), render)
 
-    def _topic_month(self, topic: ArchiveTopic, month: TopicMonth) -> Page:
-        """A topic's month page, keyed by the digests it lists: after a new day only that month's is rendered."""
+    def _topic_month(self, topic: ArchiveTopic, month: TopicMonth, previous: dict[str, Any]) -> Page:
+        """A topic's month page, keyed by the digests it lists: after a new day only that month's is rendered.
+
+        The page is one section per day (newest first), each keyed by the digests (and counts) it
+        lists.  Sections whose key is in the previous page are reused as they are; only the others
+        are read from the store and rendered (after a new day: that day's section).
+        """
         path = topic_month_path(topic.code, month.month, ".html")
+        per_day: dict[dt.date, list[tuple[int, int]]] = {}
+        for digest_id, count in month.filed:
+            per_day.setdefault(self._dates[digest_id], []).append((digest_id, count))
+        order = sorted(per_day, reverse=True)
 
         def render() -> Rendering:
+            prefix = f"{self.theme}/{path}/{topic.title}/"
+            keys = {date: page_key(prefix, date.toordinal(), per_day[date]) for date in order}
+            before = self._previous_sections(path, previous)
+            missing = [date for date in order if keys[date] not in before]
+            fresh: dict[dt.date, str] = {}
+            if missing:
+                rows = self.store.filed_papers(topic=topic.code, digest_ids=[i for date in missing for i, _ in per_day[date]])
+                context = self._context(path, "")
+                for day in papers_by_day(rows):
+                    section = self.renderer.render_template(TOPIC_DAY_HTML, **context, topic=topic, day=day)
+                    fresh[day.date] = f"{SECTION_START}{keys[day.date]} -->{section}{SECTION_END}"
             context = self._context(path, f"{topic.title}: {month.label} — {self.options.title}")
-            by_day = month_papers(self.store, topic, month)
-            return whole(self.renderer.render_template(TOPIC_MONTH_HTML, **context, topic=topic, month=month, by_day=by_day))
+            by_day = Lazy(lambda: month_papers(self.store, topic, month))  # for a template of the user's that lists them itself
+            shell = self.renderer.render_template(
+                TOPIC_MONTH_HTML, **context, topic=topic, month=month, sections=Markup(SECTIONS), by_day=by_day
+            )
+            sections = "".join(fresh.get(date) or before.get(keys[date], "") for date in order)
+            return Rendering(shell.replace(SECTIONS, sections, 1), shell.replace(SECTIONS, "".join(fresh.values()), 1))
 
-        return Page(path, page_key(self.theme, "topic-month", topic.code, topic.title, month), render)
+        return Page(path, page_key(self.theme, "topic-month", topic.code, topic.title, month), render, reused=True)
+
+    def _previous_sections(self, path: str, previous: dict[str, Any]) -> dict[str, str]:
+        """The day sections of the page as the previous build wrote it, by key (none if the manifest does not vouch for it)."""
+        text = self._vouched(path, previous)
+        if text is None:
+            return {}
+        sections = {}
+        for chunk in text.split(SECTION_START)[1:]:
+            end = chunk.find(SECTION_END)
+            if end >= 68 and chunk[64:68] == " -->":  # a 64-digit key
+                sections[chunk[:64]] = SECTION_START + chunk[: end + len(SECTION_END)]
+        return sections
 
     def _day(self, day: ArchiveDay, older: Any, newer: Any, previous: dict[str, Any]) -> Page:
         path = day_path(day.date, ".html")
         source_path = self.config.archive.dir / day_path(day.date, ".md")
-        stat = source_path.stat()
-        mark = [stat.st_mtime_ns, stat.st_size]
+        mark = file_mark(source_path)
         # The Markdown's hash, re-read only when the file's size or time changed.
         if previous.get("stat") == mark and isinstance(previous.get("source"), str):
             source = previous["source"]
@@ -330,6 +394,36 @@ class SiteBuilder:
         names = [posixpath.basename(p.path) for p in shards]
         shards.append(Page("search/index.json", page_key("search", names), lambda: whole(_json(names))))
         return shards
+
+
+class Lazy(Sequence[Any]):
+    """A list computed on first use (a template that never reads it costs nothing)."""
+
+    def __init__(self, make: Callable[[], Sequence[Any]]) -> None:
+        self._make = make
+        self._items: Sequence[Any] | None = None
+
+    @property
+    def items(self) -> Sequence[Any]:
+        """The list, computed once."""
+        if self._items is None:
+            self._items = self._make()
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.items[index]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items)
+
+
+def file_mark(path: Path) -> list[int]:
+    """A file's modification time (ns) and size: it changes when the file is written again."""
+    stat = path.stat()
+    return [stat.st_mtime_ns, stat.st_size]
 
 
 def strip_front_matter(text: str) -> str:
