@@ -235,7 +235,7 @@ class SiteBuilder:
             older = days[i + 1].date if i + 1 < len(days) else None
             newer = days[i - 1].date if i > 0 else None
             pages.append(self._day(day, older, newer, old.get(day_path(day.date, ".html"), {})))
-        pages.extend(self._search())
+        pages.extend(self._search(old))
         return pages
 
     def _source(self, name: str) -> str:
@@ -380,20 +380,39 @@ class SiteBuilder:
         self._markdown.reset()
         return "\n" + str(self._markdown.convert(strip_front_matter(text))) + "\n"
 
-    def _search(self) -> list[Page]:
-        shards: list[Page] = []
-        for month, group in groupby(self.index.days, key=lambda d: f"{d.date:%Y-%m}"):
-            days = tuple(group)
-            ids = [i for d in days for i in d.digest_ids]
-
-            def render(ids: list[int] = ids) -> Rendering:
-                rows = [[p.title, p.date.isoformat(), anchor_for_key(p.key)] for p in self.store.filed_papers(digest_ids=ids)]
-                return whole(_json(rows))
-
-            shards.append(Page(f"search/{month}.json", page_key("search", days), render))
+    def _search(self, old: dict[str, dict[str, Any]]) -> list[Page]:
+        """A search shard per month, then ``search/index.json``: the shards' names, newest first."""
+        shards = [
+            self._shard(f"search/{month}.json", tuple(days), old.get(f"search/{month}.json", {}))
+            for month, days in groupby(self.index.days, key=lambda d: f"{d.date:%Y-%m}")
+        ]
         names = [posixpath.basename(p.path) for p in shards]
         shards.append(Page("search/index.json", page_key("search", names), lambda: whole(_json(names))))
         return shards
+
+    def _shard(self, path: str, days: tuple[ArchiveDay, ...], previous: dict[str, Any]) -> Page:
+        """A month's search shard: ``[title, date, anchor]`` rows, newest day first.
+
+        Each day's rows are keyed; when the only change is new days, newer than every day of the
+        previous shard, only their rows are read from the store, put in front of the previous shard's.
+        """
+        keys = [page_key("search", day) for day in days]
+        known = previous.get("days")
+        reusable = isinstance(known, list) and 0 < len(known) < len(keys) and keys[len(keys) - len(known) :] == known
+        new_days = days[: len(keys) - len(known)] if reusable and isinstance(known, list) else days
+
+        def rows(of: tuple[ArchiveDay, ...]) -> str:
+            filed = self.store.filed_papers(digest_ids=[i for day in of for i in day.digest_ids])
+            return _json([[p.title, p.date.isoformat(), anchor_for_key(p.key)] for p in filed])
+
+        def render() -> Rendering:
+            before = self._vouched(path, previous) if reusable else None
+            if before is None or not (before.startswith("[") and before.endswith("]\n")):
+                return whole(rows(days))
+            # Compact JSON lists join as text: "[a,b]" and "[c]" make "[a,b,c]".
+            return whole("[" + ",".join(part for part in (rows(new_days)[1:-2], before[1:-2]) if part) + "]\n")
+
+        return Page(path, page_key("search", days), render, {"days": keys}, reused=True)
 
 
 class Lazy(Sequence[Any]):

@@ -153,8 +153,9 @@ def test_an_incremental_build_gives_the_files_of_a_full_build_and_reads_only_wha
     monkeypatch.setattr(SiteBuilder, "markdown_body", record_conversion)
     report = build_site(config)
     assert len(converted) == 1 and "2025-05-07" in converted[0]  # the new day only; its neighbour is re-wrapped
-    # The month pages read the new day's papers only: the other days' sections are reused.
+    # The month pages and the search shard read the new day's papers only: the other days' are reused.
     assert sorted(q for q in queried if q[0]) == sorted((g["topic"], tuple(new_ids)) for g in summary["groups"])
+    assert [q for q in queried if not q[0]] == [(None, tuple(new_ids))]
     assert "search/2025-05.json" in report.rendered
     monkeypatch.undo()
     full = tmp_path / "full"
