@@ -91,6 +91,7 @@ SECTION_END = "<!-- /digest:day -->\n"
 _LINK = re.compile(r' (?:href|src)="([^"]*)"')
 _ID = re.compile(r' id="([^"]*)"')
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_ENTRY = re.compile(r"<entry[ >].*?</entry>", re.DOTALL)  # an Atom entry (feed text in it is escaped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +225,7 @@ class SiteBuilder:
     def pages(self, old: dict[str, dict[str, Any]]) -> list[Page]:
         """Every page of the site with its key; nothing is rendered until ``render`` is called."""
         pages = [self._asset(name) for name in ASSETS]
-        pages.append(self._feed())
+        pages.append(self._feed(old.get("feed.xml", {})))
         pages.append(Page("index.html", page_key(self.theme, "index", self.index), self._render_index))
         for topic in self.index.topics:
             pages.append(self._topic(topic))
@@ -247,10 +248,19 @@ class SiteBuilder:
         text = self._source(f"site/{name}")
         return Page(f"assets/{name}", page_key(text), lambda: whole(text))
 
-    def _feed(self) -> Page:
+    def _feed(self, previous: dict[str, Any]) -> Page:
+        """The archive's feed, copied; the link check reads only its entries that the previous copy did not have."""
         path = self.config.archive.dir / "feed.xml"
         text = path.read_text(encoding="utf-8")
-        return Page("feed.xml", page_key(text), lambda: whole(text))
+
+        def render() -> Rendering:
+            before = self._vouched("feed.xml", previous)
+            if before is None:
+                return whole(text)
+            known = set(_ENTRY.findall(before))
+            return Rendering(text, _ENTRY.sub(lambda m: "" if m[0] in known else m[0], text))
+
+        return Page("feed.xml", page_key(text), render, reused=True)
 
     def _vouched(self, path: str, previous: dict[str, Any]) -> str | None:
         """The page as the previous build wrote it, if the manifest vouches for it (written whole, its links

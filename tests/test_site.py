@@ -149,14 +149,25 @@ def test_an_incremental_build_gives_the_files_of_a_full_build_and_reads_only_wha
         converted.append(text[:200])
         return markdown_body(self, text)
 
+    checked: dict[str, str] = {}
+
+    def record_check(out: Path, pages: Any, manifest: Any) -> Any:
+        checked.update(pages)
+        return check_links(out, checked.items(), manifest)
+
     monkeypatch.setattr(SeenStore, "filed_papers", record_query)
     monkeypatch.setattr(SiteBuilder, "markdown_body", record_conversion)
+    monkeypatch.setattr("digest.archive_site.check_links", record_check)
     report = build_site(config)
     assert len(converted) == 1 and "2025-05-07" in converted[0]  # the new day only; its neighbour is re-wrapped
     # The month pages and the search shard read the new day's papers only: the other days' are reused.
     assert sorted(q for q in queried if q[0]) == sorted((g["topic"], tuple(new_ids)) for g in summary["groups"])
     assert [q for q in queried if not q[0]] == [(None, tuple(new_ids))]
     assert "search/2025-05.json" in report.rendered
+    # The link check reads the new parts: the feed's new entry, the new day section of a month page.
+    assert checked["feed.xml"].count("<entry>") == 1 and "2025-05-07" in checked["feed.xml"]
+    month = f"topics/{summary['groups'][0]['topic']}/2025-05.html"
+    assert "2025-05-07.html" in checked[month] and "2025-05-06.html" not in checked[month]
     monkeypatch.undo()
     full = tmp_path / "full"
     run_digest(built, "site", "--out", str(full), check_code=0)
