@@ -38,8 +38,9 @@ import json
 import posixpath
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -150,8 +151,37 @@ def build_site(config: Config, *, out_dir: Path | None = None, rebuild: bool = F
 
 
 def page_key(*parts: object) -> str:
-    """A stable hash of a page's inputs (their ``repr``: dataclasses, tuples, dates, strings)."""
+    """A stable hash of a page's inputs (their ``repr``: tuples, dates, strings; see :func:`plain`)."""
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+_FIELDS: dict[type, Callable[[Any], tuple[Any, ...]] | None] = {}  # a dataclass's field getter; None for other types
+
+
+def plain(value: Any) -> Any:
+    """A dataclass as the tuple of its class name and field values, recursively (and a tuple of
+    dataclasses as a tuple of those): the same information, but its ``repr`` is C code."""
+    cls = type(value)
+    getter = _field_getter(cls)
+    if getter is not None:
+        return (cls.__name__, *(plain(item) for item in getter(value)))
+    if cls is tuple and value and _field_getter(type(value[0])) is not None:
+        return tuple(plain(item) for item in value)
+    return value
+
+
+def _field_getter(cls: type) -> Callable[[Any], tuple[Any, ...]] | None:
+    """The values of a dataclass's fields, in order, as one call (None for other types)."""
+    try:
+        return _FIELDS[cls]
+    except KeyError:
+        pass
+    getter: Callable[[Any], tuple[Any, ...]] | None = None
+    if is_dataclass(cls):
+        names = [f.name for f in fields(cls)]
+        getter = attrgetter(*names) if len(names) > 1 else (lambda value: tuple(getattr(value, name) for name in names))
+    _FIELDS[cls] = getter
+    return getter
 
 
 def root_of(path: str) -> str:
@@ -223,20 +253,27 @@ class SiteBuilder:
     # -- the plan ------------------------------------------------------------------------------
 
     def pages(self, old: dict[str, dict[str, Any]]) -> list[Page]:
-        """Every page of the site with its key; nothing is rendered until ``render`` is called."""
+        """Every page of the site with its key; nothing is rendered until ``render`` is called.
+
+        Keys hash the pages' inputs as plain tuples (:func:`plain`), each made once: the repr of a
+        year of days and months as dataclasses cost more than the rest of the plan.
+        """
+        days = self.index.days
+        plain_days = [plain(day) for day in days]
+        plain_topics = {topic.code: plain(topic) for topic in self.index.topics}
         pages = [self._asset(name) for name in ASSETS]
         pages.append(self._feed(old.get("feed.xml", {})))
-        pages.append(Page("index.html", page_key(self.theme, "index", self.index), self._render_index))
+        pages.append(Page("index.html", page_key(self.theme, "index", plain_days, list(plain_topics.values())), self._render_index))
         for topic in self.index.topics:
-            pages.append(self._topic(topic))
+            pages.append(self._topic(topic, plain_topics[topic.code]))
             for month in topic.months:
                 pages.append(self._topic_month(topic, month, old.get(topic_month_path(topic.code, month.month, ".html"), {})))
-        days = self.index.days
         for i, day in enumerate(days):
             older = days[i + 1].date if i + 1 < len(days) else None
             newer = days[i - 1].date if i > 0 else None
-            pages.append(self._day(day, older, newer, old.get(day_path(day.date, ".html"), {})))
-        pages.extend(self._search(old))
+            path = day_path(day.date, ".html")
+            pages.append(self._day(path, day, plain_days[i], older, newer, old.get(path, {})))
+        pages.extend(self._search(old, plain_days))
         return pages
 
     def _source(self, name: str) -> str:
@@ -250,17 +287,17 @@ class SiteBuilder:
 
     def _feed(self, previous: dict[str, Any]) -> Page:
         """The archive's feed, copied; the link check reads only its entries that the previous copy did not have."""
-        path = self.config.archive.dir / "feed.xml"
-        text = path.read_text(encoding="utf-8")
+        data = (self.config.archive.dir / "feed.xml").read_bytes()
 
         def render() -> Rendering:
+            text = data.decode("utf-8")
             before = self._vouched("feed.xml", previous)
             if before is None:
                 return whole(text)
             known = set(_ENTRY.findall(before))
             return Rendering(text, _ENTRY.sub(lambda m: "" if m[0] in known else m[0], text))
 
-        return Page("feed.xml", page_key(text), render, reused=True)
+        return Page("feed.xml", hashlib.sha256(data).hexdigest(), render, reused=True)
 
     def _vouched(self, path: str, previous: dict[str, Any]) -> str | None:
         """The page as the previous build wrote it, if the manifest vouches for it (written whole, its links
@@ -287,7 +324,7 @@ class SiteBuilder:
     def _render_index(self) -> Rendering:
         return whole(self.renderer.render_template(INDEX_HTML, **self._context("index.html", self.options.title)))
 
-    def _topic(self, topic: ArchiveTopic) -> Page:
+    def _topic(self, topic: ArchiveTopic, inputs: tuple[Any, ...]) -> Page:
         """A topic's landing page: its months with their counts (small: one line per month)."""
         path = topic_path(topic.code, ".html")
 
@@ -295,7 +332,7 @@ class SiteBuilder:
             context = self._context(path, f"{topic.title} — {self.options.title}")
             return whole(self.renderer.render_template(TOPIC_HTML, **context, topic=topic))
 
-        return Page(path, page_key(self.theme, "topic", topic), render)
+        return Page(path, page_key(self.theme, "topic", inputs), render)
 
     def _topic_month(self, topic: ArchiveTopic, month: TopicMonth, previous: dict[str, Any]) -> Page:
         """A topic's month page, keyed by the digests it lists: after a new day only that month's is rendered.
@@ -305,12 +342,12 @@ class SiteBuilder:
         are read from the store and rendered (after a new day: that day's section).
         """
         path = topic_month_path(topic.code, month.month, ".html")
-        per_day: dict[dt.date, list[tuple[int, int]]] = {}
-        for digest_id, count in month.filed:
-            per_day.setdefault(self._dates[digest_id], []).append((digest_id, count))
-        order = sorted(per_day, reverse=True)
 
         def render() -> Rendering:
+            per_day: dict[dt.date, list[tuple[int, int]]] = {}
+            for digest_id, count in month.filed:
+                per_day.setdefault(self._dates[digest_id], []).append((digest_id, count))
+            order = sorted(per_day, reverse=True)
             prefix = f"{self.theme}/{path}/{topic.title}/"
             keys = {date: page_key(prefix, date.toordinal(), per_day[date]) for date in order}
             before = self._previous_sections(path, previous)
@@ -330,7 +367,7 @@ class SiteBuilder:
             sections = "".join(fresh.get(date) or before.get(keys[date], "") for date in order)
             return Rendering(shell.replace(SECTIONS, sections, 1), shell.replace(SECTIONS, "".join(fresh.values()), 1))
 
-        return Page(path, page_key(self.theme, "topic-month", topic.code, topic.title, month), render, reused=True)
+        return Page(path, page_key(self.theme, "topic-month", topic.code, topic.title, plain(month)), render, reused=True)
 
     def _previous_sections(self, path: str, previous: dict[str, Any]) -> dict[str, str]:
         """The day sections of the page as the previous build wrote it, by key (none if the manifest does not vouch for it)."""
@@ -344,9 +381,8 @@ class SiteBuilder:
                 sections[chunk[:64]] = SECTION_START + chunk[: end + len(SECTION_END)]
         return sections
 
-    def _day(self, day: ArchiveDay, older: Any, newer: Any, previous: dict[str, Any]) -> Page:
-        path = day_path(day.date, ".html")
-        source_path = self.config.archive.dir / day_path(day.date, ".md")
+    def _day(self, path: str, day: ArchiveDay, inputs: tuple[Any, ...], older: Any, newer: Any, previous: dict[str, Any]) -> Page:
+        source_path = self.config.archive.dir / (path.removesuffix(".html") + ".md")
         mark = file_mark(source_path)
         # The Markdown's hash, re-read only when the file's size or time changed.
         if previous.get("stat") == mark and isinstance(previous.get("source"), str):
@@ -368,7 +404,7 @@ class SiteBuilder:
             # A reused body was checked when it was converted; its ids stay in the page.
             return Rendering(text, text.replace(body, "", 1) if reused else text)
 
-        return Page(path, page_key(self.theme, "day", day, source, older, newer), render, {"source": source, "stat": mark})
+        return Page(path, page_key(self.theme, "day", inputs, source, older, newer), render, {"source": source, "stat": mark})
 
     def _previous_body(self, path: str) -> str | None:
         try:
@@ -390,23 +426,23 @@ class SiteBuilder:
         self._markdown.reset()
         return "\n" + str(self._markdown.convert(strip_front_matter(text))) + "\n"
 
-    def _search(self, old: dict[str, dict[str, Any]]) -> list[Page]:
+    def _search(self, old: dict[str, dict[str, Any]], plain_days: list[tuple[Any, ...]]) -> list[Page]:
         """A search shard per month, then ``search/index.json``: the shards' names, newest first."""
-        shards = [
-            self._shard(f"search/{month}.json", tuple(days), old.get(f"search/{month}.json", {}))
-            for month, days in groupby(self.index.days, key=lambda d: f"{d.date:%Y-%m}")
-        ]
+        shards = []
+        for month, group in groupby(zip(self.index.days, plain_days), key=lambda pair: pair[0].date.isoformat()[:7]):
+            days, inputs = zip(*group)
+            shards.append(self._shard(f"search/{month}.json", days, inputs, old.get(f"search/{month}.json", {})))
         names = [posixpath.basename(p.path) for p in shards]
         shards.append(Page("search/index.json", page_key("search", names), lambda: whole(_json(names))))
         return shards
 
-    def _shard(self, path: str, days: tuple[ArchiveDay, ...], previous: dict[str, Any]) -> Page:
+    def _shard(self, path: str, days: tuple[ArchiveDay, ...], inputs: tuple[tuple[Any, ...], ...], previous: dict[str, Any]) -> Page:
         """A month's search shard: ``[title, date, anchor]`` rows, newest day first.
 
         Each day's rows are keyed; when the only change is new days, newer than every day of the
         previous shard, only their rows are read from the store, put in front of the previous shard's.
         """
-        keys = [page_key("search", day) for day in days]
+        keys = [page_key("search", day) for day in inputs]
         known = previous.get("days")
         reusable = isinstance(known, list) and 0 < len(known) < len(keys) and keys[len(keys) - len(known) :] == known
         new_days = days[: len(keys) - len(known)] if reusable and isinstance(known, list) else days
@@ -422,7 +458,7 @@ class SiteBuilder:
             # Compact JSON lists join as text: "[a,b]" and "[c]" make "[a,b,c]".
             return whole("[" + ",".join(part for part in (rows(new_days)[1:-2], before[1:-2]) if part) + "]\n")
 
-        return Page(path, page_key("search", days), render, {"days": keys}, reused=True)
+        return Page(path, page_key("search", keys), render, {"days": keys}, reused=True)
 
 
 class Lazy(Sequence[Any]):
