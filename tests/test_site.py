@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html.parser
 import json
 import posixpath
@@ -12,9 +13,10 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.conftest import FIXTURES, REPLAY, run_digest
-from digest.archive_site import build_site, check_links
+from tests.conftest import FIXTURES, REPLAY, REPO, run_digest
+from digest.archive_site import SiteBuilder, build_site, check_links
 from digest.config import load_config
+from digest.store import SeenStore
 
 Replayed = tuple[Path, dict[str, dict[str, Any]]]
 
@@ -127,6 +129,54 @@ def test_a_second_build_renders_nothing_and_a_new_day_only_what_it_touches(built
     assert 'rel="next"' in neighbour and "2025-05-07.html" in neighbour
 
 
+def test_an_incremental_build_gives_the_files_of_a_full_build_and_reads_only_what_changed(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", built / "inbox")
+    summary = json.loads(run_digest(built, "run", "--date", "2025-05-07", "--json", check_code=0).stdout)
+    config = load_config(built / "digest.toml")
+    with SeenStore.open(config.store.path, readonly=True) as store:
+        new_ids = [d.id for d in store.digests(on=dt.date(2025, 5, 7))]
+    queried: list[tuple[str | None, tuple[int, ...]]] = []
+    converted: list[str] = []
+    filed_papers, markdown_body = SeenStore.filed_papers, SiteBuilder.markdown_body
+
+    def record_query(self: SeenStore, *, topic: str | None = None, digest_ids: Any = None, per_topic: int | None = None) -> Any:
+        queried.append((topic, tuple(digest_ids or ())))
+        return filed_papers(self, topic=topic, digest_ids=digest_ids, per_topic=per_topic)
+
+    def record_conversion(self: SiteBuilder, text: str) -> str:
+        converted.append(text[:200])
+        return markdown_body(self, text)
+
+    checked: dict[str, str] = {}
+
+    def record_check(out: Path, pages: Any, manifest: Any) -> Any:
+        checked.update(pages)
+        return check_links(out, checked.items(), manifest)
+
+    monkeypatch.setattr(SeenStore, "filed_papers", record_query)
+    monkeypatch.setattr(SiteBuilder, "markdown_body", record_conversion)
+    monkeypatch.setattr("digest.archive_site.check_links", record_check)
+    report = build_site(config)
+    assert len(converted) == 1 and "2025-05-07" in converted[0]  # the new day only; its neighbour is re-wrapped
+    # The month pages and the search shard read the new day's papers only: the other days' are reused.
+    assert sorted(q for q in queried if q[0]) == sorted((g["topic"], tuple(new_ids)) for g in summary["groups"])
+    assert [q for q in queried if not q[0]] == [(None, tuple(new_ids))]
+    assert "search/2025-05.json" in report.rendered
+    # The link check reads the new parts: the feed's new entry, the new day section of a month page.
+    assert checked["feed.xml"].count("<entry>") == 1 and "2025-05-07" in checked["feed.xml"]
+    month = f"topics/{summary['groups'][0]['topic']}/2025-05.html"
+    assert "2025-05-07.html" in checked[month] and "2025-05-06.html" not in checked[month]
+    monkeypatch.undo()
+    full = tmp_path / "full"
+    run_digest(built, "site", "--out", str(full), check_code=0)
+    incremental, fresh = files_of(built / "site"), files_of(full)
+    incremental.pop(".digest-site.json"), fresh.pop(".digest-site.json")
+    assert incremental.keys() == fresh.keys()
+    assert [name for name in incremental if incremental[name] != fresh[name]] == []
+
+
 def test_rebuild_from_the_store_alone_gives_the_same_site(built: Path) -> None:
     before = files_of(built / "site")
     shutil.rmtree(built / "site")
@@ -165,10 +215,30 @@ def test_a_broken_link_from_a_user_template_is_an_error(built: Path) -> None:
     run_digest(built, "site", check_code=1)  # not forgotten: the page stays out of the manifest
 
 
+def test_a_broken_link_in_a_month_page_is_reported_again_until_fixed(built: Path) -> None:
+    templates = built / "my-templates" / "site"
+    templates.mkdir(parents=True)
+    builtin = (REPO / "templates" / "site" / "topic-day.html.j2").read_text(encoding="utf-8")
+    (templates / "topic-day.html.j2").write_text(builtin.replace("</section>", '<a href="#nowhere">x</a></section>'), encoding="utf-8")
+    (built / "digest.toml").write_text((built / "digest.toml").read_text() + '\n[render]\ntemplates = "my-templates"\n', encoding="utf-8")
+    first = run_digest(built, "site", check_code=1).stderr
+    assert "topics/architecture/2025-03.html: broken link #nowhere" in first
+    # The month pages are rendered again: their day sections on disk were never vouched for.
+    shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", built / "inbox")
+    run_digest(built, "run", "--date", "2025-05-07", check_code=0)
+    again = run_digest(built, "site", check_code=1).stderr
+    assert "topics/architecture/2025-03.html: broken link #nowhere" in again
+    (templates / "topic-day.html.j2").write_text(builtin, encoding="utf-8")
+    run_digest(built, "site", check_code=0)
+
+
 def test_check_links_resolves_paths_folders_and_fragments(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "index.html").write_text("", encoding="utf-8")
-    manifest = {"a/b.html": {"ids": ["x"]}, "c.html": {"ids": ["y"]}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b.html").write_text('<h1 id="x">', encoding="utf-8")  # fragments are checked against the page on disk
+    (tmp_path / "c.html").write_text('<p id="y">', encoding="utf-8")
+    manifest = {"a/b.html": {}, "c.html": {}}
     page = '<a href="../c.html#y"></a><a href="../c.html#z"></a><a href="b.html#x"></a><a href="#x"></a>' \
         '<a href="../docs/"></a><a href="../../out.html"></a><a href="mailto:a@b.c"></a><img src="../missing.png">'
     checked, broken = check_links(tmp_path, [("a/b.html", page)], manifest)
