@@ -430,11 +430,7 @@ def test_killed_after_the_commit_every_recipient_gets_exactly_one_copy(
     sink = Sink(block_on=held)
     with smtp_server(sink) as port:
         path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3])
-        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", "run", "--config", str(path), "--date", "2025-03-14"],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        proc = start_run(path, tmp_path)
         try:
             assert sink.blocked.wait(60), "the run never reached the SMTP server"
             config = load_config(path)
@@ -456,6 +452,15 @@ def test_killed_after_the_commit_every_recipient_gets_exactly_one_copy(
     assert [state for state, _, _ in email_rows(config).values()] == ["sent"] * 3
 
 
+def start_run(path: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """``digest run`` of the config ``path`` on 2025-03-14 as a child process (to be killed mid-send)."""
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "run", "--config", str(path), "--date", "2025-03-14"],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
 def test_killed_while_sending_over_two_connections_every_recipient_gets_exactly_one_copy(
     write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
 ) -> None:
@@ -463,11 +468,7 @@ def test_killed_while_sending_over_two_connections_every_recipient_gets_exactly_
     sink = Sink(block_on=1)
     with smtp_server(sink) as port:
         path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3], email="connections = 2")
-        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", "run", "--config", str(path), "--date", "2025-03-14"],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        proc = start_run(path, tmp_path)
         try:
             assert sink.blocked.wait(60), "the run never reached the SMTP server"
             config = load_config(path)
