@@ -6,6 +6,7 @@ the newest days are what the archive's feed reads), then each gets the same
 cycles: a whole ``digest run`` process on a snapshot file of 100 new papers (email to an aiosmtpd
 sink on 127.0.0.1 once the email channel has landed).  Each timed run drops a new file and uses
 the next date, so it starts from the state the previous one left (100 papers more: nothing).
+The two stores take turns run by run, so that the machine's other load falls on both alike.
 Runs alternate with a diagnostic one that skips the archive's whole-store pages (index, topic
 pages, feed: ``_without_archive_pages.py``), to show which part grows with the store.
 
@@ -34,6 +35,7 @@ from _common import (
     TOPICS,
     WORK,
     Row,
+    Sample,
     SmtpSink,
     abstract,
     arxiv_id,
@@ -139,15 +141,20 @@ def main() -> None:
     partial_medians: dict[int, float] = {}
     rows: list[Row] = []
     with SmtpSink() as sink:
+        stores = {}
         for size in args.sizes:
             base, fill_seconds = prepared(size, args.fresh)
             live = WORK / "history" / f"live-{size}"
             copy_tree(base, live)
             inbox = fresh_dir(live / "inbox")
-            config = digest_config(live, inbox=inbox, smtp_port=sink.port)
-            bytes_per_paper = store_bytes(live / "digest.sqlite3") / size
-            samples, partial = [], []
-            for run in range(2 * args.runs + 1):  # the first one warms the page cache, untimed
+            stores[size] = (inbox, digest_config(live, inbox=inbox, smtp_port=sink.port), fill_seconds)
+            details[str(size)] = {"bytes_per_paper": round(store_bytes(live / "digest.sqlite3") / size)}
+        samples: dict[int, list[Sample]] = {size: [] for size in args.sizes}
+        partial: dict[int, list[Sample]] = {size: [] for size in args.sizes}
+        # The stores take turns, run by run and in either order (ABBA), so that whatever else the
+        # machine does, the writeback of the other store's last run included, falls on both.
+        for run in range(2 * args.runs + 1):  # the first one warms the page cache, untimed
+            for size, (inbox, config, _) in sorted(stores.items(), reverse=run % 4 in (2, 3)):
                 for old in inbox.iterdir():
                     old.unlink()
                 first = 10_000_000 + 1_000 * run
@@ -162,22 +169,24 @@ def main() -> None:
                 summary = json.loads(sample.stdout)
                 assert summary["new"] == 100, summary
                 if run:
-                    (partial if skip else samples).append(sample)
-            medians[size] = statistics.median(s.seconds for s in samples)
-            partial_medians[size] = statistics.median(s.seconds for s in partial)
+                    (partial if skip else samples)[size].append(sample)
+        for size, (_, _, fill_seconds) in stores.items():
+            medians[size] = statistics.median(s.seconds for s in samples[size])
+            partial_medians[size] = statistics.median(s.seconds for s in partial[size])
+            bytes_per_paper = details[str(size)]["bytes_per_paper"]
             details[str(size)] = {
-                "seconds": [round(s.seconds, 4) for s in samples],
-                "peak_mb": [round(s.peak_mb, 1) for s in samples],
+                "seconds": [round(s.seconds, 4) for s in samples[size]],
+                "peak_mb": [round(s.peak_mb, 1) for s in samples[size]],
                 "median_seconds": round(medians[size], 4),
-                "without_archive_pages_seconds": [round(s.seconds, 4) for s in partial],
-                "bytes_per_paper": round(bytes_per_paper),
+                "without_archive_pages_seconds": [round(s.seconds, 4) for s in partial[size]],
+                "bytes_per_paper": bytes_per_paper,
                 "fill_seconds": round(fill_seconds, 1) if fill_seconds is not None else "kept from an earlier run",
             }
             rows.append(Row(f"100 new on {size:,} stored, wall", medians[size], "s"))
-            rows.append(Row(f"100 new on {size:,} stored, peak RSS", statistics.median(s.peak_mb for s in samples), "MB"))
+            rows.append(Row(f"100 new on {size:,} stored, peak RSS", statistics.median(s.peak_mb for s in samples[size]), "MB"))
             rows.append(Row(f"100 new on {size:,} stored, archive index/topic/feed pages skipped", partial_medians[size], "s",
                             note="diagnostic"))
-            rows.append(Row(f"store bytes per paper ({size:,} papers)", bytes_per_paper, "B"))
+            rows.append(Row(f"store bytes per paper ({size:,} papers)", float(str(bytes_per_paper)), "B"))
     small, large = args.sizes
     rows.append(Row(f"time ratio {large:,} / {small:,}", medians[large] / medians[small], "x", 1.1))
     rows.append(Row(f"time ratio {large:,} / {small:,}, archive index/topic/feed pages skipped",
