@@ -541,15 +541,17 @@ def test_the_piecewise_utf8_check_names_the_byte_a_whole_decode_names(piece: int
 
     monkeypatch.setattr(body_module, "PIECE", piece)
     text = "Ünïcode €uro 😀 ".encode()
-    for data in (text * 3, text + b"\xff" + text, text + b"\xe2\x82", b"ab\xe2\x82c" + text, text + b"\x80", b"\xc3", text[:-3] + b"\xc3\x28", b"", b"ascii only"):
+    runs = (text + b"\x80" * 50 + text, b"\xf0\x9f" + b"\x80" * 40, b"\xbf" * 30)  # continuation bytes without end
+    for data in (text * 3, text + b"\xff" + text, text + b"\xe2\x82", b"ab\xe2\x82c" + text, text + b"\x80", b"\xc3", text[:-3] + b"\xc3\x28", b"", b"ascii only", *runs):
         try:
             data.decode("utf-8")
-            expected = None
+            expected, reason = None, None
         except UnicodeDecodeError as exc:
-            expected = exc.start
+            expected, reason = exc.start, exc.reason
         for content in (body_module.Body(data), body_module.Body(io.BytesIO(data))):
             found = content.invalid_utf8()
             assert (found.start if found else None) == expected, data
+            assert (found.reason if found else None) == reason, data
             if expected is not None:
                 assert content.count(b"\n", expected) == data.count(b"\n", 0, expected)
 

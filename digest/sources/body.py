@@ -7,6 +7,8 @@ feedparser fallback reads it whole).
 
 from __future__ import annotations
 
+import codecs
+
 import hashlib
 from collections.abc import Iterator
 from typing import IO
@@ -84,30 +86,29 @@ class Body:
         """The error decoding the whole body as UTF-8 raises (None when it is valid), the
         positions counted from the body's start, without holding the decoded text.
 
-        Pure ASCII needs no decoding; anything else is decoded in pieces cut before a byte that
-        does not continue a character, so each error is found at the byte a whole decode names.
+        Pure ASCII pieces need no decoding; the rest go through the codec's incremental decoder
+        (it keeps an unfinished character for the next piece), whose first error is the one a
+        whole decode raises.  Each piece's text is dropped as soon as it is made.
         """
-        offset = 0  # of ``pending`` in the body
-        pending = b""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0  # of the next piece in the body
         for piece in self.pieces():
-            if not pending and piece.isascii():
+            held = decoder.getstate()[0]  # the unfinished character carried over
+            if not held and piece.isascii():
                 offset += len(piece)
                 continue
-            data = pending + piece
-            cut = len(data) - 1
-            while cut > 0 and 0x80 <= data[cut] < 0xC0:
-                cut -= 1
-            error = _decode_error(data[:cut], offset)
-            if error is not None:
-                return error
-            offset += cut
-            pending = data[cut:]
-        return _decode_error(pending, offset)
+            try:
+                decoder.decode(piece)
+            except UnicodeDecodeError as exc:  # positions in (held + piece)
+                return _shifted(exc, offset - len(held))
+            offset += len(piece)
+        held = decoder.getstate()[0]
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            return _shifted(exc, offset - len(held))
+        return None
 
 
-def _decode_error(data: bytes, offset: int) -> UnicodeDecodeError | None:
-    try:
-        str(data, "utf-8")
-    except UnicodeDecodeError as exc:
-        return UnicodeDecodeError("utf-8", exc.object, offset + exc.start, offset + exc.end, exc.reason)
-    return None
+def _shifted(exc: UnicodeDecodeError, offset: int) -> UnicodeDecodeError:
+    return UnicodeDecodeError("utf-8", exc.object, offset + exc.start, offset + exc.end, exc.reason)
