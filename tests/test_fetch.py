@@ -371,3 +371,12 @@ def test_plain_http_and_https_share_one_client(certificate: tuple[Path, Path], m
         assert [get(client, u).body for u in (plain, tls, plain, tls)] == [b"plain", b"secure", b"plain", b"secure"]
         redirect = http_server.add("/to-tls", Reply(status=301, headers={"Location": tls}))
         assert get(client, redirect).url == tls  # a redirect from http:// to https:// goes through the verifying pool
+
+
+def test_a_proxy_named_in_the_environment_is_used(http_server: TestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test server plays the proxy: it gets the request line with the absolute URL.
+    http_server.add("http://papers.invalid/feed", Reply(body=b"<rss/>", headers={"Content-Type": "application/rss+xml"}))
+    monkeypatch.setenv("HTTP_PROXY", http_server.base_url)
+    with make_client(FAST) as client:
+        assert get(client, "http://papers.invalid/feed").body == b"<rss/>"
+    assert [seen.path for seen in http_server.requests] == ["http://papers.invalid/feed"]  # never resolved here

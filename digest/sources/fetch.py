@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import os
 import random
 import tempfile
 import threading
@@ -104,8 +105,14 @@ def make_client(settings: FetchSettings) -> httpx.Client:
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, CONNECT_TIMEOUT)),
         follow_redirects=True,
         max_redirects=settings.max_redirects,
-        transport=PoolPerScheme(),
+        # httpx reads the *_proxy variables only for its own default transport.
+        transport=None if proxies_in_environment() else PoolPerScheme(),
     )
+
+
+def proxies_in_environment() -> bool:
+    """Whether a ``*_proxy`` variable (``HTTPS_PROXY``, ``all_proxy``, ...) names a proxy to go through."""
+    return any(value and name.lower().endswith("_proxy") and name.lower() != "no_proxy" for name, value in os.environ.items())
 
 
 class PoolPerScheme(httpx.BaseTransport):
@@ -113,6 +120,8 @@ class PoolPerScheme(httpx.BaseTransport):
 
     An HTTPS pool's TLS context loads and parses the CA bundle (~40 ms), which a run that only
     fetches ``http://`` URLs (a feed on the local network) or fetches nothing has no use for.
+    Used unless the environment names a proxy (then httpx's default transport and its proxy
+    handling, ``NO_PROXY`` included, are used as they are).
     The HTTPS pool verifies certificates as httpx's default does (honouring ``SSL_CERT_FILE`` /
     ``SSL_CERT_DIR``); a plain-HTTP pool never makes a TLS connection.
     """
