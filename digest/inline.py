@@ -35,6 +35,7 @@ INLINER_VERSION = "1"
 
 _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _PLACEHOLDER = re.compile(r"jinjatag(\d{6})x")
+_OTHER_TEMPLATE = re.compile(r"\{%-?\s*(?:extends|include|import|from)\b")
 _STYLE_BLOCK = re.compile(r"<style\b.*?</style\s*>", re.DOTALL | re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 UNSAFE = "unsafe\n"  # what the cache holds for a template that is inlined per rendering
@@ -60,7 +61,8 @@ def inline_template_source(source: str) -> str | None:
     """The template ``source`` with its stylesheet inlined by premailer and its Jinja tags intact.
 
     None when that cannot be done to the template as written: a Jinja tag inside a ``<style>``
-    block, or premailer dropped, doubled or moved a tag (one inside a tag name, say).
+    block, markup from another template (``extends``, ``include``, ``import``), or premailer
+    dropped, doubled or moved a tag (one inside a tag name, say).
     """
     tags: list[str] = []
 
@@ -71,6 +73,8 @@ def inline_template_source(source: str) -> str | None:
     hidden = _JINJA_TAG.sub(hide, source)
     if any(_PLACEHOLDER.search(block) for block in _STYLE_BLOCK.findall(hidden)):
         return None
+    if any(_OTHER_TEMPLATE.match(tag) for tag in tags):
+        return None  # markup from another file: the cache, keyed by this source, would miss its edits
     inlined = inline_styles(hidden)
     if [int(n) for n in _PLACEHOLDER.findall(inlined)] != list(range(len(tags))):
         return None

@@ -68,6 +68,7 @@ def test_a_template_that_cannot_be_inlined_ahead_is_inlined_per_rendering(tmp_pa
     templates.mkdir()
     dynamic_css = TEMPLATE.replace("background: #f3f4f6;", "background: {{ '#f3f4f6' }};", 1)
     assert inline_template_source(dynamic_css) is None  # a Jinja tag inside the stylesheet
+    assert inline_template_source(TEMPLATE.replace("<body>", '<body>{% include "banner.html" %}')) is None  # another file
     computed_class = TEMPLATE.replace('<p class="abstract">', "<p class=\"{{ 'abstract' }}\">")
     inlined = inline_template_source(computed_class)
     assert inlined is not None  # premailer keeps it, but it no longer knows the element is an abstract
