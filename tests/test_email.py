@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -430,8 +431,7 @@ def test_killed_after_the_commit_every_recipient_gets_exactly_one_copy(
     sink = Sink(block_on=held)
     with smtp_server(sink) as port:
         path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3])
-        proc = start_run(path, tmp_path)
-        try:
+        with killed_run(path, tmp_path):  # SIGKILLed when the block ends
             assert sink.blocked.wait(60), "the run never reached the SMTP server"
             config = load_config(path)
             with SeenStore.open(config.store.path, readonly=True) as store:
@@ -439,26 +439,36 @@ def test_killed_after_the_commit_every_recipient_gets_exactly_one_copy(
             states = [state for state, _, _ in email_rows(config).values()]
             assert sorted(states) == ["pending"] * (4 - held) + ["sent"] * (held - 1)
             assert len(sink.messages) == held - 1
-            proc.send_signal(signal.SIGKILL)
-            assert proc.wait(30) == -signal.SIGKILL
-        finally:
-            proc.kill()
-            proc.wait()
-        sink.block_on = None
-        sink.release.set()
-        rerun = digest_cli("run", "--config", str(path), "--date", "2025-03-15", "--json", check_code=0)
-    assert json.loads(rerun.stdout)["deliveries"]["email"] == {"sent": 4 - held, "failed": 0, "pending": 0}
+        rerun = run_again_unblocked(sink, digest_cli, path)
+    assert rerun == {"sent": 4 - held, "failed": 0, "pending": 0}
     assert {a: len(m) for a, m in sink.by_recipient().items()} == {"all@example.org": 1, "audio@example.org": 1, "fast@example.org": 1}
     assert [state for state, _, _ in email_rows(config).values()] == ["sent"] * 3
 
 
-def start_run(path: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    """``digest run`` of the config ``path`` on 2025-03-14 as a child process (to be killed mid-send)."""
+@contextmanager
+def killed_run(path: Path, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``digest run`` of the config ``path`` on 2025-03-14 as a child process, SIGKILLed when the block ends."""
     env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "digest", "run", "--config", str(path), "--date", "2025-03-14"],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
+    try:
+        yield proc
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run_again_unblocked(sink: Sink, digest_cli: Cli, path: Path) -> dict[str, int]:
+    """Let the server accept everything again, run the next day, return the run's email summary."""
+    sink.block_on = None
+    sink.release.set()
+    rerun = digest_cli("run", "--config", str(path), "--date", "2025-03-15", "--json", check_code=0)
+    summary: dict[str, int] = json.loads(rerun.stdout)["deliveries"]["email"]
+    return summary
 
 
 def test_killed_while_sending_over_two_connections_every_recipient_gets_exactly_one_copy(
@@ -468,8 +478,7 @@ def test_killed_while_sending_over_two_connections_every_recipient_gets_exactly_
     sink = Sink(block_on=1)
     with smtp_server(sink) as port:
         path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3], email="connections = 2")
-        proc = start_run(path, tmp_path)
-        try:
+        with killed_run(path, tmp_path):  # SIGKILLed when the block ends
             assert sink.blocked.wait(60), "the run never reached the SMTP server"
             config = load_config(path)
             deadline = time.monotonic() + 60
@@ -477,15 +486,8 @@ def test_killed_while_sending_over_two_connections_every_recipient_gets_exactly_
                 assert time.monotonic() < deadline, email_rows(config)  # the first held, the other two sent
                 time.sleep(0.05)
             assert len(sink.messages) == 2
-            proc.send_signal(signal.SIGKILL)
-            assert proc.wait(30) == -signal.SIGKILL
-        finally:
-            proc.kill()
-            proc.wait()
-        sink.block_on = None
-        sink.release.set()
-        rerun = digest_cli("run", "--config", str(path), "--date", "2025-03-15", "--json", check_code=0)
-    assert json.loads(rerun.stdout)["deliveries"]["email"] == {"sent": 1, "failed": 0, "pending": 0}
+        rerun = run_again_unblocked(sink, digest_cli, path)
+    assert rerun == {"sent": 1, "failed": 0, "pending": 0}
     assert {a: len(m) for a, m in sink.by_recipient().items()} == {"all@example.org": 1, "audio@example.org": 1, "fast@example.org": 1}
     assert [state for state, _, _ in email_rows(config).values()] == ["sent"] * 3
 

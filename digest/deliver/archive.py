@@ -368,9 +368,13 @@ def splice_topic_month_md(
         )
 
     header, head, start = page(()), page(fresh_days), page((older_start,))
-    if not (head.startswith(header) and start.startswith(header)) or page((*fresh_days, older_start)) != head + start[len(header) :]:
-        return None  # something follows the sections: the page cannot be cut into them
-    at = old.find(start[len(header) :])
+    section = start[len(header) :]
+    # Two copies of the small one-paper section must render as the header and the two sections,
+    # or something follows the sections (or depends on their position): no cut is safe.  (The
+    # fresh days are not rendered again for this: on a big day that would double the cost.)
+    if not (head.startswith(header) and start.startswith(header)) or page((older_start, older_start)) != start + section:
+        return None
+    at = old.find(section)
     return head + old[at:] if at >= 0 else None
 
 
