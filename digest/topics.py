@@ -144,6 +144,7 @@ def default_taxonomy_path() -> Path:
     return here.parent / "config" / "topics.toml"
 
 
+@functools.lru_cache(maxsize=4096)  # the check, the keyword index and the profiles each read every keyword
 def parse_keyword(raw: str) -> tuple[str, float]:
     """Split ``"phrase^weight"`` into the phrase and its weight (1.0 without ``^``).
 
@@ -466,7 +467,10 @@ class Grouper:
             terms = (_term(_singular(w)) for w in _words(" ".join(text)))
             return Counter(t for t in terms if t)
         counts = [profile(t) for t in taxonomy.topics]
-        docs = counts + [profile(t) for t in _background_topics()]
+        # The background is the default taxonomy, often the configured one: its equal topics
+        # are not profiled twice.
+        known = dict(zip(taxonomy.topics, counts))
+        docs = counts + [known.get(t) or profile(t) for t in _background_topics()]
         n = len(docs)
         df = Counter(term for c in docs for term in c)
         idf = {term: math.log(1.0 + n / d) for term, d in df.items()}

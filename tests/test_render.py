@@ -132,3 +132,23 @@ def test_links_are_safe_and_fall_back_to_a_search() -> None:
 def test_excerpt_cuts_at_a_word() -> None:
     assert excerpt("one two three four", 9) == "one two\u2026"
     assert excerpt("short", 100) == "short"
+
+
+def test_wordwrap_gives_jinjas_wrapping_and_remembers_it() -> None:
+    import jinja2
+
+    env = Renderer().env
+    plain = jinja2.Environment()
+    texts = [
+        "A state-of-the-art mixture-of-experts model for long-context retrieval-augmented generation " * 3,
+        "first paragraph\nsecond paragraph with a https://example.org/a/very/long/url/that/does/not/fit/on/one/line/at/all",
+        "tabs\tand  double  spaces\u00a0and no-break spaces",
+        "",
+    ]
+    for text in texts:
+        for width, wrapstring in ((76, "\n  "), (20, None)):
+            expected = plain.filters["wordwrap"](plain, text, width, wrapstring=wrapstring)
+            source = "{{ text|wordwrap(%d%s) }}" % (width, ", wrapstring=w" if wrapstring else "")
+            template = env.from_string(source)
+            assert template.render(text=text, w=wrapstring) == expected
+            assert template.render(text=text, w=wrapstring) == expected  # the remembered result

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any
 
 from digest.config import Config
 from digest.deliver import ChannelResult, DeliveryContext
-from digest.fileio import write_atomic, write_if_changed
+from digest.fileio import AtomicBatch
 from digest.models import Digest
 from digest.recall import load_day, topic_order
 from digest.render import Renderer, RenderOptions, anchor_for_key, day_path
@@ -48,10 +49,13 @@ FEED_XML = "archive/feed.xml.j2"
 FEED_ENTRIES = 50
 
 
-def write_digest_files(digest: Digest, folder: Path, renderer: Renderer, options: RenderOptions, *, nested: bool = True) -> dict[str, Path]:
+def write_digest_files(
+    digest: Digest, folder: Path, renderer: Renderer, options: RenderOptions, *, nested: bool = True, batch: AtomicBatch | None = None
+) -> dict[str, Path]:
     """Render a digest and write ``YYYY-MM-DD.md/.html/.txt``; return their paths by format.
 
     With ``nested`` the files go to ``folder/YYYY/MM/`` (the archive layout), else to ``folder``.
+    With ``batch`` the files are in place when the batch ends, else on return.
     The ``.html`` is a page for a browser: the email's HTML with its stylesheet left in a
     ``<style>`` block (inlining, which mail clients need, is the email channel's job and costs
     premailer's import and a pass over the page).
@@ -63,9 +67,10 @@ def write_digest_files(digest: Digest, folder: Path, renderer: Renderer, options
         "html": base.with_name(base.name + ".html"),
         "text": base.with_name(base.name + ".txt"),
     }
-    write_atomic(outputs["markdown"], renderer.stream_markdown(digest, options))
-    write_atomic(outputs["html"], rendered.html)
-    write_atomic(outputs["text"], rendered.text)
+    with nullcontext(batch) if batch is not None else AtomicBatch() as files:
+        files.write(outputs["markdown"], renderer.stream_markdown(digest, options))
+        files.write(outputs["html"], rendered.html)
+        files.write(outputs["text"], rendered.text)
     return outputs
 
 
@@ -96,25 +101,26 @@ class ArchiveChannel:
         outputs: dict[dt.date, dict[str, Path]] = {}
         written: list[Delivery] = []
         failed = False
-        for delivery in pending:
-            try:
-                if delivery.digest_date not in outputs:
-                    day = load_day(store, delivery.digest_date, context.taxonomy)
-                    outputs[delivery.digest_date] = write_digest_files(
-                        day, config.archive.dir, context.renderer, render_options(config, context.now)
-                    )
-            except OSError as exc:
+        try:
+            with AtomicBatch() as batch:  # the run's files are made durable together, then renamed
+                for delivery in pending:
+                    try:
+                        if delivery.digest_date not in outputs:
+                            day = load_day(store, delivery.digest_date, context.taxonomy)
+                            outputs[delivery.digest_date] = write_digest_files(
+                                day, config.archive.dir, context.renderer, render_options(config, context.now), batch=batch
+                            )
+                    except OSError as exc:
+                        store.mark_delivery(delivery.id, "pending", now=context.now, error=_write_error(config, exc))
+                        failed = True
+                        continue
+                    written.append(delivery)
+                if written:
+                    write_archive_pages(store, config, context.taxonomy, context.renderer, dates=outputs, batch=batch)
+        except OSError as exc:
+            for delivery in written:
                 store.mark_delivery(delivery.id, "pending", now=context.now, error=_write_error(config, exc))
-                failed = True
-                continue
-            written.append(delivery)
-        if written:
-            try:
-                write_archive_pages(store, config, context.taxonomy, context.renderer, dates=outputs)
-            except OSError as exc:
-                for delivery in written:
-                    store.mark_delivery(delivery.id, "pending", now=context.now, error=_write_error(config, exc))
-                return ChannelResult("failed", True, outputs)
+            return ChannelResult("failed", True, outputs)
         for delivery in written:
             store.mark_delivery(delivery.id, "sent", now=context.now)
         return ChannelResult("failed" if failed else "done", failed, outputs)
@@ -462,23 +468,31 @@ def archive_pages(
 
 
 def write_archive_pages(
-    store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, *, dates: Iterable[dt.date] | None = None
+    store: SeenStore,
+    config: Config,
+    taxonomy: Taxonomy,
+    renderer: Renderer,
+    *,
+    dates: Iterable[dt.date] | None = None,
+    batch: AtomicBatch | None = None,
 ) -> list[Path]:
     """Write the index, topic pages and feed from the store (those that changed); return them.
 
     With ``dates`` (the days a run just wrote) only the month pages listing those days are
     written (their new days spliced into the page on disk, see :func:`splice_topic_month_md`),
     and any month page missing on disk (an archive from before month pages, a deleted file);
-    without, every month page of every topic is rendered whole.
+    without, every month page of every topic is rendered whole.  With ``batch`` the files are in
+    place when the batch ends, else on return.
     """
     folder = config.archive.dir
     index = load_archive_index(store, taxonomy)
     months = None if dates is None else RunMonths(folder, index, dates)
-    return [
-        folder / name
-        for name, text in archive_pages(store, index, renderer, render_options(config), months)
-        if write_if_changed(folder / name, text)
-    ]
+    with nullcontext(batch) if batch is not None else AtomicBatch() as files:
+        return [
+            folder / name
+            for name, text in archive_pages(store, index, renderer, render_options(config), months)
+            if files.write_if_changed(folder / name, text)
+        ]
 
 
 def write_day_pages(store: SeenStore, config: Config, taxonomy: Taxonomy, renderer: Renderer, days: Iterable[dt.date]) -> None:
