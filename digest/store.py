@@ -126,10 +126,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS digest_papers_by_rank ON digest_papers(digest_id, topic, rank);
     DROP INDEX IF EXISTS digest_papers_by_topic;
     """,
+    # 4: papers per topic and month, so a run's topic pages and the archive's totals read one row
+    # per topic month instead of aggregating every digest's counts (their number grows by the day).
+    """
+    CREATE TABLE topic_month_counts (
+        topic TEXT NOT NULL,
+        month TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (topic, month)
+    ) WITHOUT ROWID;
+    INSERT INTO topic_month_counts (topic, month, count)
+        SELECT c.topic, substr(d.date, 1, 7), SUM(c.count) FROM digest_topic_counts c JOIN digests d ON d.id = c.digest_id
+        GROUP BY c.topic, substr(d.date, 1, 7);
+    """,
 )
 
 COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
 RANK_INDEX_VERSION = 3  # the schema version that added digest_papers_by_rank
+MONTH_COUNTS_VERSION = 4  # the schema version that added topic_month_counts
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 
@@ -375,9 +389,15 @@ class SeenStore:
                 ).lastrowid
                 assert digest_id is not None
                 self._insert_papers(digest, digest_id, stamp)
+                topic_counts = _topic_counts(digest)
                 db.executemany(
                     "INSERT INTO digest_topic_counts (digest_id, topic, count) VALUES (?, ?, ?)",
-                    [(digest_id, topic, count) for topic, count in _topic_counts(digest).items()],
+                    [(digest_id, topic, count) for topic, count in topic_counts.items()],
+                )
+                db.executemany(
+                    "INSERT INTO topic_month_counts (topic, month, count) VALUES (?, ?, ?)"
+                    " ON CONFLICT (topic, month) DO UPDATE SET count = count + excluded.count",
+                    [(topic, digest.date.isoformat()[:7], count) for topic, count in topic_counts.items()],
                 )
                 db.executemany(
                     "INSERT INTO deliveries (digest_id, channel, recipient, updated_at) VALUES (?, ?, ?, ?)",
@@ -437,11 +457,11 @@ class SeenStore:
     # -- reading digests back ------------------------------------------------------------------
 
     def digests(
-        self, *, newest_first: bool = True, limit: int | None = None, on: dt.date | None = None
+        self, *, newest_first: bool = True, limit: int | None = None, on: dt.date | None = None, since: dt.date | None = None
     ) -> list[DigestRecord]:
-        """Stored digests (those of one date with ``on``), newest first by default."""
+        """Stored digests (those of one date with ``on``, from a date on with ``since``), newest first by default."""
         order = "DESC" if newest_first else "ASC"
-        where, params = ("WHERE date = ?", [on.isoformat()]) if on else ("", [])
+        where, params = ("WHERE date = ?", [on.isoformat()]) if on else ("WHERE date >= ?", [since.isoformat()]) if since else ("", [])
         sql = f"SELECT * FROM digests {where} ORDER BY date {order}, id {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -532,21 +552,53 @@ class SeenStore:
             if placement is not None:
                 yield found, placement
 
-    def filed_counts(self) -> list[tuple[str, int, int]]:
-        """(topic, digest id, papers) for every topic of every stored digest, by topic then digest.
+    def filed_counts(self, *, since: dt.date | None = None) -> list[tuple[str, int, int]]:
+        """(topic, digest id, papers) for every topic of every stored digest (of those dated
+        ``since`` or later), by topic then digest.
 
         Read from the ``digest_topic_counts`` aggregate (one row per digest and topic), never from
         the paper rows: its cost follows the number of digests, not of papers.  A version 1 store
         opened read-only (not migrated: ``digest site`` before the first run of a newer digest)
         has no aggregate yet: its paper rows are counted instead.
         """
-        if self.schema_version < COUNTS_VERSION:
-            rows = self.db.execute(
-                "SELECT topic, digest_id, COUNT(*) FROM digest_papers GROUP BY topic, digest_id ORDER BY topic, digest_id"
-            )
-        else:
-            rows = self.db.execute("SELECT topic, digest_id, count FROM digest_topic_counts ORDER BY topic, digest_id")
+        where, params = "", []
+        if since is not None:
+            where, params = " WHERE digest_id IN (SELECT id FROM digests WHERE date >= ?)", [since.isoformat()]
+        rows = self.db.execute(f"SELECT * FROM ({_filed_counts_sql(self.schema_version)}){where} ORDER BY topic, digest_id", params)
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def topic_month_counts(self) -> list[tuple[str, str, int]]:
+        """(topic, ``YYYY-MM``, papers) for every topic and month with papers, one row each.
+
+        Read from the ``topic_month_counts`` aggregate: its size follows topics times months, not
+        days.  An older store opened read-only aggregates the per-digest counts instead.
+        """
+        if self.schema_version >= MONTH_COUNTS_VERSION:
+            rows = self.db.execute("SELECT topic, month, count FROM topic_month_counts WHERE count > 0 ORDER BY topic, month")
+        else:
+            rows = self.db.execute(
+                "SELECT topic, substr(d.date, 1, 7) AS month, SUM(n) FROM (" + _filed_counts_sql(self.schema_version) + ") f"
+                " JOIN digests d ON d.id = f.digest_id GROUP BY topic, month ORDER BY topic, month"
+            )
+        return [(r[0], r[1], int(r[2])) for r in rows if r[2]]
+
+    def archive_day_count(self) -> int:
+        """How many dates have a digest that filed papers (each digest costs one primary-key probe)."""
+        found = self.db.execute(
+            f"SELECT COUNT(DISTINCT date) FROM digests d WHERE EXISTS ({_filed_probe_sql(self.schema_version)})"
+        ).fetchone()
+        return int(found[0])
+
+    def newest_filed_dates(self, limit: int, *, before: dt.date | None = None) -> list[dt.date]:
+        """The ``limit`` newest dates (before ``before``) with a digest that filed papers, newest
+        first: read backwards through the date index, so the cost follows ``limit``."""
+        where, params = ("d.date < ? AND ", [before.isoformat()]) if before else ("", [])
+        rows = self.db.execute(
+            f"SELECT DISTINCT d.date FROM digests d WHERE {where}EXISTS ({_filed_probe_sql(self.schema_version)})"
+            " ORDER BY d.date DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [dt.date.fromisoformat(r[0]) for r in rows]
 
     def filed_papers(
         self, *, topic: str | None = None, digest_ids: Sequence[int] | None = None, per_topic: int | None = None
@@ -708,6 +760,20 @@ def filed_papers_query(
         + " ORDER BY d.date DESC, dp.digest_id, dp.rank"
     )
     return sql, params
+
+
+def _filed_counts_sql(version: int) -> str:
+    """A query of (topic, digest_id, n) rows: the aggregate, or the paper rows counted on a version 1 store."""
+    if version < COUNTS_VERSION:
+        return "SELECT topic, digest_id, COUNT(*) AS n FROM digest_papers GROUP BY topic, digest_id"
+    return "SELECT topic, digest_id, count AS n FROM digest_topic_counts"
+
+
+def _filed_probe_sql(version: int) -> str:
+    """A correlated subquery that finds a row when digest ``d`` filed papers (a primary-key prefix probe)."""
+    if version < COUNTS_VERSION:
+        return "SELECT 1 FROM digest_papers WHERE digest_id = d.id"
+    return "SELECT 1 FROM digest_topic_counts WHERE digest_id = d.id AND count > 0"
 
 
 def _digest_ids_condition(digest_ids: Sequence[int], column: str = "dp.digest_id") -> tuple[str, list[Any]]:

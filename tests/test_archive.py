@@ -329,3 +329,90 @@ def test_mkdocs_builds_the_archive_strictly_with_the_example_config(replayed: Re
     assert 'href="2025-03/"' in landing
     month = (site / "topics" / "audio" / "2025-03" / "index.html").read_text(encoding="utf-8")
     assert 'href="../../../2025/03/2025-03-11/#p-title-' in month
+
+
+class LongArchive:
+    """An archive of many days over several months, delivered day by day in process as runs do."""
+
+    def __init__(self, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from digest.deliver import archive
+
+        (folder / "digest.toml").write_text("", encoding="utf-8")
+        self.config = load_config(folder / "digest.toml")
+        self.taxonomy, self.renderer = load_taxonomy(default_taxonomy_path()), Renderer()
+        self.store = SeenStore.open(self.config.store.path)
+        self.since: list[dt.date | None] = []  # the range of each index loaded
+        real = archive.load_archive_index
+
+        def spy(store: SeenStore, taxonomy: Any, *, since: dt.date | None = None) -> Any:
+            self.since.append(since)
+            return real(store, taxonomy, since=since)
+
+        monkeypatch.setattr(archive, "load_archive_index", spy)
+
+    def run(self, day: dt.date, papers: int = 3) -> None:
+        """Commit a digest of ``papers`` papers over two topics on ``day`` and deliver its archive row."""
+        made = [Paper(title=f"Paper {n} of {day}") for n in range(papers)]
+        groups = (TopicGroup("inference", "Inference", tuple(made[::2])), TopicGroup("audio", "Audio", tuple(made[1::2])))
+        digest = Digest(day, tuple(g for g in groups if g.papers), DigestCounts(papers, papers, 0, 0))
+        self.store.commit(digest, self.store.diff(digest.papers), channels=[("archive", "")], now=NOW)
+        context = DeliveryContext(self.store, self.config, self.taxonomy, self.renderer, NOW)
+        assert not ArchiveChannel().deliver(self.store.pending_deliveries("archive"), context).failed
+
+    def files(self) -> dict[str, bytes]:
+        return files_of(self.config.archive.dir)
+
+    def rebuilt(self) -> dict[str, bytes]:
+        """The archive as the whole store renders it (every page whole), left on disk."""
+        write_archive_pages(self.store, self.config, self.taxonomy, self.renderer)
+        return self.files()
+
+
+@pytest.fixture
+def long_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    archive = LongArchive(tmp_path, monkeypatch)
+    day = dt.date(2024, 11, 3)
+    while day < dt.date(2025, 3, 20):  # 69 days over five months, more than the feed's 50
+        archive.run(day)
+        day += dt.timedelta(days=2)
+    yield archive
+    archive.store.close()
+
+
+def test_a_run_reads_only_its_months_and_writes_what_the_whole_store_renders(long_archive: LongArchive) -> None:
+    long_archive.since.clear()
+    long_archive.run(dt.date(2025, 3, 22))
+    # The run's index: March (the run's month), February (the newest older day: its index
+    # section follows March's) and the feed's 50 newest days, back to mid-December.
+    assert long_archive.since == [dt.date(2024, 12, 1)]
+    written = long_archive.files()
+    index = written["index.md"].decode()
+    assert "count: 210\ndays: 70\n" in index and "210 papers in 70 daily digests" in index
+    assert index.index("## March 2025") < index.index("## February 2025") < index.index("## November 2024")
+    assert "[Sunday 3 November 2024](2024/11/2024-11-03.md) (3 papers)" in index
+    topic = written["topics/inference.md"].decode()
+    assert "count: 140\nmonths: 5\n" in topic and "[November 2024](inference/2024-11.md) (28 papers)" in topic
+    assert written == long_archive.rebuilt()  # the spliced index and the run's counts are the whole store's
+
+
+def test_a_backfilled_day_a_missing_page_and_an_edited_index_are_rendered_right(long_archive: LongArchive) -> None:
+    folder = long_archive.config.archive.dir
+    (folder / "topics" / "audio" / "2024-11.md").unlink()  # a month page older than the run's index
+    long_archive.since.clear()
+    long_archive.run(dt.date(2025, 3, 22))
+    assert long_archive.since == [dt.date(2024, 12, 1), None]  # the whole index, once, for the missing page
+    assert long_archive.files() == long_archive.rebuilt()
+
+    index = folder / "index.md"  # a hand edit of an older month's first line: the splice would keep it
+    index.write_text(index.read_text(encoding="utf-8").replace("(3 papers)", "(three papers)"), encoding="utf-8")
+    long_archive.since.clear()
+    long_archive.run(dt.date(2025, 3, 24))
+    assert long_archive.since == [dt.date(2024, 12, 1), None]
+    assert long_archive.files() == long_archive.rebuilt()
+
+    long_archive.since.clear()
+    long_archive.run(dt.date(2024, 11, 4))  # a day far back: its months on are read, the rest spliced
+    assert long_archive.since == [dt.date(2024, 11, 1)]
+    written = long_archive.files()
+    assert "[Monday 4 November 2024](2024/11/2024-11-04.md) (3 papers)" in written["index.md"].decode()
+    assert written == long_archive.rebuilt()

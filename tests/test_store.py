@@ -157,16 +157,30 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
             "SELECT topic, digest_id, COUNT(*) FROM digest_papers GROUP BY topic, digest_id ORDER BY topic, digest_id"
         ).fetchall()
         assert counts == [tuple(r) for r in grouped] == [("audio", 1, 2), ("audio", 2, 2), ("audio", 3, 2), ("inference", 1, 3), ("inference", 2, 3), ("inference", 3, 3)]
-        store.db.execute("DROP TABLE digest_topic_counts")  # the store as version 1 left it
+        months = [("audio", "2025-03", 4), ("audio", "2025-04", 2), ("inference", "2025-03", 6), ("inference", "2025-04", 3)]
+        assert store.topic_month_counts() == months
+        assert store.archive_day_count() == 3
+        store.db.execute("DROP TABLE topic_month_counts")  # the store as version 1 left it
+        store.db.execute("DROP TABLE digest_topic_counts")
         store.db.execute("DROP INDEX digest_papers_by_rank")
         store.db.execute("CREATE INDEX digest_papers_by_topic ON digest_papers(topic, digest_id)")
         store.db.execute("PRAGMA user_version = 1")
     with SeenStore.open(path, readonly=True) as store:  # read-only never migrates: the paper rows are counted
         assert store.schema_version == 1
         assert store.filed_counts() == counts
+        assert store.topic_month_counts() == months
+        assert store.archive_day_count() == 3
+        assert store.filed_counts(since=dt.date(2025, 3, 15)) == [c for c in counts if c[1] > 1]
     with SeenStore.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 3
+        assert store.schema_version == len(MIGRATIONS) == 4
         assert store.filed_counts() == counts
+        assert store.topic_month_counts() == months
+        digest = two_topic_digest(dt.date(2025, 4, 2), 3)  # the per-month counts follow each commit
+        store.commit(digest, store.diff(digest.papers), now=NOW)
+        assert store.topic_month_counts() == [("audio", "2025-03", 4), ("audio", "2025-04", 4), ("inference", "2025-03", 6), ("inference", "2025-04", 6)]
+        assert store.archive_day_count() == 4
+        assert store.newest_filed_dates(2) == [dt.date(2025, 4, 2), dt.date(2025, 4, 1)]
+        assert store.newest_filed_dates(5, before=dt.date(2025, 4, 1)) == [dt.date(2025, 3, 15), dt.date(2025, 3, 14)]
 
 
 def query_plan(store: SeenStore, sql: str, params: list[object]) -> list[str]:

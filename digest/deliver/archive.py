@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from digest.config import Config
 from digest.deliver import ChannelResult, DeliveryContext
@@ -39,7 +39,7 @@ from digest.fileio import AtomicBatch
 from digest.models import Digest
 from digest.recall import load_day, topic_order
 from digest.render import Renderer, RenderOptions, anchor_for_key, day_path
-from digest.store import Delivery, FiledPaper, SeenStore
+from digest.store import MONTH_COUNTS_VERSION, Delivery, FiledPaper, SeenStore
 from digest.topics import Taxonomy
 
 INDEX_MD = "archive/index.md.j2"
@@ -47,6 +47,8 @@ TOPIC_MD = "archive/topic.md.j2"
 TOPIC_MONTH_MD = "archive/topic-month.md.j2"
 FEED_XML = "archive/feed.xml.j2"
 FEED_ENTRIES = 50
+
+Section = TypeVar("Section")
 
 
 def write_digest_files(
@@ -177,15 +179,23 @@ class ArchiveTopic:
 
 @dataclass(frozen=True, slots=True)
 class ArchiveIndex:
-    """What the index, topic pages and feed are made of, read from the store without paper rows."""
+    """What the index, topic pages and feed are made of, read from the store without paper rows.
+
+    A run's index (``since`` set) holds only the days from ``since`` on (whole months: those a
+    run writes, the one before them and the feed's) and only their months' digests; every
+    topic month's count and the archive's totals are there all the same.
+    """
 
     days: tuple[ArchiveDay, ...]
     topics: tuple[ArchiveTopic, ...]
+    papers: int
+    day_count: int
+    since: dt.date | None = None
 
     @property
     def count(self) -> int:
         """Papers in the whole archive."""
-        return sum(d.count for d in self.days)
+        return self.papers
 
     def topic_title(self, code: str) -> str:
         """The title a topic's page and headings show."""
@@ -225,18 +235,30 @@ def topic_month_path(code: str, month: str, suffix: str) -> str:
     return f"topics/{code}/{month}{suffix}"
 
 
-def load_archive_index(store: SeenStore, taxonomy: Taxonomy) -> ArchiveIndex:
-    """The archive's days (newest first) and topics (taxonomy order) from two small queries.
+def load_archive_index(store: SeenStore, taxonomy: Taxonomy, *, since: dt.date | None = None) -> ArchiveIndex:
+    """The archive's days (newest first) and topics (taxonomy order) from small queries.
 
-    Both read one row per digest (and topic), never the paper rows.
+    They read one row per digest (and topic), never the paper rows.  With ``since`` (the first
+    of a month) only the digests from that date on are read, and the topics' month counts and
+    the totals come from the store's per-month aggregate: a run's cost then follows the months
+    it shows, not the years of history.
     """
     per_digest: dict[int, dict[str, int]] = {}
     per_topic: dict[str, list[tuple[int, int]]] = {}
-    for topic, digest_id, count in store.filed_counts():
+    for topic, digest_id, count in store.filed_counts(since=since):
         per_digest.setdefault(digest_id, {})[topic] = count
         per_topic.setdefault(topic, []).append((digest_id, count))
-    order = topic_order(taxonomy, per_topic)
-    records = store.digests(newest_first=True)
+    records = store.digests(newest_first=True, since=since)
+    dates = {r.id: r.date for r in records}
+    if since is None:
+        by_month = {code: _months_of(filed, dates) for code, filed in per_topic.items()}
+    else:
+        by_month = {}
+        for code, month, count in store.topic_month_counts():
+            by_month.setdefault(code, {})[month] = (count, ())
+        for code, filed in per_topic.items():  # the months from ``since`` on, with their digests
+            by_month.setdefault(code, {}).update(_months_of(filed, dates))
+    order = topic_order(taxonomy, by_month)
     days = []
     for date, group in groupby(records, key=lambda r: r.date):
         day_records = list(group)
@@ -251,32 +273,35 @@ def load_archive_index(store: SeenStore, taxonomy: Taxonomy) -> ArchiveIndex:
                 tuple((c, totals[c]) for c, _ in order if c in totals),
             )
         )
-    dates = {r.id: r.date for r in records}
     codes = set(taxonomy.codes())
     topics = tuple(
         ArchiveTopic(
             code,
             title,
             taxonomy.topic(code).description if code in codes else "",
-            sum(n for _, n in per_topic[code]),
-            topic_months(per_topic[code], dates),
+            sum(count for count, _ in by_month[code].values()),
+            tuple(
+                TopicMonth(month, month_label(dt.date.fromisoformat(month + "-01")), count, filed)
+                for month, (count, filed) in sorted(by_month[code].items(), reverse=True)
+            ),
         )
         for code, title in order
     )
-    return ArchiveIndex(tuple(d for d in days if d.count), topics)
+    days_with_papers = tuple(d for d in days if d.count)
+    if since is None:
+        return ArchiveIndex(days_with_papers, topics, sum(d.count for d in days_with_papers), len(days_with_papers))
+    return ArchiveIndex(days_with_papers, topics, sum(t.count for t in topics), store.archive_day_count(), since)
 
 
-def topic_months(filed: Iterable[tuple[int, int]], dates: dict[int, dt.date]) -> tuple[TopicMonth, ...]:
-    """A topic's (digest id, papers) rows grouped into months, newest month first."""
+def _months_of(filed: Iterable[tuple[int, int]], dates: dict[int, dt.date]) -> dict[str, tuple[int, tuple[tuple[int, int], ...]]]:
+    """A topic's (digest id, papers) rows by month: the month's papers and its rows in date order."""
     by_month: dict[str, list[tuple[dt.date, int, int]]] = {}
     for digest_id, count in filed:
         date = dates[digest_id]
         by_month.setdefault(month_key(date), []).append((date, digest_id, count))
-    months = []
-    for month in sorted(by_month, reverse=True):
-        rows = sorted(by_month[month])
-        months.append(TopicMonth(month, month_label(rows[0][0]), sum(n for _, _, n in rows), tuple((i, n) for _, i, n in rows)))
-    return tuple(months)
+    return {
+        month: (sum(n for _, _, n in rows), tuple((i, n) for _, i, n in sorted(rows))) for month, rows in by_month.items()
+    }
 
 
 def papers_by_day(papers: Iterable[FiledPaper]) -> list[DayPapers]:
@@ -295,16 +320,20 @@ def feed_ids(options: RenderOptions) -> tuple[str, str]:
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, base + '/feed.xml')}", base
 
 
+def index_months(days: Iterable[ArchiveDay]) -> list[dict[str, Any]]:
+    """The index page's sections: one per month, newest first, with its days."""
+    return [
+        {"label": label, "id": f"m-{group[0].date:%Y-%m}", "days": group}
+        for label, group in ((label, list(days)) for label, days in groupby(days, key=lambda d: d.month))
+    ]
+
+
 def archive_context(index: ArchiveIndex, options: RenderOptions) -> dict[str, Any]:
     """The variables the archive and site templates share."""
-    months = [
-        {"label": label, "id": f"m-{group[0].date:%Y-%m}", "days": group}
-        for label, group in ((label, list(days)) for label, days in groupby(index.days, key=lambda d: d.month))
-    ]
     return {
         "index": index,
         "days": index.days,
-        "months": months,
+        "months": index_months(index.days),
         "topics": index.topics,
         "title": options.title,
         "site_url": options.site_url.rstrip("/"),
@@ -327,6 +356,25 @@ def render_topic_month_md(
     )
 
 
+def splice_sections(page: Callable[[Sequence[Section]], str], fresh: Sequence[Section], older: Section, old: str) -> str | None:
+    """A page of sections (newest first) with its ``fresh`` sections rendered and the older
+    ones copied from ``old``, the page on disk; None when that is not shown to be safe.
+
+    ``page(sections)`` renders the page with those sections; ``older`` is the start of the newest
+    older section (its heading and first item), which must be in ``old`` verbatim.  The result is
+    the bytes a full render would give when the page renders as a header then one section after
+    another with nothing after the last, and the older sections never change: so that is checked
+    first (on the one-item section: the fresh ones are not rendered twice, on a big day that would
+    double the cost), and a template change, which changes ``older``'s text, is not found in ``old``.
+    """
+    header, head, start = page(()), page(fresh), page((older,))
+    section = start[len(header) :]
+    if not (head.startswith(header) and start.startswith(header)) or page((older, older)) != start + section:
+        return None
+    at = old.find(section)
+    return head + old[at:] if at >= 0 else None
+
+
 def splice_topic_month_md(
     store: SeenStore,
     index: ArchiveIndex,
@@ -343,11 +391,9 @@ def splice_topic_month_md(
     A month page is a header and then one section per day, newest first, and a committed day's
     papers never change: when a run's days are the newest of the month, the page is the new
     header, the new days' sections, and the rest of ``old`` from the section of the newest older
-    day on.  That costs the new papers plus the first paper of one older day, not the whole
-    month, and gives the bytes a full render would.  None (render the page whole) unless every
-    condition for that is shown: the fresh days lead the month, the template renders as header +
-    sections with nothing after the last section, and ``old`` holds the start of the older day's
-    section (its heading and first paper) verbatim, which it does not after a template change.
+    day on (:func:`splice_sections`).  That costs the new papers plus the first paper of one
+    older day, not the whole month.  None (render the page whole) unless the fresh days lead
+    the month and the splice is shown to be safe.
     """
     dates = {digest_id: day.date for day in index.days for digest_id in day.digest_ids}
     days = sorted({dates[digest_id] for digest_id in month.digest_ids}, reverse=True)
@@ -366,22 +412,12 @@ def splice_topic_month_md(
     )
     if [d.date for d in fresh_days] != days[:lead] or not older:
         return None
-    older_start = DayPapers(older[0].date, older[0].papers[:1])
+    context = archive_context(index, options)
 
     def page(sections: Sequence[DayPapers]) -> str:
-        return renderer.render_template(
-            TOPIC_MONTH_MD, **archive_context(index, options), topic=topic, month=month, by_day=sections
-        )
+        return renderer.render_template(TOPIC_MONTH_MD, **context, topic=topic, month=month, by_day=sections)
 
-    header, head, start = page(()), page(fresh_days), page((older_start,))
-    section = start[len(header) :]
-    # Two copies of the small one-paper section must render as the header and the two sections,
-    # or something follows the sections (or depends on their position): no cut is safe.  (The
-    # fresh days are not rendered again for this: on a big day that would double the cost.)
-    if not (head.startswith(header) and start.startswith(header)) or page((older_start, older_start)) != start + section:
-        return None
-    at = old.find(section)
-    return head + old[at:] if at >= 0 else None
+    return splice_sections(page, fresh_days, DayPapers(older[0].date, older[0].papers[:1]), old)
 
 
 def render_feed(store: SeenStore, index: ArchiveIndex, renderer: Renderer, options: RenderOptions) -> str:
@@ -411,31 +447,85 @@ def render_feed(store: SeenStore, index: ArchiveIndex, renderer: Renderer, optio
     )
 
 
-class RunMonths:
-    """The month pages a run writes: those listing the days it wrote (``fresh``), spliced into
-    the page on disk where that can be done, and any missing under ``folder``."""
+def run_index_since(store: SeenStore, fresh: Collection[dt.date]) -> dt.date | None:
+    """The first day of the oldest month a run's pages show: the months of the days it wrote
+    (``fresh``), the month of the newest older day (its index section is spliced after them) and
+    the feed's; None when the store has no per-month counts to stand in for the rest."""
+    if not fresh or store.schema_version < MONTH_COUNTS_VERSION:
+        return None
+    since = min(fresh).replace(day=1)
+    shown = store.newest_filed_dates(1, before=since) + store.newest_filed_dates(FEED_ENTRIES)[-1:]
+    return min([since, *(day.replace(day=1) for day in shown)])
 
-    def __init__(self, folder: Path, index: ArchiveIndex, fresh: Iterable[dt.date]) -> None:
-        self.folder = folder
+
+class RunPages:
+    """The index and month pages a run writes, from a run's index (``index.since`` set: only the
+    newest months' days), spliced into the pages on disk where that can be done.
+
+    The index page's sections for the months of the days written (``fresh``) are rendered and
+    the older months' copied; month pages listing those days get their new days spliced in; any
+    page missing under ``folder`` is rendered whole.  What needs more than the run's index (a
+    missing older month page, an index page that cannot be spliced) is rendered from the whole
+    index, loaded once when first needed.
+    """
+
+    def __init__(self, store: SeenStore, taxonomy: Taxonomy, folder: Path, index: ArchiveIndex, fresh: Iterable[dt.date]) -> None:
+        self.store, self.taxonomy, self.folder, self.index = store, taxonomy, folder, index
         self.fresh = frozenset(fresh)
         self.touched = index.touched_months(self.fresh)
+        self._whole: ArchiveIndex | None = None if index.since is not None else index
 
-    def page(
-        self, store: SeenStore, index: ArchiveIndex, topic: ArchiveTopic, month: TopicMonth, renderer: Renderer, options: RenderOptions
-    ) -> str | None:
-        """The page's new text, or None when the run leaves it as it is."""
-        path = self.folder / topic_month_path(topic.code, month.month, ".md")
-        touched = (topic.code, month.month) in self.touched
+    def whole(self) -> ArchiveIndex:
+        """The whole archive's index."""
+        if self._whole is None:
+            self._whole = load_archive_index(self.store, self.taxonomy)
+        return self._whole
+
+    def _old(self, name: str) -> str | None:
         try:
-            old = path.read_text(encoding="utf-8") if touched else None
+            return (self.folder / name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
-            old = None
-        if old is not None:
-            spliced = splice_topic_month_md(store, index, topic, month, renderer, options, old=old, fresh=self.fresh)
-            if spliced is not None:
-                return spliced
-        elif not touched and path.is_file():
             return None
+
+    def index_md(self, renderer: Renderer, options: RenderOptions) -> str:
+        """``index.md``: the run's months rendered, the older months' sections kept from the page on disk."""
+        index = self.index
+        if index.since is not None:
+            months = index_months(index.days)
+            first_fresh = month_key(min(self.fresh))
+            lead = [m for m in months if m["days"][0].date.isoformat()[:7] >= first_fresh]
+            older = months[len(lead) :]
+            if not older:  # nothing older than the run's months: the run's index holds every day
+                return renderer.render_template(INDEX_MD, **archive_context(index, options))
+            old = self._old("index.md")
+            if old is not None:
+                context = archive_context(index, options)
+
+                def page(sections: Sequence[dict[str, Any]]) -> str:
+                    return renderer.render_template(INDEX_MD, **{**context, "months": sections})
+
+                spliced = splice_sections(page, lead, {**older[0], "days": older[0]["days"][:1]}, old)
+                if spliced is not None:
+                    return spliced
+        return renderer.render_template(INDEX_MD, **archive_context(self.whole(), options))
+
+    def month_page(self, topic: ArchiveTopic, month: TopicMonth, renderer: Renderer, options: RenderOptions) -> str | None:
+        """The month page's new text, or None when the run leaves it as it is."""
+        store, index = self.store, self.index
+        name = topic_month_path(topic.code, month.month, ".md")
+        touched = (topic.code, month.month) in self.touched
+        if touched:
+            old = self._old(name)
+            if old is not None:
+                spliced = splice_topic_month_md(store, index, topic, month, renderer, options, old=old, fresh=self.fresh)
+                if spliced is not None:
+                    return spliced
+        elif (self.folder / name).is_file():
+            return None
+        if not month.filed:  # a month before the run's index (its page went missing)
+            index = self.whole()
+            topic = next(t for t in index.topics if t.code == topic.code)
+            month = next(m for m in topic.months if m.month == month.month)
         return render_topic_month_md(store, index, topic, month, renderer, options)
 
 
@@ -444,24 +534,20 @@ def archive_pages(
     index: ArchiveIndex,
     renderer: Renderer,
     options: RenderOptions,
-    months: RunMonths | None = None,
+    run: RunPages | None = None,
 ) -> Iterator[tuple[str, str]]:
     """The pages built from the store, by path relative to the archive, rendered one at a time:
     the index, each topic's landing page and month pages, the feed.
 
-    ``months`` picks and writes the month pages of a run (all of them are rendered whole when
-    None).  The others cost nothing: the rest are small (a line per day, per topic month, the
-    newest days), so their cost does not follow the number of papers stored.
+    ``run`` picks and writes the index and month pages of a run (all of them are rendered whole
+    from ``index`` when None).  The others are small (a line per topic month, the newest days):
+    their cost does not follow the number of papers or days stored.
     """
-    yield "index.md", renderer.render_template(INDEX_MD, **archive_context(index, options))
+    yield "index.md", run.index_md(renderer, options) if run else renderer.render_template(INDEX_MD, **archive_context(index, options))
     for topic in index.topics:
         yield topic_path(topic.code, ".md"), render_topic_md(index, topic, renderer, options)
         for month in topic.months:
-            text = (
-                render_topic_month_md(store, index, topic, month, renderer, options)
-                if months is None
-                else months.page(store, index, topic, month, renderer, options)
-            )
+            text = render_topic_month_md(store, index, topic, month, renderer, options) if run is None else run.month_page(topic, month, renderer, options)
             if text is not None:
                 yield topic_month_path(topic.code, month.month, ".md"), text
     yield "feed.xml", render_feed(store, index, renderer, options)
@@ -478,19 +564,23 @@ def write_archive_pages(
 ) -> list[Path]:
     """Write the index, topic pages and feed from the store (those that changed); return them.
 
-    With ``dates`` (the days a run just wrote) only the month pages listing those days are
-    written (their new days spliced into the page on disk, see :func:`splice_topic_month_md`),
-    and any month page missing on disk (an archive from before month pages, a deleted file);
-    without, every month page of every topic is rendered whole.  With ``batch`` the files are in
-    place when the batch ends, else on return.
+    With ``dates`` (the days a run just wrote) the run's index is read (:func:`run_index_since`),
+    the index page and the month pages listing those days are spliced into the pages on disk
+    (:class:`RunPages`), and any month page missing on disk is written (an archive from before
+    month pages, a deleted file); without, the whole index is read and every page rendered
+    whole.  With ``batch`` the files are in place when the batch ends, else on return.
     """
     folder = config.archive.dir
-    index = load_archive_index(store, taxonomy)
-    months = None if dates is None else RunMonths(folder, index, dates)
+    if dates is None:
+        index, run = load_archive_index(store, taxonomy), None
+    else:
+        fresh = frozenset(dates)
+        index = load_archive_index(store, taxonomy, since=run_index_since(store, fresh))
+        run = RunPages(store, taxonomy, folder, index, fresh)
     with nullcontext(batch) if batch is not None else AtomicBatch() as files:
         return [
             folder / name
-            for name, text in archive_pages(store, index, renderer, render_options(config), months)
+            for name, text in archive_pages(store, index, renderer, render_options(config), run)
             if files.write_if_changed(folder / name, text)
         ]
 
