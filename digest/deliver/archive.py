@@ -25,6 +25,8 @@ would and is checked before it is used (:func:`splice_topic_month_md`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import nullcontext
@@ -225,6 +227,12 @@ def month_label(date: dt.date) -> str:
     return f"{date:%B %Y}"
 
 
+@functools.lru_cache(maxsize=1024)  # every topic repeats the archive's months
+def label_of_month(month: str) -> str:
+    """The heading of a ``YYYY-MM`` month, e.g. "March 2025"."""
+    return month_label(dt.date.fromisoformat(month + "-01"))
+
+
 def topic_path(code: str, suffix: str) -> str:
     """The archive path of a topic's landing page: ``topics/<code><suffix>``."""
     return f"topics/{code}{suffix}"
@@ -281,7 +289,7 @@ def load_archive_index(store: SeenStore, taxonomy: Taxonomy, *, since: dt.date |
             taxonomy.topic(code).description if code in codes else "",
             sum(count for count, _ in by_month[code].values()),
             tuple(
-                TopicMonth(month, month_label(dt.date.fromisoformat(month + "-01")), count, filed)
+                TopicMonth(month, label_of_month(month), count, filed)
                 for month, (count, filed) in sorted(by_month[code].items(), reverse=True)
             ),
         )
@@ -474,12 +482,23 @@ class RunPages:
         self.fresh = frozenset(fresh)
         self.touched = index.touched_months(self.fresh)
         self._whole: ArchiveIndex | None = None if index.since is not None else index
+        self._on_disk: dict[str, frozenset[str]] = {}
 
     def whole(self) -> ArchiveIndex:
         """The whole archive's index."""
         if self._whole is None:
             self._whole = load_archive_index(self.store, self.taxonomy)
         return self._whole
+
+    def _month_page_on_disk(self, topic: str, month: str) -> bool:
+        """Whether the topic's month page exists (its folder listed once: a stat per page and
+        run would cost a topic's months every run)."""
+        if topic not in self._on_disk:
+            try:
+                self._on_disk[topic] = frozenset(os.listdir(self.folder / topic_path(topic, "")))
+            except OSError:
+                self._on_disk[topic] = frozenset()
+        return f"{month}.md" in self._on_disk[topic]
 
     def _old(self, name: str) -> str | None:
         try:
@@ -520,7 +539,7 @@ class RunPages:
                 spliced = splice_topic_month_md(store, index, topic, month, renderer, options, old=old, fresh=self.fresh)
                 if spliced is not None:
                     return spliced
-        elif (self.folder / name).is_file():
+        elif self._month_page_on_disk(topic.code, month.month):
             return None
         if not month.filed:  # a month before the run's index (its page went missing)
             index = self.whole()
