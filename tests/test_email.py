@@ -714,3 +714,25 @@ def test_connections_must_be_between_1_and_16(write_config: Callable[..., Path])
         with pytest.raises(ConfigError) as caught:
             load_config(write_config(f"[email]\nconnections = {value}\n"))
         assert caught.value.message.endswith("email.connections: must be between 1 and 16")
+
+
+def test_a_run_with_nothing_to_send_never_imports_smtplib(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from digest.cli import main\n"
+        "try:\n"
+        "    main(['run', '--date', sys.argv[1], '--json'])\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code, 'smtplib' in sys.modules, 'email.policy' in sys.modules, file=sys.stderr)\n"
+    )
+    sink = Sink()
+    with smtp_server(sink) as port:
+        email_config(write_config, tmp_path, port)
+        runs = [
+            subprocess.run([sys.executable, "-c", script, day], cwd=tmp_path, capture_output=True, text=True, check=True)
+            for day in (DAY.isoformat(), (DAY + dt.timedelta(days=1)).isoformat())
+        ]
+    assert runs[0].stderr.split()[-4:] == ["exit", "0", "True", "True"]  # three mails sent
+    assert json.loads(runs[0].stdout)["deliveries"]["email"] == {"sent": 3, "failed": 0, "pending": 0}
+    assert runs[1].stderr.split()[-4:] == ["exit", "0", "False", "False"]  # nothing new: no mail, no mail modules
+    assert json.loads(runs[1].stdout)["new"] == 0 and len(sink.messages) == 3

@@ -40,18 +40,14 @@ import os
 import queue
 import random
 import re
-import smtplib
-import ssl
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from email import policy as email_policy
-from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from digest.config import Config, EmailConfig
@@ -63,9 +59,23 @@ from digest.recall import load_digest
 from digest.render import oneline, subject_line
 from digest.store import Delivery
 
-# Headers: folded only past 998 characters, so that the URLs of List-Unsubscribe are never
-# rewritten as RFC 2047 encoded words (which the standard folder does to long "words").
-_HEADER_POLICY = email_policy.SMTP.clone(max_line_length=998)
+if TYPE_CHECKING:
+    import smtplib
+    import ssl
+    from email.message import EmailMessage
+    from email.policy import EmailPolicy
+
+# smtplib and the email package's header classes (~10 ms) are imported where mail is composed or
+# sent: a run with nothing to send (a 304, nothing new) never needs them.
+
+
+@functools.cache
+def header_policy() -> EmailPolicy[EmailMessage]:
+    """Headers folded only past 998 characters, so that the URLs of List-Unsubscribe are never
+    rewritten as RFC 2047 encoded words (which the standard folder does to long "words")."""
+    from email import policy
+
+    return policy.SMTP.clone(max_line_length=998)
 
 BACKOFF_FIRST = dt.timedelta(minutes=15)
 BACKOFF_MAX = dt.timedelta(hours=12)
@@ -110,6 +120,8 @@ def smtp_password(settings: EmailConfig) -> str | None:
 
 def connect_smtp(settings: EmailConfig, *, tls_context: ssl.SSLContext | None = None) -> smtplib.SMTP:
     """Open an SMTP connection as ``[email]`` says: plain, STARTTLS or SSL, then log in if a username is set."""
+    import smtplib
+
     password = smtp_password(settings)
     client: smtplib.SMTP
     if settings.security == "ssl":
@@ -129,6 +141,8 @@ def connect_smtp(settings: EmailConfig, *, tls_context: ssl.SSLContext | None = 
 
 def _tls(context: ssl.SSLContext | None) -> ssl.SSLContext:
     """``context``, else the system's default (loading the CA store: made only when TLS is used)."""
+    import ssl
+
     return context or ssl.create_default_context()
 
 
@@ -137,6 +151,8 @@ def _login(client: smtplib.SMTP, username: str, password: str) -> None:
 
     (smtplib encodes credentials as ASCII and would raise UnicodeEncodeError.)
     """
+    import smtplib
+
     if username.isascii() and password.isascii():
         client.login(username, password)
         return
@@ -195,6 +211,8 @@ class Mailer:
 
     def send(self, sender: str, recipient: str, message: bytes | Outgoing) -> None:
         """Send one message; return when the server accepted it, else raise a SendError."""
+        import smtplib
+
         for attempt in (1, 2):
             client = self._open()
             try:
@@ -217,6 +235,8 @@ class Mailer:
 
     def close(self) -> None:
         """Say QUIT (ignoring a server that is already gone) and forget the connection."""
+        import smtplib
+
         if self._client is not None:
             try:
                 self._client.quit()
@@ -225,6 +245,8 @@ class Mailer:
             self._client = None
 
     def _open(self) -> SmtpClient:
+        import smtplib
+
         if self._client is None:
             try:
                 self._client = self._connect()
@@ -386,6 +408,8 @@ def _send_wire(client: smtplib.SMTP, sender: str, recipient: str, message: Outgo
     recipient; only its per-message pass over the data (``_quote_periods``, ~0.3 ms for 48 KB)
     and two copies of it are gone.
     """
+    import smtplib
+
     client.ehlo_or_helo_if_needed()
     size = len(message.headers) + len(message.body.body)
     options = [f"size={size}"] if client.does_esmtp and client.has_extn("size") else []
@@ -410,6 +434,8 @@ def _send_wire(client: smtplib.SMTP, sender: str, recipient: str, message: Outgo
 
 def _reset(client: smtplib.SMTP, code: int) -> None:
     """After a refusal, as smtplib does: close on 421, else RSET (ignoring a server already gone)."""
+    import smtplib
+
     if code == 421:
         client.close()
         return
@@ -528,17 +554,19 @@ def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> Mes
     the package lays it out (the package's generator would encode and then re-write ~150 KB of
     parts line by line: ~20 ms of a full day's render, against ~2 ms here).
     """
+    from email.message import EmailMessage
+
     options = replace(render_options(context.config, context.now), unsubscribe=info.unsubscribe_mailto)
     rendered = context.renderer.render(digest, options, markdown=False)
     boundary = _boundary()
-    msg = EmailMessage(policy=_HEADER_POLICY)
+    msg = EmailMessage(policy=header_policy())
     msg["From"] = context.config.email.sender
     msg["Subject"] = subject_line(digest, context.config.archive.title)
     msg["Date"] = format_datetime(context.now)
     msg["List-Id"] = info.list_id
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
-    head = b"".join(_HEADER_POLICY.fold_binary(name, value) for name, value in msg.items())  # as the generator writes them
+    head = b"".join(header_policy().fold_binary(name, value) for name, value in msg.items())  # as the generator writes them
     delimiter = f"--{boundary}".encode()
     body = b"".join([
         delimiter, b"\r\n", _part("plain", rendered.text),
@@ -577,7 +605,9 @@ def own_headers(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
 
 def own_headers_by_email_package(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
     """``own_headers`` built by the email package (folding and encoding whatever needs it)."""
-    own = EmailMessage(policy=_HEADER_POLICY)
+    from email.message import EmailMessage
+
+    own = EmailMessage(policy=header_policy())
     own["To"] = recipient
     own["Message-ID"] = msgid
     if info.unsubscribe_url:
