@@ -12,7 +12,8 @@ from ``/usr/bin/time``.  Scenarios:
 - ``d``: nothing changed: the server answers 304.
 
 The state a scenario starts from is prepared once by the tool itself (untimed: rss2email with
-``--no-send``, digest on an earlier ``--date``) and copied back before each timed run.
+``--no-send``, digest on an earlier ``--date``) and copied back before each timed run.  The two
+tools take turns run by run (ABBA), so that the machine's drift during a scenario falls on both.
 
 Prints a table with digest/rss2email ratios and writes ``bench/results/peer.json``.
 """
@@ -24,7 +25,7 @@ import configparser
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import (
@@ -171,21 +172,44 @@ class Digest(Tool):
         return [DIGEST, "run", "--config", folder / "digest.toml", "--date", RUN_DATE]
 
 
-def run_scenario(tool: Tool, scenario: Scenario, runs: int) -> tuple[Measured, list[dict[str, int]], list[int]]:
-    """Prepare the scenario's state once, then time ``runs`` cycles from a copy of it."""
+def prepare_scenario(tool: Tool, scenario: Scenario) -> tuple[Path, Path]:
+    """Prepare the scenario's state once (untimed); its folder and the folder each timed run gets a copy in."""
     base = fresh_dir(tool.root / tool.name / scenario.name / "prepared")
-    live = tool.root / tool.name / scenario.name / "live"
     tool.setup(base)
     for feed in scenario.prepared_with:
         tool.server.bodies[FEED_PATH] = rss_feed(feed)
         tool.prepare(base)
-    tool.server.bodies[FEED_PATH] = rss_feed(_ids(scenario.feed))
-    first_message = len(tool.sink.messages)
-    first_request = len(tool.server.requests)
-    result = measure(tool.command(live), runs=runs, before=lambda: copy_tree(base, live), env=tool.env)
-    mails = tool.sink.messages[first_message:]
-    statuses = [status for _, status in tool.server.requests[first_request:]]
-    return result, mails, statuses
+    return base, tool.root / tool.name / scenario.name / "live"
+
+
+@dataclass
+class Timed:
+    """A tool's timed runs of one scenario, with the mails and HTTP statuses they caused."""
+
+    result: Measured = field(default_factory=Measured)
+    mails: list[dict[str, int]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+
+def run_scenario(tools: Sequence[Tool], scenario: Scenario, runs: int) -> dict[str, Timed]:
+    """Prepare each tool's state, then time ``runs`` cycles of each from a copy of it.
+
+    The tools take turns run by run, in either order (ABBA), so that the machine's drift over
+    the minutes a scenario takes falls on both alike and the ratio of the medians holds.
+    """
+    states = {tool.name: prepare_scenario(tool, scenario) for tool in tools}
+    server, sink = tools[0].server, tools[0].sink
+    server.bodies[FEED_PATH] = rss_feed(_ids(scenario.feed))
+    timed = {tool.name: Timed() for tool in tools}
+    for run in range(runs):
+        for tool in tools if run % 4 in (0, 3) else tuple(reversed(tools)):
+            base, live = states[tool.name]
+            first_message, first_request = len(sink.messages), len(server.requests)
+            one = measure(tool.command(live), runs=1, before=lambda: copy_tree(base, live), env=tool.env)
+            timed[tool.name].result.samples.extend(one.samples)
+            timed[tool.name].mails.extend(sink.messages[first_message:])
+            timed[tool.name].statuses.extend(status for _, status in server.requests[first_request:])
+    return timed
 
 
 def main() -> None:
@@ -208,9 +232,10 @@ def main() -> None:
         for scenario in scenarios:
             measured: dict[str, Measured] = {}
             figures[scenario.name] = {"label": scenario.label}
+            print(f"{scenario.label} ...", flush=True)
+            timed = run_scenario(tools, scenario, args.runs)
             for tool in tools:
-                print(f"{scenario.label}: {tool.name} ...", flush=True)
-                result, mails, statuses = run_scenario(tool, scenario, args.runs)
+                result, mails, statuses = timed[tool.name].result, timed[tool.name].mails, timed[tool.name].statuses
                 measured[tool.name] = result
                 figures[scenario.name][tool.name] = {
                     "seconds": [round(s.seconds, 4) for s in result.samples],
