@@ -198,6 +198,12 @@ def main() -> None:
             rows.append(Row(f"store bytes per paper ({size:,} papers)", float(str(bytes_per_paper)), "B"))
     small, large = args.sizes
     rows.append(Row(f"time ratio {large:,} / {small:,}", medians[large] / medians[small], "x", 1.1))
+    # Each pair of runs ran back to back, so the ratio within a pair is free of the machine's drift
+    # over the minutes of the bench; their median is the steadier estimate of the same ratio.
+    paired = statistics.median(b.seconds / a.seconds for a, b in zip(samples[small], samples[large]))
+    details["paired_ratio_median"] = round(paired, 4)
+    rows.append(Row(f"time ratio {large:,} / {small:,}, median of the back-to-back pairs", paired, "x",
+                    note="diagnostic: each pair shares the machine's state"))
     rows.append(Row(f"time ratio {large:,} / {small:,}, archive index/topic/feed pages skipped",
                     partial_medians[large] / partial_medians[small], "x", note="diagnostic: what grows is those pages"))
     print_table(f"history (median of {args.runs} processes)", rows)
