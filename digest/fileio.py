@@ -34,13 +34,14 @@ class AtomicBatch:
     Each file is written to a temp file beside it; when the block ends without an error every
     temp file is fsynced, ``FSYNC_THREADS`` at a time (concurrent fsyncs share the file system's
     journal commits, where one after another each waits for its own), and only then renamed
-    over its file, in the order written.  A reader sees each file old or new,
-    never half written, and a crash leaves each file old or new.  On an error no file is
-    replaced and the temp files are removed.
+    over its file, in the order of the last write of each.  A reader sees each file old or new,
+    never half written, and a crash leaves each file old or new.  An error in the block replaces
+    no file; a rename that fails leaves the files renamed before it replaced and the rest not.
+    Either way no temp file is left behind.
     """
 
     def __init__(self) -> None:
-        self._written: list[tuple[str, Path]] = []
+        self._written: dict[Path, str] = {}  # path -> its temp file, in the order of the last write
 
     def write(self, path: Path, text: str | Iterable[str]) -> None:
         """Write ``text`` (a string or its pieces) to a temp file that replaces ``path`` at the end of the block."""
@@ -56,10 +57,16 @@ class AtomicBatch:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
-        self._written.append((temp, path))
+        earlier = self._written.pop(path, None)
+        if earlier is not None:  # written again: the last text wins
+            Path(earlier).unlink(missing_ok=True)
+        self._written[path] = temp
 
     def write_if_changed(self, path: Path, text: str) -> bool:
-        """:meth:`write` unless ``path`` already holds exactly ``text``; True if written."""
+        """:meth:`write` unless ``path`` already holds exactly ``text`` (and is not written in this batch); True if written."""
+        if path in self._written:
+            self.write(path, text)
+            return True
         try:
             if path.read_bytes() == text.encode("utf-8"):
                 return False
@@ -72,16 +79,16 @@ class AtomicBatch:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        written, self._written = self._written, []
+        written, self._written = list(self._written.items()), {}
         renamed = 0
         try:
             if kind is None:
-                _fsync_all([temp for temp, _ in written])
-                for temp, path in written:
+                _fsync_all([temp for _, temp in written])
+                for path, temp in written:
                     os.replace(temp, path)
                     renamed += 1
         finally:
-            for temp, _ in written[renamed:]:
+            for _, temp in written[renamed:]:
                 Path(temp).unlink(missing_ok=True)
 
 

@@ -262,21 +262,22 @@ def _remembered_wordwrap(env: jinja2.Environment) -> Callable[..., str]:
     import jinja2
 
     original = env.filters["wordwrap"]
-
-    @functools.lru_cache(maxsize=4096)
-    def wrapped(text: str, width: int, break_long_words: bool, wrapstring: str | None, break_on_hyphens: bool) -> str:
-        return str(original(env, text, width, break_long_words, wrapstring, break_on_hyphens))
+    remembered = functools.lru_cache(maxsize=4096)(functools.partial(original, env))
 
     @jinja2.pass_environment
     def wordwrap(
         environment: jinja2.Environment,
-        text: str,
+        text: Any,
         width: int = 79,
         break_long_words: bool = True,
         wrapstring: str | None = None,
         break_on_hyphens: bool = True,
-    ) -> str:
-        return wrapped(str(text), width, break_long_words, wrapstring, break_on_hyphens)
+    ) -> Any:
+        # Plain strings only: Markup compares equal to its str but wraps to Markup (and a
+        # Markup wrapstring keeps the result safe), so those go to the filter itself.
+        if type(text) is str and (wrapstring is None or type(wrapstring) is str):
+            return remembered(text, width, break_long_words, wrapstring, break_on_hyphens)
+        return original(environment, text, width, break_long_words, wrapstring, break_on_hyphens)
 
     return wordwrap
 

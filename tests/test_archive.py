@@ -416,3 +416,26 @@ def test_a_backfilled_day_a_missing_page_and_an_edited_index_are_rendered_right(
     written = long_archive.files()
     assert "[Monday 4 November 2024](2024/11/2024-11-04.md) (3 papers)" in written["index.md"].decode()
     assert written == long_archive.rebuilt()
+
+
+def test_a_day_whose_page_failed_is_still_on_the_index_the_store_counts(long_archive: LongArchive, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.deliver import archive
+
+    store = long_archive.store
+    for day in (dt.date(2025, 1, 20), dt.date(2025, 3, 22)):  # an older month's day and a new one, both pending
+        made = (Paper(title=f"Late paper of {day}"),)
+        digest = Digest(day, (TopicGroup("inference", "Inference", made),), DigestCounts(1, 1, 0, 0))
+        store.commit(digest, store.diff(made), channels=[("archive", "")], now=NOW)
+    real = archive.write_digest_files
+
+    def full_disk_for_january(digest: Digest, *args: Any, **kwargs: Any) -> dict[str, Path]:
+        if digest.date == dt.date(2025, 1, 20):
+            raise OSError(28, "No space left on device")
+        return real(digest, *args, **kwargs)
+
+    monkeypatch.setattr(archive, "write_digest_files", full_disk_for_january)
+    context = DeliveryContext(store, long_archive.config, long_archive.taxonomy, long_archive.renderer, NOW)
+    assert ArchiveChannel().deliver(store.pending_deliveries("archive"), context).failed
+    index = (long_archive.config.archive.dir / "index.md").read_text(encoding="utf-8")
+    assert "2025-01-20.md) (4 papers)" in index and "2025-03-22.md) (1 paper)" in index  # as the header counts them
+    assert long_archive.files() == long_archive.rebuilt()

@@ -88,8 +88,12 @@ def test_write_if_changed_leaves_an_identical_file_alone(tmp_path: Path) -> None
 
 
 def test_the_last_write_of_a_path_in_a_batch_wins(tmp_path: Path) -> None:
+    page = tmp_path / "index.md"
+    page.write_text("on disk\n", encoding="utf-8")
     with AtomicBatch() as batch:
-        batch.write(tmp_path / "index.md", "first\n")
-        batch.write(tmp_path / "index.md", "second\n")
-    assert (tmp_path / "index.md").read_text(encoding="utf-8") == "second\n"
+        batch.write(page, "first\n")
+        batch.write(page, "second\n")
+        assert len(leftovers(tmp_path)) == 1  # the first one's temp file is gone already
+        assert batch.write_if_changed(page, "on disk\n") is True  # what the batch would leave is "second"
+    assert page.read_text(encoding="utf-8") == "on disk\n"
     assert leftovers(tmp_path) == []

@@ -152,3 +152,10 @@ def test_wordwrap_gives_jinjas_wrapping_and_remembers_it() -> None:
             template = env.from_string(source)
             assert template.render(text=text, w=wrapstring) == expected
             assert template.render(text=text, w=wrapstring) == expected  # the remembered result
+    from markupsafe import Markup
+
+    html = jinja2.Environment(autoescape=True)
+    ours = Renderer().env.overlay(autoescape=True)
+    source = "{{ text|wordwrap(10, wrapstring=w) }}"
+    for text, wrapstring in (("aaaa bbbb cccc", Markup("<br>")), ("aaaa bbbb cccc", "<br>"), (Markup("<b>x</b> y z"), None)):
+        assert ours.from_string(source).render(text=text, w=wrapstring) == html.from_string(source).render(text=text, w=wrapstring)

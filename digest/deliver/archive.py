@@ -119,8 +119,9 @@ class ArchiveChannel:
                         failed = True
                         continue
                     written.append(delivery)
-                if written:
-                    write_archive_pages(store, config, context.taxonomy, context.renderer, dates=outputs, batch=batch)
+                if written:  # (a day whose page failed is in the store: the index and month pages list it too)
+                    days = {delivery.digest_date for delivery in pending}
+                    write_archive_pages(store, config, context.taxonomy, context.renderer, dates=days, batch=batch)
         except OSError as exc:
             for delivery in written:
                 store.mark_delivery(delivery.id, "pending", now=context.now, error=_write_error(config, exc))
