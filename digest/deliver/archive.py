@@ -14,12 +14,13 @@ gives byte-identical files and ``sync_archive(..., rebuild=True)`` (``digest sit
 recreates the whole folder from the store alone.
 
 A run's cost follows its new papers, not the history: after writing its day pages it writes
-only the month pages of the (topic, month) pairs those days touch, plus the small pages (the
-index: a line per day; the landing pages: a line per month; the feed: the newest days).  Their
-counts come from the store's per-digest topic counts, never from the paper rows.  A month page
-is not rendered whole either: the new days' sections are spliced in front of the older days'
+only the month pages of the (topic, month) pairs those days touch, plus the index, the topic
+landing pages (a line per month) and the feed (the newest days).  It reads only the digests of
+the months it shows (:func:`run_index_since`); the month counts and totals come from the store's
+per-topic, per-month counts, never from the paper rows or every digest.  The index and the
+month pages are not rendered whole either: the new sections are spliced in front of the older
 sections already on disk (committed days never change), which gives the bytes a full render
-would and is checked before it is used (:func:`splice_topic_month_md`).
+would and is checked before it is used (:func:`splice_sections`, :class:`RunPages`).
 """
 
 from __future__ import annotations
@@ -513,7 +514,7 @@ class RunPages:
         if index.since is not None:
             months = index_months(index.days)
             first_fresh = month_key(min(self.fresh))
-            lead = [m for m in months if m["days"][0].date.isoformat()[:7] >= first_fresh]
+            lead = [m for m in months if month_key(m["days"][0].date) >= first_fresh]
             older = months[len(lead) :]
             if not older:  # nothing older than the run's months: the run's index holds every day
                 return renderer.render_template(INDEX_MD, **archive_context(index, options))
