@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from _common import (
     BENCH,
     DIGEST,
+    PRODUCT_PYTHON,
     TOPICS,
     WORK,
     Row,
@@ -46,6 +47,7 @@ from _common import (
     digest_env,
     email_channel_available,
     fresh_dir,
+    install_product,
     print_table,
     run_timed,
     snapshot_text,
@@ -144,6 +146,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs=2, default=(10_000, 1_000_000), metavar=("SMALL", "LARGE"))
     parser.add_argument("--fresh", action="store_true", help="rebuild the filled stores")
     args = parser.parse_args()
+    install_product()
     env = digest_env()
     details: dict[str, object] = {"runs": args.runs, "email": email_channel_available()}
     medians: dict[int, float] = {}
@@ -171,7 +174,7 @@ def main() -> None:
                 day = RUN_DAY + dt.timedelta(days=run)
                 # Every other run skips the archive's whole-store pages: a diagnostic of where time goes.
                 skip = run % 2 == 0 and run > 0
-                command = [sys.executable, BENCH / "_without_archive_pages.py"] if skip else [DIGEST]
+                command = [PRODUCT_PYTHON, BENCH / "_without_archive_pages.py"] if skip else [DIGEST]
                 sample = run_timed([*command, "run", "--config", config, "--date", day.isoformat(), "--json"], env=env)
                 if sample.returncode != 0:
                     raise RuntimeError(f"digest run failed on {size}: {sample.stdout[-2000:]}\n{sample.stderr[-2000:]}")

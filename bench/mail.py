@@ -13,6 +13,7 @@ import json
 
 from _common import (
     DIGEST,
+    install_product,
     WORK,
     Row,
     SmtpSink,
@@ -32,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--papers", type=int, default=2_000)
     papers = parser.parse_args().papers
+    install_product()
     if not email_channel_available():
         print("mail: the email channel has not landed; nothing to measure")
         return

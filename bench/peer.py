@@ -31,6 +31,7 @@ from pathlib import Path
 from _common import (
     BENCH,
     DIGEST,
+    install_product,
     WORK,
     FeedServer,
     Measured,
@@ -219,6 +220,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="scenario names to run (a1k a10k b c d)")
     args = parser.parse_args()
     install_peer()
+    install_product()
     root = fresh_dir(Path(WORK) / "peer")
     email_on = email_channel_available()
     scenarios = [s for s in SCENARIOS if not args.only or s.name in args.only]

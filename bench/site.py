@@ -35,13 +35,12 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from _common import digest_env
+from _common import DIGEST, digest_env, install_product
 
 from digest.archive_site import build_site
 from digest.config import load_config
@@ -136,6 +135,7 @@ def main() -> None:
     parser.add_argument("--cli-repeat", type=int, default=3, help="incremental builds as a new digest process (median reported)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and print its path")
     args = parser.parse_args()
+    install_product()
 
     work = Path(tempfile.mkdtemp(prefix="digest-bench-site-"))
     config_path = work / "digest.toml"
@@ -199,7 +199,7 @@ def main() -> None:
                 commit_day(store, make_digest(day, args.papers, codes, rng, serial), now)
                 ArchiveChannel().deliver(store.pending_deliveries("archive"), DeliveryContext(store, config, taxonomy, Renderer(), now))
 
-        command = [str(Path(sys.executable).with_name("digest")), "site", "--config", str(config_path)]
+        command = [str(DIGEST), "site", "--config", str(config_path)]
         next_day()
         early = run_cli(command, digest_env())
         print(f"{f'incremental_cli_early ({day:%d %b})':>24}: {early[0]:8.3f} s wall, {early[1]:8.3f} s cpu", flush=True)

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import argparse
 
-from _common import DIGEST, WORK, Row, digest_config, digest_env, fresh_dir, measure, print_table, snapshot_text, write_results
+from _common import (
+    DIGEST,
+    WORK,
+    Row,
+    digest_config,
+    digest_env,
+    fresh_dir,
+    install_product,
+    measure,
+    print_table,
+    snapshot_text,
+    write_results,
+)
 
 
 def main() -> None:
@@ -16,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     runs = parser.parse_args().runs
+    install_product()
 
     folder = fresh_dir(WORK / "startup")
     inbox = fresh_dir(folder / "inbox")
