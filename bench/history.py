@@ -142,7 +142,7 @@ def store_bytes(path: Path) -> int:
 def main() -> None:
     """Fill both stores, time the 100-new cycles on each, save the ratio and bytes per paper."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=21, help="timed processes per store (the ratio moves with the machine: more runs steady it)")
     parser.add_argument("--sizes", type=int, nargs=2, default=(10_000, 1_000_000), metavar=("SMALL", "LARGE"))
     parser.add_argument("--fresh", action="store_true", help="rebuild the filled stores")
     args = parser.parse_args()
