@@ -339,7 +339,8 @@ def index_months(days: Iterable[ArchiveDay]) -> list[dict[str, Any]]:
 
 
 def archive_context(index: ArchiveIndex, options: RenderOptions) -> dict[str, Any]:
-    """The variables the archive and site templates share."""
+    """The variables the archive and site templates share (made once per index: its months
+    group every day of it)."""
     return {
         "index": index,
         "days": index.days,
@@ -352,18 +353,14 @@ def archive_context(index: ArchiveIndex, options: RenderOptions) -> dict[str, An
     }
 
 
-def render_topic_md(index: ArchiveIndex, topic: ArchiveTopic, renderer: Renderer, options: RenderOptions) -> str:
+def render_topic_md(context: dict[str, Any], topic: ArchiveTopic, renderer: Renderer) -> str:
     """``topics/<code>.md``: the topic's landing page, its months newest first with their counts."""
-    return renderer.render_template(TOPIC_MD, **archive_context(index, options), topic=topic)
+    return renderer.render_template(TOPIC_MD, **context, topic=topic)
 
 
-def render_topic_month_md(
-    store: SeenStore, index: ArchiveIndex, topic: ArchiveTopic, month: TopicMonth, renderer: Renderer, options: RenderOptions
-) -> str:
+def render_topic_month_md(store: SeenStore, context: dict[str, Any], topic: ArchiveTopic, month: TopicMonth, renderer: Renderer) -> str:
     """``topics/<code>/YYYY-MM.md``: every paper filed under the topic that month, newest day first."""
-    return renderer.render_template(
-        TOPIC_MONTH_MD, **archive_context(index, options), topic=topic, month=month, by_day=month_papers(store, topic, month)
-    )
+    return renderer.render_template(TOPIC_MONTH_MD, **context, topic=topic, month=month, by_day=month_papers(store, topic, month))
 
 
 def splice_sections(page: Callable[[Sequence[Section]], str], fresh: Sequence[Section], older: Section, old: str) -> str | None:
@@ -387,11 +384,10 @@ def splice_sections(page: Callable[[Sequence[Section]], str], fresh: Sequence[Se
 
 def splice_topic_month_md(
     store: SeenStore,
-    index: ArchiveIndex,
+    context: dict[str, Any],
     topic: ArchiveTopic,
     month: TopicMonth,
     renderer: Renderer,
-    options: RenderOptions,
     *,
     old: str,
     fresh: Collection[dt.date],
@@ -405,7 +401,7 @@ def splice_topic_month_md(
     older day, not the whole month.  None (render the page whole) unless the fresh days lead
     the month and the splice is shown to be safe.
     """
-    dates = {digest_id: day.date for day in index.days for digest_id in day.digest_ids}
+    dates = {digest_id: day.date for day in context["days"] for digest_id in day.digest_ids}
     days = sorted({dates[digest_id] for digest_id in month.digest_ids}, reverse=True)
     lead = 0
     while lead < len(days) and days[lead] in fresh:
@@ -422,7 +418,6 @@ def splice_topic_month_md(
     )
     if [d.date for d in fresh_days] != days[:lead] or not older:
         return None
-    context = archive_context(index, options)
 
     def page(sections: Sequence[DayPapers]) -> str:
         return renderer.render_template(TOPIC_MONTH_MD, **context, topic=topic, month=month, by_day=sections)
@@ -430,8 +425,9 @@ def splice_topic_month_md(
     return splice_sections(page, fresh_days, DayPapers(older[0].date, older[0].papers[:1]), old)
 
 
-def render_feed(store: SeenStore, index: ArchiveIndex, renderer: Renderer, options: RenderOptions) -> str:
+def render_feed(store: SeenStore, context: dict[str, Any], renderer: Renderer, options: RenderOptions) -> str:
     """``feed.xml``: Atom, one entry per day page, the newest ``FEED_ENTRIES``, dated by the store."""
+    index: ArchiveIndex = context["index"]
     days = index.days[:FEED_ENTRIES]
     filed = store.filed_papers(digest_ids=[i for d in days for i in d.digest_ids], per_topic=options.max_per_topic)
     by_date = {d.date: d.papers for d in papers_by_day(filed)}
@@ -450,7 +446,7 @@ def render_feed(store: SeenStore, index: ArchiveIndex, renderer: Renderer, optio
     ]
     return renderer.render_template(
         FEED_XML,
-        **archive_context(index, options),
+        **context,
         feed_id=feed_id,
         updated=max((d.updated for d in days), default=None),
         entries=entries,
@@ -483,13 +479,14 @@ class RunPages:
         self.store, self.taxonomy, self.folder, self.index = store, taxonomy, folder, index
         self.fresh = frozenset(fresh)
         self.touched = index.touched_months(self.fresh)
-        self._whole: ArchiveIndex | None = None if index.since is not None else index
+        self._whole: dict[str, Any] | None = None
         self._on_disk: dict[str, frozenset[str]] = {}
 
-    def whole(self) -> ArchiveIndex:
-        """The whole archive's index."""
+    def whole(self, options: RenderOptions) -> dict[str, Any]:
+        """The template context of the whole archive's index (loaded once, when first needed)."""
         if self._whole is None:
-            self._whole = load_archive_index(self.store, self.taxonomy)
+            index = self.index if self.index.since is None else load_archive_index(self.store, self.taxonomy)
+            self._whole = archive_context(index, options)
         return self._whole
 
     def _month_page_on_disk(self, topic: str, month: str) -> bool:
@@ -508,19 +505,20 @@ class RunPages:
         except (OSError, UnicodeDecodeError):
             return None
 
-    def index_md(self, renderer: Renderer, options: RenderOptions) -> str:
-        """``index.md``: the run's months rendered, the older months' sections kept from the page on disk."""
-        index = self.index
-        if index.since is not None:
-            months = index_months(index.days)
+    def index_md(self, context: dict[str, Any], renderer: Renderer, options: RenderOptions) -> str:
+        """``index.md``: the run's months rendered, the older months' sections kept from the page on disk.
+
+        ``context`` is the run's index's (:func:`archive_context`).
+        """
+        if self.index.since is not None:
+            months = context["months"]
             first_fresh = month_key(min(self.fresh))
             lead = [m for m in months if month_key(m["days"][0].date) >= first_fresh]
             older = months[len(lead) :]
             if not older:  # nothing older than the run's months: the run's index holds every day
-                return renderer.render_template(INDEX_MD, **archive_context(index, options))
+                return renderer.render_template(INDEX_MD, **context)
             old = self._old("index.md")
             if old is not None:
-                context = archive_context(index, options)
 
                 def page(sections: Sequence[dict[str, Any]]) -> str:
                     return renderer.render_template(INDEX_MD, **{**context, "months": sections})
@@ -528,26 +526,26 @@ class RunPages:
                 spliced = splice_sections(page, lead, {**older[0], "days": older[0]["days"][:1]}, old)
                 if spliced is not None:
                     return spliced
-        return renderer.render_template(INDEX_MD, **archive_context(self.whole(), options))
+        return renderer.render_template(INDEX_MD, **self.whole(options))
 
-    def month_page(self, topic: ArchiveTopic, month: TopicMonth, renderer: Renderer, options: RenderOptions) -> str | None:
+    def month_page(
+        self, context: dict[str, Any], topic: ArchiveTopic, month: TopicMonth, renderer: Renderer, options: RenderOptions
+    ) -> str | None:
         """The month page's new text, or None when the run leaves it as it is."""
-        store, index = self.store, self.index
         name = topic_month_path(topic.code, month.month, ".md")
-        touched = (topic.code, month.month) in self.touched
-        if touched:
+        if (topic.code, month.month) in self.touched:
             old = self._old(name)
             if old is not None:
-                spliced = splice_topic_month_md(store, index, topic, month, renderer, options, old=old, fresh=self.fresh)
+                spliced = splice_topic_month_md(self.store, context, topic, month, renderer, old=old, fresh=self.fresh)
                 if spliced is not None:
                     return spliced
         elif self._month_page_on_disk(topic.code, month.month):
             return None
         if not month.filed:  # a month before the run's index (its page went missing)
-            index = self.whole()
-            topic = next(t for t in index.topics if t.code == topic.code)
+            context = self.whole(options)
+            topic = next(t for t in context["index"].topics if t.code == topic.code)
             month = next(m for m in topic.months if m.month == month.month)
-        return render_topic_month_md(store, index, topic, month, renderer, options)
+        return render_topic_month_md(self.store, context, topic, month, renderer)
 
 
 def archive_pages(
@@ -564,14 +562,19 @@ def archive_pages(
     from ``index`` when None).  The others are small (a line per topic month, the newest days):
     their cost does not follow the number of papers or days stored.
     """
-    yield "index.md", run.index_md(renderer, options) if run else renderer.render_template(INDEX_MD, **archive_context(index, options))
+    context = archive_context(index, options)
+    yield "index.md", run.index_md(context, renderer, options) if run else renderer.render_template(INDEX_MD, **context)
     for topic in index.topics:
-        yield topic_path(topic.code, ".md"), render_topic_md(index, topic, renderer, options)
+        yield topic_path(topic.code, ".md"), render_topic_md(context, topic, renderer)
         for month in topic.months:
-            text = render_topic_month_md(store, index, topic, month, renderer, options) if run is None else run.month_page(topic, month, renderer, options)
+            text = (
+                render_topic_month_md(store, context, topic, month, renderer)
+                if run is None
+                else run.month_page(context, topic, month, renderer, options)
+            )
             if text is not None:
                 yield topic_month_path(topic.code, month.month, ".md"), text
-    yield "feed.xml", render_feed(store, index, renderer, options)
+    yield "feed.xml", render_feed(store, context, renderer, options)
 
 
 def write_archive_pages(
