@@ -19,17 +19,22 @@ from digest.store import DigestRecord, SeenStore
 from digest.topics import OTHER_CODE, Taxonomy
 
 
+_KEPT_SLICE = 100  # papers: a longer slice (a whole big topic) is read again rather than held
+
+
 class StoredPapers(Sequence[Paper]):
     """The papers stored digests filed under one topic, in digest then rank order, read on demand.
 
     ``len()`` is known up front; iterating reads the rows one at a time, and a slice reads only
-    the rows it covers (``papers[:10]``).
+    the rows it covers (``papers[:10]``).  A short slice is kept: the email's HTML and text
+    parts, and each recipient's copy, take the same first ``max_per_topic`` of a topic.
     """
 
-    __slots__ = ("_store", "_digest_ids", "_topic", "_count")
+    __slots__ = ("_store", "_digest_ids", "_topic", "_count", "_slices")
 
     def __init__(self, store: SeenStore, digest_ids: tuple[int, ...], topic: str, count: int) -> None:
         self._store, self._digest_ids, self._topic, self._count = store, digest_ids, topic, count
+        self._slices: dict[tuple[int, int], tuple[Paper, ...]] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -53,7 +58,12 @@ class StoredPapers(Sequence[Paper]):
             start, stop, step = index.indices(self._count)
             if step < 0:
                 return tuple(self)[index]
-            return tuple(self._read(start, max(0, stop - start))[::step])
+            papers = self._slices.get((start, stop))
+            if papers is None:
+                papers = tuple(self._read(start, max(0, stop - start)))
+                if len(papers) <= _KEPT_SLICE:
+                    self._slices[start, stop] = papers
+            return papers[::step]
         position = operator.index(index)
         if position < 0:
             position += self._count

@@ -145,6 +145,9 @@ class Renderer:
     def __init__(self, user_templates: Path | None = None) -> None:
         self.user_templates = user_templates
         self._env: jinja2.Environment | None = None
+        # Each HTML template as inlined ahead, or None when inlined per rendering: looked up once
+        # for the renderer's life (a run), as Jinja does not remember a template it could not find.
+        self._inlined: dict[str, jinja2.Template | None] = {}
 
     @property
     def env(self) -> jinja2.Environment:
@@ -163,9 +166,13 @@ class Renderer:
         (``inlined:NAME``, see :mod:`digest.inline`), else by premailer on this rendering."""
         import jinja2
 
-        try:
-            template = self.env.get_template(INLINED + name)
-        except jinja2.TemplateError:  # inlined per rendering (a broken template is reported by name there)
+        if name not in self._inlined:
+            try:
+                self._inlined[name] = self.env.get_template(INLINED + name)
+            except jinja2.TemplateError:  # inlined per rendering (a broken template is reported by name there)
+                self._inlined[name] = None
+        template = self._inlined[name]
+        if template is None:
             return inline_styles(self.render_template(name, **context))
         with _reported(name):
             return template.render(**context)

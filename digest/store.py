@@ -480,10 +480,6 @@ class SeenStore:
         found = self.digests(limit=1)
         return found[0] if found else None
 
-    def digest_papers(self, digest_ids: Sequence[int]) -> list[StoredPaper]:
-        """The papers filed in the given digests, in digest then rank order."""
-        return list(self.iter_digest_papers(digest_ids))
-
     def iter_digest_papers(
         self, digest_ids: Sequence[int], *, topic: str | None = None, offset: int = 0, limit: int | None = None
     ) -> Iterator[StoredPaper]:

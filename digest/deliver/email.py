@@ -209,17 +209,17 @@ class Mailer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, sender: str, recipient: str, message: bytes | Outgoing) -> None:
+    def send(self, sender: str, recipient: str, message: Outgoing) -> None:
         """Send one message; return when the server accepted it, else raise a SendError."""
         import smtplib
 
         for attempt in (1, 2):
             client = self._open()
             try:
-                if isinstance(message, Outgoing) and isinstance(client, smtplib.SMTP):
+                if isinstance(client, smtplib.SMTP):
                     _send_wire(client, sender, recipient, message)
                 else:
-                    client.sendmail(sender, [recipient], message if isinstance(message, bytes) else message.as_bytes())
+                    client.sendmail(sender, [recipient], message.as_bytes())
                 return
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
@@ -333,15 +333,21 @@ class Senders:
         ready: deque[Job] = deque()  # composed, not handed out: the next one, and any given back
         retired: set[_Worker] = set()
         more, stopped = True, False
+
+        def compose() -> bool:
+            """Take the next job into ``ready``; False when there is none left."""
+            nonlocal more
+            job = next(jobs, None)
+            more = job is not None
+            if job is not None:
+                ready.append(job)
+            return more
+
         try:
             while True:
                 while idle and not stopped and (ready or more):
-                    if not ready:
-                        job = next(jobs, None)
-                        if job is None:
-                            more = False
-                            break
-                        ready.append(job)
+                    if not ready and not compose():
+                        break
                     self._pacer.wait()
                     worker = idle.pop()
                     if worker.thread is None:
@@ -352,11 +358,7 @@ class Senders:
                 if busy and more and not stopped and not ready:
                     # Every thread is sending: compose the next message meanwhile (a filter's render
                     # overlaps the messages in flight instead of following them).
-                    job = next(jobs, None)
-                    if job is None:
-                        more = False
-                    else:
-                        ready.append(job)
+                    compose()
                 if not busy:
                     return
                 worker, delivery, message, error = self._done.get()
