@@ -55,6 +55,7 @@ from digest.deliver.archive import (
     TopicMonth,
     archive_context,
     load_archive_index,
+    month_key,
     month_papers,
     papers_by_day,
     render_options,
@@ -62,7 +63,7 @@ from digest.deliver.archive import (
     topic_month_path,
     topic_path,
 )
-from digest.fileio import write_atomic
+from digest.fileio import AtomicBatch, write_atomic
 from digest.errors import SiteError
 from digest.render import Renderer, anchor_for_key, day_path
 from digest.store import SeenStore
@@ -73,6 +74,7 @@ MANIFEST_VERSION = 2
 # Version 1 also listed each page's ids (2.7 MB to read and write on every build of a year's site);
 # its keys are version 2's, so a version 1 manifest is read without them.
 READABLE_MANIFESTS = (1, 2)
+PAGES_PER_BATCH = 256  # pages written, fsynced and renamed together
 LAYOUT = "site/base.html.j2"
 DAY_HTML = "site/day.html.j2"
 INDEX_HTML = "site/index.html.j2"
@@ -211,17 +213,25 @@ class SiteBuilder:
         old = {} if rebuild else self._read_manifest()
         manifest: dict[str, dict[str, Any]] = {}
         rendered: list[tuple[str, str]] = []
-        for page in self.pages(old):
-            entry = old.get(page.path)
-            if entry is not None and entry.get("key") == page.key and (self.out / page.path).is_file():
-                manifest[page.path] = entry
-                continue
-            rendering = page.render()
-            write_atomic(self.out / page.path, rendering.text)
-            manifest[page.path] = {"key": page.key, **page.extra}
-            if page.reused:
-                manifest[page.path]["written"] = file_mark(self.out / page.path)
-            rendered.append((page.path, rendering.fresh))
+        pages = self.pages(old)
+        # Written in batches (fsynced together, then renamed): a batch's temp files are what the
+        # disk holds twice, so a whole rebuild does not double the site's size at once.
+        for first in range(0, len(pages), PAGES_PER_BATCH):
+            reused = []
+            with AtomicBatch() as files:
+                for page in pages[first : first + PAGES_PER_BATCH]:
+                    entry = old.get(page.path)
+                    if entry is not None and entry.get("key") == page.key and (self.out / page.path).is_file():
+                        manifest[page.path] = entry
+                        continue
+                    rendering = page.render()
+                    files.write(self.out / page.path, rendering.text)
+                    manifest[page.path] = {"key": page.key, **page.extra}
+                    if page.reused:
+                        reused.append(page.path)
+                    rendered.append((page.path, rendering.fresh))
+            for path in reused:  # (the mark of the file as renamed into place)
+                manifest[path]["written"] = file_mark(self.out / path)
         removed = tuple(sorted(set(old) - set(manifest)))
         for path in removed:
             (self.out / path).unlink(missing_ok=True)
@@ -429,7 +439,7 @@ class SiteBuilder:
     def _search(self, old: dict[str, dict[str, Any]], plain_days: list[tuple[Any, ...]]) -> list[Page]:
         """A search shard per month, then ``search/index.json``: the shards' names, newest first."""
         shards = []
-        for month, group in groupby(zip(self.index.days, plain_days), key=lambda pair: pair[0].date.isoformat()[:7]):
+        for month, group in groupby(zip(self.index.days, plain_days), key=lambda pair: month_key(pair[0].date)):
             days, inputs = zip(*group)
             shards.append(self._shard(f"search/{month}.json", days, inputs, old.get(f"search/{month}.json", {})))
         names = [posixpath.basename(p.path) for p in shards]

@@ -40,12 +40,10 @@ class StoredPapers(Sequence[Paper]):
         return self._count
 
     def __iter__(self) -> Iterator[Paper]:
-        for item in self._store.iter_digest_papers(self._digest_ids, topic=self._topic):
-            yield item.paper
+        yield from self._store.iter_digest_papers(self._digest_ids, topic=self._topic)
 
     def _read(self, offset: int, limit: int) -> list[Paper]:
-        rows = self._store.iter_digest_papers(self._digest_ids, topic=self._topic, offset=offset, limit=limit)
-        return [item.paper for item in rows]
+        return list(self._store.iter_digest_papers(self._digest_ids, topic=self._topic, offset=offset, limit=limit))
 
     @overload
     def __getitem__(self, index: int) -> Paper: ...

@@ -201,18 +201,6 @@ class FiledPaper:
     title: str
 
 
-@dataclass(frozen=True, slots=True)
-class StoredPaper:
-    """A paper as filed in a stored digest."""
-
-    digest_id: int
-    date: dt.date
-    topic: str
-    rank: int
-    paper: Paper
-    why: dict[str, Any]
-
-
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -482,14 +470,15 @@ class SeenStore:
 
     def iter_digest_papers(
         self, digest_ids: Sequence[int], *, topic: str | None = None, offset: int = 0, limit: int | None = None
-    ) -> Iterator[StoredPaper]:
+    ) -> Iterator[Paper]:
         """The papers filed in the given digests (under ``topic``), in digest then rank order,
         read one row at a time: a caller that streams them never holds a big day whole.
 
         ``offset`` and ``limit`` pick a slice of that order (the first N of a topic: what an
         email shows).
         """
-        where, params = _digest_ids_condition(digest_ids)
+        where = _digest_ids_condition(digest_ids)
+        params: list[Any] = []
         index = ""
         if topic is not None:
             where += " AND dp.topic = ?"
@@ -500,21 +489,20 @@ class SeenStore:
             if self.schema_version < RANK_INDEX_VERSION:
                 index = " INDEXED BY digest_papers_by_topic"
         filed = (
-            "SELECT d.id AS digest_id, d.date, dp.topic, dp.rank, dp.position, dp.source, dp.why, dp.paper_id"
+            "SELECT d.id AS digest_id, d.date, dp.rank, dp.position, dp.source, dp.paper_id"
             f" FROM digest_papers dp{index} JOIN digests d ON d.id = dp.digest_id WHERE {where} ORDER BY d.date, d.id, dp.rank"
         )
         if limit is not None or offset:
             # Pick the slice among the filing rows, then join only its papers (not every abstract of the topic).
             filed += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else max(0, int(limit)), max(0, int(offset))]
-        dates: dict[str, dt.date] = {}
         rows = self.db.execute(
-            f"SELECT f.digest_id, f.date, f.topic, f.rank, f.position, f.source, f.why, p.* FROM ({filed}) f"
+            f"SELECT f.position, f.source, p.* FROM ({filed}) f"
             " JOIN papers p ON p.id = f.paper_id ORDER BY f.date, f.digest_id, f.rank",
             params,
         )
         for row in rows:
-            yield _stored_paper(row, dates)
+            yield _stored_paper(row)
 
     def topic_counts(self, digest_ids: Sequence[int]) -> dict[str, int]:
         """How many papers the given digests filed under each topic (topics without any left out).
@@ -522,17 +510,18 @@ class SeenStore:
         Read from the ``digest_topic_counts`` aggregate (the paper rows on a version 1 store
         opened read-only, see :meth:`filed_counts`).
         """
-        where, params = _digest_ids_condition(digest_ids, "digest_id")
+        where = _digest_ids_condition(digest_ids, "digest_id")
         if self.schema_version < COUNTS_VERSION:
             sql = f"SELECT topic, COUNT(*) FROM digest_papers WHERE {where} GROUP BY topic"
         else:
             sql = f"SELECT topic, SUM(count) FROM digest_topic_counts WHERE {where} GROUP BY topic"
-        return {r[0]: int(r[1]) for r in self.db.execute(sql, params) if r[1]}
+        return {r[0]: int(r[1]) for r in self.db.execute(sql) if r[1]}
 
     def placements(self, digest_ids: Sequence[int], key: str | None = None) -> Iterator[tuple[str, Placement]]:
         """(paper key, placement) of the papers the given digests filed with one (of the paper
         whose strongest key is ``key``), in digest then rank order."""
-        where, params = _digest_ids_condition(digest_ids)
+        where = _digest_ids_condition(digest_ids)
+        params: list[Any] = []
         found = ""
         if key is not None:  # one paper, found through the paper_keys index
             found = " JOIN paper_keys k ON k.paper_id = p.id"
@@ -721,7 +710,7 @@ def filed_papers_query(
         where.append("dp.topic = ?")
         params.append(topic)
     if digest_ids is not None:
-        where.append(f"dp.digest_id IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})")
+        where.append(_digest_ids_condition(digest_ids))
     condition = " WHERE " + " AND ".join(where) if where else ""
     if per_topic is not None and ranked:
         # Per (digest, topic) pair: the rank of its Nth filing, then the filings up to it, both
@@ -772,10 +761,9 @@ def _filed_probe_sql(version: int) -> str:
     return "SELECT 1 FROM digest_topic_counts WHERE digest_id = d.id AND count > 0"
 
 
-def _digest_ids_condition(digest_ids: Sequence[int], column: str = "dp.digest_id") -> tuple[str, list[Any]]:
-    """``column IN (...)`` for the digest ids (integers, written into the SQL as
-    :func:`filed_papers_query` does: no limit on their number), and an empty parameter list."""
-    return f"{column} IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})", []
+def _digest_ids_condition(digest_ids: Sequence[int], column: str = "dp.digest_id") -> str:
+    """``column IN (...)`` for the digest ids, integers written into the SQL: no limit on their number."""
+    return f"{column} IN ({','.join(str(int(i)) for i in digest_ids) or 'NULL'})"
 
 
 def _topic_counts(digest: Digest) -> dict[str, int]:
@@ -812,8 +800,8 @@ def _placement(topic: str, why: dict[str, Any]) -> Placement | None:
     )
 
 
-def _stored_paper(row: sqlite3.Row, dates: dict[str, dt.date]) -> StoredPaper:
-    paper = Paper(
+def _stored_paper(row: sqlite3.Row) -> Paper:
+    return Paper(
         title=row["title"],
         abstract=row["abstract"],
         url=row["url"],
@@ -824,14 +812,6 @@ def _stored_paper(row: sqlite3.Row, dates: dict[str, dt.date]) -> StoredPaper:
         position=row["position"],
         upvotes=row["upvotes"],
         published=dt.date.fromisoformat(row["published"]) if row["published"] else None,
-    )
-    return StoredPaper(
-        digest_id=row["digest_id"],
-        date=dates.get(row["date"]) or dates.setdefault(row["date"], dt.date.fromisoformat(row["date"])),
-        topic=row["topic"],
-        rank=row["rank"],
-        paper=paper,
-        why=json.loads(row["why"]),
     )
 
 

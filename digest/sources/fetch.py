@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import os
 import random
 import tempfile
 import threading
@@ -111,8 +110,11 @@ def make_client(settings: FetchSettings) -> httpx.Client:
 
 
 def proxies_in_environment() -> bool:
-    """Whether a ``*_proxy`` variable (``HTTPS_PROXY``, ``all_proxy``, ...) names a proxy to go through."""
-    return any(value and name.lower().endswith("_proxy") and name.lower() != "no_proxy" for name, value in os.environ.items())
+    """Whether a ``*_proxy`` variable (``HTTPS_PROXY``, ``all_proxy``, ...) names a proxy to go through
+    (read as httpx reads them, through urllib's ``getproxies_environment``)."""
+    from urllib.request import getproxies_environment
+
+    return any(scheme != "no" for scheme in getproxies_environment())
 
 
 class PoolPerScheme(httpx.BaseTransport):
