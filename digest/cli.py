@@ -274,14 +274,15 @@ def topics() -> None:
 @config_option
 @click.argument("labels", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--papers", "paper_files", multiple=True, type=click.Path(path_type=Path, exists=True),
-              help="Snapshot files (or folders) holding the labelled papers (default: ../seeds beside LABELS).")
-def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...]) -> None:
-    """Measure the grouper against hand labels (a TSV of title, topic)."""
-    from digest.topics_eval import run_eval
+              help="Snapshot or saved feed files (or folders) holding the labelled papers (default: ../seeds beside LABELS).")
+@click.option("--misses", type=int, default=0, show_default=True, help="List this many misplaced papers with their evidence.")
+def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...], misses: int) -> None:
+    """Measure the grouper against hand labels (a TSV of title, topic; topic may be "other")."""
+    from digest.topics.eval_command import run_eval
 
     with _errors():
         config = _load(config_path) if config_path else None
-        click.echo(run_eval(config, labels, paper_files))
+        click.echo(run_eval(config, labels, paper_files, misses=misses))
 
 
 @topics.command("add-example")

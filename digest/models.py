@@ -32,6 +32,7 @@ class Paper:
     position: int = 0
     upvotes: int | None = None
     published: dt.date | None = None
+    categories: tuple[str, ...] = ()  # arXiv categories, primary first
     # ``keys`` computed once (the diff, the merge, the commit and the renderers all ask for it).
     _keys: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
