@@ -633,3 +633,41 @@ def test_fast_reader_applies_feedparsers_text_fixups_without_importing_it_for_pl
     )
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert ran.stdout.split() == ["1", "False"]  # a plain listing never imports feedparser (~85 ms)
+
+
+# --- arXiv categories ------------------------------------------------------------------------------
+
+API_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+    'xmlns:arxiv="http://arxiv.org/schemas/atom"><title>ArXiv Query</title><id>http://arxiv.org/api/x</id>'
+)
+
+
+def api_entry(ident: str, categories: str) -> str:
+    return (
+        f'<entry><id>{ident}</id><link href="https://example.org/{ident[-5:]}" rel="alternate" type="text/html"/>'
+        f"<title>T {ident[-5:]}</title><updated>2024-01-25T18:01:02Z</updated>"
+        f"<summary>S.</summary>{categories}</entry>"
+    )
+
+
+def test_the_primary_category_comes_first_and_only_arxiv_papers_keep_codes() -> None:
+    body = (
+        API_HEAD
+        # the primary named after the others, which list it second, beside an MSC class
+        + api_entry("http://arxiv.org/abs/2401.00001v1", '<category term="cs.LG"/><category term="math.OC"/>'
+                    '<category term="90C25"/><arxiv:primary_category term="math.OC"/>')
+        # the same codes on an entry that is no arXiv paper: a journal's subjects, not arXiv's taxonomy
+        + api_entry("tag:journal.example.org,2024:1", '<category term="cs.LG"/><category term="math.OC"/>')
+        + "</feed>"
+    ).encode()
+    slow, fast = both_readers(body)
+    assert fast is not None and fast == slow
+    assert [p.categories for p in fast] == [("math.OC", "cs.LG"), ()]
+
+
+def test_a_category_named_by_its_label_alone_goes_to_feedparser_and_is_not_a_code() -> None:
+    body = (API_HEAD + api_entry("http://arxiv.org/abs/2401.00002v1", '<category label="cs.LG"/><category term="stat.ML"/>') + "</feed>").encode()
+    assert feed_fast.read_entries(body, source="src") is None
+    (paper,) = parse_feed(body, source="src")
+    assert paper.categories == ("stat.ML",)
