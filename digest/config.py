@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from digest.categories import is_arxiv_category
 from digest.errors import ConfigError
 
 SOURCE_KINDS = ("snapshots", "feed", "hf-daily-papers")
@@ -113,6 +114,7 @@ class RecipientConfig:
 
     address: str = ""
     topics: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # arXiv codes or archives ("cs.CL", "math"); empty = every paper
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +242,7 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
 
 
 def _check_email(config: Config, errors: list[str]) -> None:
-    """Recipient addresses and topics, the sender, and the numeric limits of ``[email]``."""
+    """Recipient addresses, topics and categories, the sender, and the numeric limits of ``[email]``."""
     email = config.email
     topics = _topic_codes(config) if any(r.topics for r in email.recipients) else None
     for i, recipient in enumerate(email.recipients):
@@ -250,6 +252,12 @@ def _check_email(config: Config, errors: list[str]) -> None:
             if topics is not None and code not in topics:
                 errors.append(
                     f"email.recipients[{i}].topics[{j}]: unknown topic {code!r} (topics: {', '.join(topics)})"
+                )
+        for j, code in enumerate(recipient.categories):
+            if not is_arxiv_category(code):
+                errors.append(
+                    f"email.recipients[{i}].categories[{j}]: {code!r} is not an arXiv category or archive"
+                    " (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')"
                 )
     sender = email.sender.rsplit("<", 1)[-1].rstrip(">").strip()
     if not _ADDRESS.match(sender) or any(c in email.sender for c in "\r\n"):

@@ -1,7 +1,10 @@
 """Collapse duplicates within one run: the same paper from several sources becomes one entry.
 
 Two entries are the same paper when they share any identity key (arXiv id, DOI, normalised
-title).  The merged entry keeps the richest fields of the group and the first one's rank.
+title).  The merged entry keeps the richest fields of the group and the first one's rank: the
+longest abstract and author list, any url, id, DOI and date, the most upvotes, and the fullest
+list of arXiv categories (an RSS listing's beside a snapshot's none, the API's beside a legacy
+listing's primary category alone).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from digest.categories import richer_categories
 from digest.models import Paper
 
 
@@ -23,6 +27,7 @@ def _richer(a: Paper, b: Paper) -> Paper:
         authors=a.authors if len(a.authors) >= len(b.authors) else b.authors,
         upvotes=max((v for v in (a.upvotes, b.upvotes) if v is not None), default=None),
         published=a.published or b.published,
+        categories=richer_categories(a.categories, b.categories),
     )
 
 

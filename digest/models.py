@@ -19,7 +19,8 @@ class Paper:
 
     ``key`` is the paper's strongest identity key (``arxiv:…``, ``doi:…`` or ``title:…``);
     ``keys`` lists every key it can be matched by.  ``position`` is its rank in the source
-    (0 = first listed).
+    (0 = first listed).  ``categories`` are its arXiv category codes, primary first, each once
+    (``("cs.LG", "stat.ML")``); only arXiv entries have them (see :mod:`digest.categories`).
     """
 
     title: str
@@ -32,7 +33,7 @@ class Paper:
     position: int = 0
     upvotes: int | None = None
     published: dt.date | None = None
-    categories: tuple[str, ...] = ()  # arXiv categories, primary first
+    categories: tuple[str, ...] = ()
     # ``keys`` computed once (the diff, the merge, the commit and the renderers all ask for it).
     _keys: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -100,6 +100,7 @@ def _paper_json(paper: Paper, placement: Placement | None) -> dict[str, Any]:
         "arxiv_id": paper.arxiv_id,
         "doi": paper.doi,
         "url": paper.url,
+        "categories": list(paper.categories),
         "authors": list(paper.authors),
         "source": paper.source,
         "upvotes": paper.upvotes,

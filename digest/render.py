@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 
+from digest.categories import shown as shown_tags
 from digest.errors import TemplateError
 from digest.fileio import user_cache_dir
 from digest.inline import inline_styles
@@ -42,6 +43,7 @@ _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _MD_LINE_START = re.compile(r"^(\s*)([#>+=|-]|\d+(?=[.)]))", re.MULTILINE)
 _NOT_ANCHOR = re.compile(r"[^a-z0-9]+")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_BACKTICKS = re.compile(r"`+")
 
 
 def builtin_templates_dir() -> Path:
@@ -68,6 +70,21 @@ def escape_markdown(text: str | None) -> str:
 
 def _escape_line_start(found: re.Match[str]) -> str:
     return f"{found[1]}\\{found[2]}" if not found[2][0].isdigit() else f"{found[1]}{found[2]}\\"
+
+
+def code_span(text: str | None) -> str:
+    """``text`` on one line as a Markdown code span: literal whatever it holds (a tag such as ``cs.LG``).
+
+    The fence is one backtick longer than the longest run inside, padded with a space when the
+    text starts or ends with a backtick (CommonMark's rule); an empty text is an empty string.
+    """
+    text = oneline(text)
+    if not text:
+        return ""
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def excerpt(text: str | None, limit: int = 320) -> str:
@@ -255,7 +272,7 @@ def _environment(user_templates: Path | None) -> jinja2.Environment:
     )
     env.filters.update(
         md=escape_markdown, oneline=oneline, excerpt=excerpt, paper_url=paper_url, anchor=anchor, xml_text=xml_text,
-        yaml_str=yaml_string, long_date=long_date, wordwrap=_remembered_wordwrap(env),
+        yaml_str=yaml_string, long_date=long_date, wordwrap=_remembered_wordwrap(env), md_code=code_span, tags=shown_tags,
     )
     return env
 
@@ -372,8 +389,8 @@ def renders_alike(env: jinja2.Environment, name: str, inlined: str) -> bool:
 
 def probe_digests() -> list[tuple[Digest, RenderOptions]]:
     """Digests that take every branch of the email template: a topic over ``max_per_topic``, papers
-    with and without authors (over four and fewer), upvotes, abstract; with and without a site and
-    an unsubscribe link; and markup-like feed text."""
+    with and without authors (over four and fewer), upvotes, abstract, categories (over three and
+    fewer); with and without a site and an unsubscribe link; and markup-like feed text."""
     papers = (
         Paper(
             title="<b>Probe</b> & 'quotes' \"here\" <RET>",
@@ -382,8 +399,11 @@ def probe_digests() -> list[tuple[Digest, RenderOptions]]:
             arxiv_id="2401.00001",
             authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"),
             upvotes=3,
+            categories=("cs.LG", "<b>cs.CL</b>", "stat.ML", "cs.AI", "math.OC"),
         ),
-        Paper(title="Second probe", abstract="Short <i>abstract</i>.", authors=("Ada Lovelace", "Alan Turing")),
+        Paper(
+            title="Second probe", abstract="Short <i>abstract</i>.", authors=("Ada Lovelace", "Alan Turing"), categories=("hep-ph",)
+        ),
         Paper(title="Third probe", upvotes=0),
         Paper(title="Fourth probe", abstract="Only an abstract.", arxiv_id="2401.00004"),
     )

@@ -139,11 +139,16 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT c.topic, substr(d.date, 1, 7), SUM(c.count) FROM digest_topic_counts c JOIN digests d ON d.id = c.digest_id
         GROUP BY c.topic, substr(d.date, 1, 7);
     """,
+    # 5: each paper's arXiv categories (a JSON list, primary first); papers stored before have none.
+    """
+    ALTER TABLE papers ADD COLUMN categories TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 
 COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
 RANK_INDEX_VERSION = 3  # the schema version that added digest_papers_by_rank
 MONTH_COUNTS_VERSION = 4  # the schema version that added topic_month_counts
+CATEGORIES_VERSION = 5  # the schema version that added papers.categories
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 
@@ -418,13 +423,14 @@ class SeenStore:
                     n += 1
 
         self.db.executemany(
-            "INSERT INTO papers (id, key, title, abstract, url, arxiv_id, doi, authors, source, upvotes, published, first_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO papers (id, key, title, abstract, url, arxiv_id, doi, authors, source, upvotes, published,"
+            " first_seen, categories) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     paper_id, paper.key, paper.title, paper.abstract, paper.url, paper.arxiv_id, paper.doi,
                     json.dumps(list(paper.authors), ensure_ascii=False), paper.source, paper.upvotes,
                     paper.published.isoformat() if paper.published else None, stamp,
+                    json.dumps(list(paper.categories)) if paper.categories else "[]",
                 )
                 for paper_id, _, paper in placed()
             ),
@@ -812,7 +818,17 @@ def _stored_paper(row: sqlite3.Row) -> Paper:
         position=row["position"],
         upvotes=row["upvotes"],
         published=dt.date.fromisoformat(row["published"]) if row["published"] else None,
+        categories=_categories(row),
     )
+
+
+def _categories(row: sqlite3.Row) -> tuple[str, ...]:
+    """A paper row's categories: none on a store before schema 5 opened read-only (no column yet)."""
+    try:
+        stored = row["categories"]
+    except IndexError:
+        return ()
+    return tuple(json.loads(stored)) if stored != "[]" else ()
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:

@@ -54,6 +54,7 @@ from digest.pipeline import deliver_pending, load_grouping, load_topics, run_cyc
 from digest.recall import load_digest
 from digest.render import Renderer
 from digest.store import Delivery, Diff, SeenStore
+from tests.httpserver import TestServer
 from tests.smtp_sink import Received, Sink, smtp_server
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
@@ -149,7 +150,7 @@ def test_each_recipient_gets_their_topics_in_one_multipart_message(write_config:
     assert email_rows(config)["vision@example.org"] == ("sent", 1, "skipped: nothing new in the recipient's topics")
 
 
-def fresh_message(config: Config, received: Received, topics: list[str]) -> bytes:
+def fresh_message(config: Config, received: Received, topics: list[str], categories: list[str] | None = None) -> bytes:
     """The message to ``received``'s recipient built from scratch, as one EmailMessage.
 
     The body is rendered again from the stored digest; only the MIME boundary (random) is taken
@@ -164,7 +165,7 @@ def fresh_message(config: Config, received: Received, topics: list[str]) -> byte
     options = replace(render_options(config, NOW), unsubscribe=info.unsubscribe_mailto)
     with SeenStore.open(config.store.path, readonly=True) as store:  # a recalled digest reads its papers on demand
         (record,) = store.digests()
-        digest = filter_digest(load_digest(store, [record], load_topics(config)), topics)
+        digest = filter_digest(load_digest(store, [record], load_topics(config)), topics, categories or ())
         (row,) = [d for d in store.deliveries(record.id) if d.recipient == recipient]
         rendered = Renderer(config.render.templates).render(digest, options, markdown=False)
     msg = EmailMessage(policy=email_policy.SMTP.clone(max_line_length=998))
@@ -565,6 +566,94 @@ def test_an_unset_password_variable_is_a_clear_error_before_anything_is_stored(
         assert store.digests() == []  # the papers are still new for the next run
 
 
+def text_titles(message: EmailMessage) -> list[str]:
+    """The paper titles of a message's text part, in order."""
+    text, _ = message.iter_parts()
+    return [line[2:] for line in str(text.get_content()).splitlines() if line.startswith("* ")]
+
+
+def test_recipients_filter_by_arxiv_category_as_well_as_topic(
+    write_config: Callable[..., Path], tmp_path: Path, http_server: TestServer
+) -> None:
+    """The inbox listing (no categories) and an arXiv listing whose five papers all have cs.LG:
+    a recipient gets a paper when it passes the topics filter AND any of its categories is one of
+    theirs or in one of their archives (case ignored)."""
+    feed = http_server.add_file("/rss/cs.LG", FIXTURES / "feeds" / "arxiv_rss.xml", "application/rss+xml")
+    recipients: list[tuple[str, list[str], list[str]]] = [
+        ("all@example.org", [], []),
+        ("nlp@example.org", [], ["cs.CL"]),
+        ("nlp-too@example.org", [], ["cs.CL"]),  # the same selection: the same body
+        ("bio-or-quantum@example.org", [], ["q-bio", "QUANT-PH"]),  # whole archives, any case
+        ("stats@example.org", [], ["stat.ML"]),  # the fourth category of a paper: not shown, still matched
+        ("audio-cs@example.org", ["audio"], ["cs"]),  # audio papers have no categories, cs papers are elsewhere
+    ]
+    listed = "".join(
+        f'[[email.recipients]]\naddress = "{a}"\ntopics = {json.dumps(t)}\ncategories = {json.dumps(c)}\n\n'
+        for a, t, c in recipients
+    )
+    sink = Sink()
+    with smtp_server(sink) as port:
+        path = write_config(
+            f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{feed}"\n'
+            'announce_types = ["new", "cross", "replace", "replace-cross"]\n\n'
+            '[archive]\nsite_url = "https://papers.example.org"\n\n'
+            f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n{listed}'
+        )
+        shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
+        config = load_config(path)
+        report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 5, "failed": 0, "pending": 0}
+    got = {address: copies[0] for address, copies in sink.by_recipient().items()}
+    assert sorted(got) == sorted(a for a, _, _ in recipients if a != "audio-cs@example.org")
+    assert len(text_titles(got["all@example.org"])) == 10
+    assert text_titles(got["nlp@example.org"]) == text_titles(got["nlp-too@example.org"]) == [
+        "Sparse Mixtures of Low-Rank Adapters for Continual Learning"
+    ]
+    assert sorted(text_titles(got["bio-or-quantum@example.org"])) == [
+        "Graph Neural Networks for Protein Folding Kinetics", "Quantum Kernels Revised"
+    ]
+    assert text_titles(got["stats@example.org"]) == ["Attention Is Not All You Need for Tabular Data"]
+    stats_text, stats_html = got["stats@example.org"].iter_parts()
+    assert "\n  [cs.LG] [cs.AI] [cs.DB] +1\n" in str(stats_text.get_content()).replace("\r\n", "\n")
+    assert got["stats@example.org"]["Subject"] == "Daily papers digest \u2014 Fri 14 Mar 2025: 1 new paper"
+    assert str(stats_html.get_content()).count('class="toc-row"') == 1  # only the topic that paper is in
+    assert email_rows(config)["audio-cs@example.org"] == ("sent", 1, "skipped: nothing new in the recipient's topics and categories")
+    chosen = {a: (t, c) for a, t, c in recipients}
+    for received in sink.messages:
+        topics, categories = chosen[received.recipients[0]]
+        assert anatomy(received.data) == anatomy(fresh_message(config, received, topics, categories))
+    bodies = {r.recipients[0]: r.data.partition(b"\r\n\r\n")[2] for r in sink.messages}
+    assert bodies["nlp@example.org"] == bodies["nlp-too@example.org"]  # one rendering per selection
+
+
+def test_filter_digest_keeps_topics_and_categories_and_drops_emptied_groups() -> None:
+    def paper(title: str, *categories: str) -> Paper:
+        return Paper(title=title, categories=categories)
+
+    digest = Digest(
+        DAY,
+        (
+            TopicGroup("audio", "Speech & audio", (paper("Codec", "eess.AS", "cs.SD"), paper("No categories"))),
+            TopicGroup("vision", "Vision", (paper("Segmenter", "cs.CV"), paper("Galaxy images", "astro-ph.GA", "cs.CV"))),
+            TopicGroup("other", "Other", (paper("Neutrinos", "hep-ph"), paper("Old astro", "astro-ph"))),
+        ),
+        DigestCounts(6, 6, 0, 0),
+    )
+
+    def kept(topics: list[str], categories: list[str]) -> list[tuple[str, list[str]]]:
+        return [(g.code, [p.title for p in g.papers]) for g in filter_digest(digest, topics, categories).groups]
+
+    assert filter_digest(digest, [], []) is digest
+    assert kept(["audio"], []) == [("audio", ["Codec", "No categories"])]
+    assert kept([], ["eess.AS"]) == [("audio", ["Codec"])]
+    assert kept([], ["astro-ph"]) == [("vision", ["Galaxy images"]), ("other", ["Old astro"])]  # archive: astro-ph.*
+    assert kept([], ["cs.cv", "hep-ph"]) == [("vision", ["Segmenter", "Galaxy images"]), ("other", ["Neutrinos"])]
+    assert kept(["audio", "other"], ["cs"]) == [("audio", ["Codec"])]  # topics AND categories
+    assert kept(["vision"], ["eess"]) == []
+    assert kept([], ["hep"]) == []  # "hep" is no archive of hep-ph: names match whole
+    assert kept([], ["astro"]) == []
+
+
 # -- config and pacing -------------------------------------------------------------------------
 
 
@@ -575,6 +664,25 @@ def test_recipient_topics_must_exist_in_the_taxonomy(write_config: Callable[...,
     (line,) = caught.value.message.splitlines()
     assert line.startswith(f"{path}: email.recipients[1].topics[0]: unknown topic 'robotics' (topics: architecture, inference, ")
     assert line.endswith(", applications, other)")
+
+
+def test_recipient_categories_must_be_arxiv_codes_in_a_list(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_config(
+        '[[email.recipients]]\naddress = "a@example.org"\ncategories = ["cs.CL", "math", "hep-ph", "Machine Learning", "cs.", "xx.YY"]\n\n'
+        '[[email.recipients]]\naddress = "b@example.org"\ncategories = "cs.CL"\n\n'
+        '[[email.recipients]]\naddress = "c@example.org"\ncategories = [5]\n\n'
+        '[[email.recipients]]\naddress = "d@example.org"\ncategory = ["cs.CL"]\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.message.splitlines() == [
+        f"{path}: email.recipients[1].categories: expected a list, got a string 'cs.CL'",
+        f"{path}: email.recipients[2].categories[0]: expected a string, got an integer 5",
+        f"{path}: email.recipients[3].category: unknown key (known keys here: address, categories, topics)",
+        f"{path}: email.recipients[0].categories[3]: 'Machine Learning' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')",
+        f"{path}: email.recipients[0].categories[4]: 'cs.' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')",
+        f"{path}: email.recipients[0].categories[5]: 'xx.YY' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')",
+    ]
 
 
 def test_schedule_and_email_values_are_checked(write_config: Callable[..., Path]) -> None:

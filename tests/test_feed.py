@@ -57,6 +57,7 @@ SPARSE = Paper(
     source="src",
     position=0,
     published=JAN23,
+    categories=("cs.LG", "cs.CL"),
 )
 GRAPH = Paper(
     title="Graph Neural Networks for Protein Folding Kinetics",
@@ -67,6 +68,7 @@ GRAPH = Paper(
     source="src",
     position=1,
     published=JAN23,
+    categories=("q-bio.BM", "cs.LG"),
 )
 BATCHNORM = Paper(
     title="Revisiting Batch Normalisation",
@@ -78,6 +80,7 @@ BATCHNORM = Paper(
     source="src",
     position=2,
     published=JAN23,
+    categories=("cs.LG",),
 )
 QUANTUM = Paper(
     title="Quantum Kernels Revised",
@@ -88,6 +91,7 @@ QUANTUM = Paper(
     source="src",
     position=3,
     published=JAN23,
+    categories=("quant-ph", "cs.LG"),
 )
 TABULAR = Paper(
     title="Attention Is Not All You Need for Tabular Data",
@@ -99,6 +103,7 @@ TABULAR = Paper(
     source="src",
     position=4,
     published=JAN23,
+    categories=("cs.LG", "cs.AI", "cs.DB", "stat.ML"),
 )
 
 
@@ -154,7 +159,7 @@ def test_arxiv_listing_unicode_tex_and_escaped_markup_in_titles() -> None:
 # --- legacy RSS 1.0 and the API ---------------------------------------------------------------
 
 
-def legacy(title: str, abstract: str, number: str, authors: tuple[str, ...], position: int) -> Paper:
+def legacy(title: str, abstract: str, number: str, authors: tuple[str, ...], position: int, category: str) -> Paper:
     return Paper(
         title=title,
         abstract=abstract,
@@ -163,6 +168,7 @@ def legacy(title: str, abstract: str, number: str, authors: tuple[str, ...], pos
         authors=authors,
         source="src",
         position=position,
+        categories=(category,),  # the legacy title's "[cat]": the primary category only
     )
 
 
@@ -173,6 +179,7 @@ KERNEL = legacy(
     "2005.09001",
     ("Emmy Noether", "Ronald A. Fisher"),
     0,
+    "stat.ML",
 )
 CONFORMAL = legacy(
     "Conformal Prediction under Covariate Shift",
@@ -181,6 +188,7 @@ CONFORMAL = legacy(
     "2005.08123",
     ("Thomas Bayes",),
     1,
+    "cs.LG",  # cross-listed into stat.ML: the bracket names the paper's own primary category
 )
 
 
@@ -197,6 +205,7 @@ def test_legacy_rdf_listing_with_updates() -> None:
         "math/0601001",
         ("Eugene Wigner",),
         3,
+        "math.PR",
     )
 
 
@@ -214,6 +223,7 @@ def test_arxiv_api_answer() -> None:
             source="src",
             position=0,
             published=dt.date(2024, 1, 22),
+            categories=("cs.LG", "cs.CL"),  # the ACM classes "I.2.6; I.2.7" are no arXiv category
         ),
         Paper(
             title="String Junctions Made Simple",
@@ -225,6 +235,7 @@ def test_arxiv_api_answer() -> None:
             source="src",
             position=1,
             published=dt.date(1999, 1, 1),
+            categories=("hep-th", "gr-qc"),  # the MSC class 81T30 is dropped
         ),
     ]
 
@@ -239,6 +250,7 @@ def test_arxiv_api_error_entry_is_a_parse_error() -> None:
 def test_blog_rss_html_is_reduced_to_text_and_untitled_items_skipped() -> None:
     warnings: list[str] = []
     papers = parse("blog_rss.xml", warn=warnings.append)
+    # The first post's tags ("machine-learning", even "cs.CL") are a blog's, not arXiv's: no categories.
     assert papers == [
         Paper(
             title="Why we rewrote our tokenizer",
@@ -491,6 +503,7 @@ def test_fast_reader_agrees_on_a_large_synthetic_listing() -> None:
         f"Abstract: a &lt;RET&gt; b\n  c</description><guid isPermaLink=\"false\">oai:arXiv.org:2401.{i:05d}v2</guid>"
         f"<pubDate>Tue, 23 Jan 2024 00:00:00 -0500</pubDate>"
         f"<arxiv:announce_type>{('new', 'cross', 'replace')[i % 3]}</arxiv:announce_type>"
+        f"<category>{('cs.LG', 'math.OC', 'hep-ph')[i % 3]}</category><category>stat.ML</category>"
         f"<dc:creator>A{i}, B (X, Y), C</dc:creator></item>"
         for i in range(300)
     )
@@ -620,3 +633,41 @@ def test_fast_reader_applies_feedparsers_text_fixups_without_importing_it_for_pl
     )
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert ran.stdout.split() == ["1", "False"]  # a plain listing never imports feedparser (~85 ms)
+
+
+# --- arXiv categories ------------------------------------------------------------------------------
+
+API_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+    'xmlns:arxiv="http://arxiv.org/schemas/atom"><title>ArXiv Query</title><id>http://arxiv.org/api/x</id>'
+)
+
+
+def api_entry(ident: str, categories: str) -> str:
+    return (
+        f'<entry><id>{ident}</id><link href="https://example.org/{ident[-5:]}" rel="alternate" type="text/html"/>'
+        f"<title>T {ident[-5:]}</title><updated>2024-01-25T18:01:02Z</updated>"
+        f"<summary>S.</summary>{categories}</entry>"
+    )
+
+
+def test_the_primary_category_comes_first_and_only_arxiv_papers_keep_codes() -> None:
+    body = (
+        API_HEAD
+        # the primary named after the others, which list it second, beside an MSC class
+        + api_entry("http://arxiv.org/abs/2401.00001v1", '<category term="cs.LG"/><category term="math.OC"/>'
+                    '<category term="90C25"/><arxiv:primary_category term="math.OC"/>')
+        # the same codes on an entry that is no arXiv paper: a journal's subjects, not arXiv's taxonomy
+        + api_entry("tag:journal.example.org,2024:1", '<category term="cs.LG"/><category term="math.OC"/>')
+        + "</feed>"
+    ).encode()
+    slow, fast = both_readers(body)
+    assert fast is not None and fast == slow
+    assert [p.categories for p in fast] == [("math.OC", "cs.LG"), ()]
+
+
+def test_a_category_named_by_its_label_alone_goes_to_feedparser_and_is_not_a_code() -> None:
+    body = (API_HEAD + api_entry("http://arxiv.org/abs/2401.00002v1", '<category label="cs.LG"/><category term="stat.ML"/>') + "</feed>").encode()
+    assert feed_fast.read_entries(body, source="src") is None
+    (paper,) = parse_feed(body, source="src")
+    assert paper.categories == ("stat.ML",)

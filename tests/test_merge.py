@@ -42,3 +42,19 @@ def test_distinct_papers_stay_apart_in_order() -> None:
     merged, duplicates = merge_duplicates(papers)
     assert merged == papers
     assert duplicates == 0
+
+
+def test_duplicates_keep_the_fullest_arxiv_categories_primary_first() -> None:
+    from_snapshot = Paper(title="Kernel Tests for Streams", source="inbox")  # a snapshot has no categories
+    from_legacy = Paper(title="Kernel Tests for Streams", arxiv_id="2005.09001", source="rdf", categories=("stat.ML",))
+    from_api = Paper(
+        title="Kernel tests for streams", arxiv_id="2005.09001", source="api", categories=("stat.ML", "cs.LG", "math.ST")
+    )
+    from_listing = Paper(title="Kernel Tests for Streams", arxiv_id="2005.09001", source="rss", categories=("stat.ML", "cs.LG"))
+    (paper,), duplicates = merge_duplicates([from_snapshot, from_legacy, from_api, from_listing])
+    assert duplicates == 3
+    assert paper.categories == ("stat.ML", "cs.LG", "math.ST")
+    assert paper.source == "inbox"
+    # The order of the sources does not matter: the fullest list wins either way.
+    (again,), _ = merge_duplicates([from_listing, from_api, from_snapshot])
+    assert again.categories == ("stat.ML", "cs.LG", "math.ST")

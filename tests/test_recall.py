@@ -21,6 +21,7 @@ def paper(n: int) -> Paper:
     return Paper(
         title=f"Paper {n}", abstract=f"Abstract of paper {n}.", url=f"https://arxiv.org/abs/2503.{n:05d}",
         arxiv_id=f"2503.{n:05d}", authors=("Ada", "Alan"), source="feed", position=n, published=DAY,
+        categories=(("cs.LG", "stat.ML", "cs.AI", "math.OC"), (), ("hep-ph",))[n % 3],
     )
 
 
@@ -112,3 +113,18 @@ def test_a_store_before_the_rank_index_opened_read_only_is_recalled_alike(tmp_pa
     with SeenStore.open(path, readonly=True) as store:
         assert store.schema_version == 2
         assert [(g.code, list(g.papers), g.papers[:2]) for g in load_day(store, DAY, TAXONOMY).groups] == expected
+
+
+def test_a_schema_4_store_opened_read_only_is_recalled_with_no_categories(tmp_path: Path) -> None:
+    """``digest site`` on a store no newer digest has opened yet: no categories column to read."""
+    from tests.test_store import store_from_dump
+
+    path = tmp_path / "old.sqlite3"
+    store_from_dump(path)
+    with SeenStore.open(path, readonly=True) as store:
+        assert store.schema_version == 4
+        old = {d: [(g.code, list(g.papers)) for g in load_day(store, d, TAXONOMY).groups] for d in (DAY, DAY + dt.timedelta(1))}
+    assert sum(len(papers) for groups in old.values() for _, papers in groups) == 7
+    assert {p.categories for groups in old.values() for _, papers in groups for p in papers} == {()}
+    with SeenStore.open(path) as store:  # migrated: the same papers, still without categories
+        assert {d: [(g.code, list(g.papers)) for g in load_day(store, d, TAXONOMY).groups] for d in old} == old

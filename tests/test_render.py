@@ -159,3 +159,56 @@ def test_wordwrap_gives_jinjas_wrapping_and_remembers_it() -> None:
     source = "{{ text|wordwrap(10, wrapstring=w) }}"
     for text, wrapstring in (("aaaa bbbb cccc", Markup("<br>")), ("aaaa bbbb cccc", "<br>"), (Markup("<b>x</b> y z"), None)):
         assert ours.from_string(source).render(text=text, w=wrapstring) == html.from_string(source).render(text=text, w=wrapstring)
+
+
+TAGGED = Paper(
+    title="Tagged paper",
+    abstract="An abstract.",
+    arxiv_id="2401.00007",
+    authors=("Ada",),
+    categories=("cs.LG", "cs.CL", "stat.ML", "cs.AI", "math.OC"),
+)
+
+
+def tag_spans(html_text: str) -> list[str]:
+    import re
+
+    return re.findall(r'<span class="tag"[^>]*>([^<]*)</span>', html_text)
+
+
+def test_categories_are_small_tags_primary_first_three_then_a_count() -> None:
+    untagged = Paper(title="Untagged paper", abstract="Another abstract.", arxiv_id="2401.00008")
+    one = Paper(title="One category", arxiv_id="2401.00009", categories=("hep-ph",))
+    rendered = Renderer().render(digest_with(TAGGED, untagged, one), RenderOptions())
+    assert tag_spans(rendered.html) == ["cs.LG", "cs.CL", "stat.ML", "hep-ph"]
+    assert rendered.html.count('<p class="tags"') == 2  # none for the paper without categories
+    assert "</span> +2</p>" in rendered.html
+    assert "\n  [cs.LG] [cs.CL] [stat.ML] +2\n" in rendered.text
+    assert "\n  [hep-ph]\n" in rendered.text
+    assert rendered.text.count("[") == 4  # nothing for the untagged paper
+    assert "\n`cs.LG` `cs.CL` `stat.ML` +2\n" in rendered.markdown
+    body = markdown.markdown(rendered.markdown.split("---", 2)[2], extensions=["attr_list"])
+    assert "<p><code>cs.LG</code> <code>cs.CL</code> <code>stat.ML</code> +2</p>" in body
+    assert "<p><code>hep-ph</code></p>" in body
+
+
+def test_categories_are_data_in_every_format() -> None:
+    hostile = Paper(title="Hostile tags", arxiv_id="2401.00010", categories=("<b>cs.LG</b>", "a`b", "x\ny"))
+    rendered = Renderer().render(digest_with(hostile), RenderOptions())
+    assert tag_spans(rendered.html) == ["&lt;b&gt;cs.LG&lt;/b&gt;", "a`b", "x y"]
+    assert "<b>cs.LG</b>" not in rendered.html
+    assert "\n  [<b>cs.LG</b>] [a`b] [x y]\n" in rendered.text  # the text part is plain text, on one line
+    body = markdown.markdown(rendered.markdown.split("---", 2)[2], extensions=["attr_list"])
+    assert "<p><code>&lt;b&gt;cs.LG&lt;/b&gt;</code> <code>a`b</code> <code>x y</code></p>" in body
+
+
+def test_code_span_fences_any_backticks() -> None:
+    from digest.render import code_span
+
+    assert code_span("cs.LG") == "`cs.LG`"
+    assert code_span("a`b") == "``a`b``"
+    assert code_span("`x``") == "``` `x`` ```"
+    assert code_span("two\nlines") == "`two lines`"
+    assert code_span("") == ""
+    for text in ("a`b", "`x``", "**bold** <i>"):
+        assert markdown.markdown(code_span(text)) == f"<p><code>{text.replace('<', '&lt;').replace('>', '&gt;')}</code></p>"

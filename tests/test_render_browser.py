@@ -28,11 +28,18 @@ document.getElementById('frame').onload = () => {{
   const d = document.getElementById('frame').contentDocument;
   const c = d.querySelector('.container');
   const t = d.querySelector('.paper-title a');
+  const tags = [...d.querySelectorAll('.tag')];
   document.title = JSON.stringify({{
     scroll: d.documentElement.scrollWidth,
     container: Math.round(c.getBoundingClientRect().width),
+    containerRight: Math.round(c.getBoundingClientRect().right),
     background: getComputedStyle(c).backgroundColor,
     link: getComputedStyle(t).color,
+    tags: tags.length,
+    tagsRight: Math.round(Math.max(0, ...tags.map(e => e.getBoundingClientRect().right))),
+    tagText: tags.length ? getComputedStyle(tags[0]).color : null,
+    tagBackground: tags.length ? getComputedStyle(tags[0]).backgroundColor : null,
+    tagHeight: tags.length ? Math.round(tags[0].getBoundingClientRect().height) : null,
   }});
 }};
 </script></body></html>"""
@@ -60,7 +67,10 @@ def layout(html: str, tmp_path: Path, width: int, dark: bool = False) -> dict[st
 def email_html() -> str:
     long_word = "Hyper" + "parameter" * 9  # no break opportunity: must still fit a phone
     papers = tuple(
-        Paper(title=f"{long_word} study number {i}", abstract="We measure things carefully. " * 20, url=f"https://arxiv.org/abs/2401.{i:05d}", position=i)
+        Paper(
+            title=f"{long_word} study number {i}", abstract="We measure things carefully. " * 20, url=f"https://arxiv.org/abs/2401.{i:05d}",
+            position=i, categories=("cond-mat.stat-mech", "physics.data-an", "cond-mat.dis-nn", "cs.LG", "stat.ML")[: 1 + i % 5],
+        )
         for i in range(12)
     )
     digest = Digest(dt.date(2025, 3, 14), (TopicGroup("inference", "Inference & serving", papers),), DigestCounts(12, 12, 0, 0))
@@ -81,6 +91,9 @@ def test_fits_a_375_px_phone_without_sideways_scrolling(email_html: str, tmp_pat
     seen = layout(email_html, tmp_path, 375)
     assert int(str(seen["scroll"])) <= 375
     assert int(str(seen["container"])) <= 375
+    # The category tags (three of the longest codes on one paper) wrap inside the column.
+    assert seen["tags"] == 24
+    assert int(str(seen["tagsRight"])) <= int(str(seen["containerRight"]))
 
 
 def test_dark_mode_turns_the_page_dark_and_keeps_links_light(email_html: str, tmp_path: Path) -> None:
@@ -89,3 +102,7 @@ def test_dark_mode_turns_the_page_dark_and_keeps_links_light(email_html: str, tm
     assert luminance(light["background"]) > 200
     assert luminance(dark["background"]) < 60
     assert luminance(dark["link"]) > 150  # readable on the dark background
+    # Tags: small, dark text on a light chip by day, light text on a dark chip by night.
+    assert int(str(light["tagHeight"])) <= 20
+    assert luminance(light["tagBackground"]) - luminance(light["tagText"]) > 120
+    assert luminance(dark["tagText"]) - luminance(dark["tagBackground"]) > 120

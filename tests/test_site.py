@@ -17,6 +17,7 @@ from tests.conftest import FIXTURES, REPLAY, REPO, run_digest
 from digest.archive_site import SiteBuilder, build_site, check_links
 from digest.config import load_config
 from digest.store import SeenStore
+from tests.httpserver import TestServer
 
 Replayed = tuple[Path, dict[str, dict[str, Any]]]
 
@@ -267,3 +268,16 @@ def test_feed_text_never_becomes_markup_in_the_site(tmp_path: Path) -> None:
 def test_site_has_help(built: Path) -> None:
     result = run_digest(built, "site", "--help", check_code=0)
     assert "--rebuild" in result.stdout and "--out" in result.stdout
+
+
+def test_a_day_page_shows_each_papers_arxiv_categories_as_tags(tmp_path: Path, http_server: TestServer) -> None:
+    url = http_server.add_file("/rss/cs.LG", FIXTURES / "feeds" / "arxiv_rss.xml", "application/rss+xml")
+    (tmp_path / "digest.toml").write_text(f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{url}"\n', encoding="utf-8")
+    run_digest(tmp_path, "run", "--date", "2024-01-23", check_code=0)
+    markdown_page = (tmp_path / "archive" / "2024" / "01" / "2024-01-23.md").read_text(encoding="utf-8")
+    assert "\n`cs.LG` `cs.AI` `cs.DB` +1\n" in markdown_page  # primary first, three, then how many more
+    run_digest(tmp_path, "site", check_code=0)
+    day = (tmp_path / "site" / "2024" / "01" / "2024-01-23.html").read_text(encoding="utf-8")
+    assert "<p><code>cs.LG</code> <code>cs.AI</code> <code>cs.DB</code> +1</p>" in day
+    assert "<p><code>q-bio.BM</code> <code>cs.LG</code></p>" in day
+    assert ".day p code {" in (tmp_path / "site" / "assets" / "style.css").read_text(encoding="utf-8")

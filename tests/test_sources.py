@@ -35,12 +35,14 @@ def test_the_same_paper_from_a_snapshot_an_arxiv_feed_and_hf_is_new_once(
     http_server.add("/rss/cs.LG", Reply(body=(CROSS / "day2-arxiv.xml").read_bytes(), headers={"Content-Type": "application/rss+xml"}))
     day2 = json.loads(digest_cli("run", "--date", "2025-01-21", "--json", check_code=0).stdout)
     assert [p["title"] for g in day2["groups"] for p in g["papers"]] == ["Kernel Fusion for Faster Speculative Decoding"]
+    assert [p["categories"] for g in day2["groups"] for p in g["papers"]] == [["cs.LG", "cs.DC"]]  # as the feed lists them
     assert day2["already_seen"] == 1  # the snapshot's paper, now with its arXiv id (v2 link)
 
     http_server.add("/api/daily_papers", Reply(body=(CROSS / "day3-hf.json").read_bytes(), headers={"Content-Type": "application/json"}))
     day3 = json.loads(digest_cli("run", "--date", "2025-01-22", "--json", check_code=0).stdout)
     (paper,) = [p for g in day3["groups"] for p in g["papers"]]
     assert (paper["title"], paper["arxiv_id"], paper["upvotes"]) == ("A Speech Codec at One Kilobit per Second", "2501.00004", 30)
+    assert paper["categories"] == []  # the Hugging Face list names no arXiv categories
     assert (day3["already_seen"], day3["duplicates"]) == (3, 1)  # the feed again (A, C), B via HF; A twice in the run
     assert "/api/daily_papers?date=2025-01-22" in [r.path for r in http_server.requests[-2:]]
 

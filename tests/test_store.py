@@ -9,7 +9,8 @@ import pytest
 
 from digest.errors import LockedError, StoreError
 from digest.models import Digest, DigestCounts, Paper, TopicGroup
-from digest.store import MIGRATIONS, SeenStore, filed_papers_query
+from digest.store import CATEGORIES_VERSION, MIGRATIONS, SeenStore, filed_papers_query
+from tests.conftest import FIXTURES
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 
@@ -164,6 +165,7 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         store.db.execute("DROP TABLE digest_topic_counts")
         store.db.execute("DROP INDEX digest_papers_by_rank")
         store.db.execute("CREATE INDEX digest_papers_by_topic ON digest_papers(topic, digest_id)")
+        store.db.execute("ALTER TABLE papers DROP COLUMN categories")
         store.db.execute("PRAGMA user_version = 1")
     with SeenStore.open(path, readonly=True) as store:  # read-only never migrates: the paper rows are counted
         assert store.schema_version == 1
@@ -172,7 +174,7 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         assert store.archive_day_count() == 3
         assert store.filed_counts(since=dt.date(2025, 3, 15)) == [c for c in counts if c[1] > 1]
     with SeenStore.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 4
+        assert store.schema_version == len(MIGRATIONS)
         assert store.filed_counts() == counts
         assert store.topic_month_counts() == months
         digest = two_topic_digest(dt.date(2025, 4, 2), 3)  # the per-month counts follow each commit
@@ -233,3 +235,60 @@ def test_the_first_n_of_a_topic_come_through_the_rank_index_as_an_older_store_nu
             plan = query_plan(store, *filed_papers_query(topic=topic, digest_ids=ids, per_topic=2))
             assert not [step for step in plan if step.startswith("SCAN") and "USING" not in step], plan
             assert any(step.startswith("SEARCH dp USING") and "rank<?" in step for step in plan), plan  # N rows, not the day
+
+
+# A store as digest left it at schema 4, before papers had categories (how it was made: its header).
+SCHEMA_4 = FIXTURES / "store" / "schema4.sql"
+
+
+def store_from_dump(path: Path, dump: Path = SCHEMA_4) -> None:
+    """Write the SQL dump ``dump`` into a new SQLite file at ``path``."""
+    db = sqlite3.connect(path)
+    db.executescript(dump.read_text(encoding="utf-8"))
+    db.close()
+
+
+def table_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of the file, sorted."""
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+
+
+def test_a_schema_4_store_upgrades_to_categories_keeping_everything(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    store_from_dump(path)
+    before = table_rows(path)
+    assert len(before["papers"]) == 7 and len(before["deliveries"]) == 4
+    with SeenStore.open(path) as store:
+        assert store.schema_version == len(MIGRATIONS) == CATEGORIES_VERSION
+    after = table_rows(path)
+    assert after.keys() == before.keys()
+    for table, rows in before.items():
+        if table == "papers":  # each paper row as it was, with no categories after it
+            assert [row[:-1] for row in after[table]] == rows
+            assert {row[-1] for row in after[table]} == {"[]"}
+        else:
+            assert after[table] == rows, table
+    new = Paper(title="A Paper Listed With Categories", arxiv_id="2503.01234", categories=("hep-ph", "hep-ex", "cs.LG"))
+    with SeenStore.open(path) as store:
+        pending = store.pending_deliveries("email")
+        assert [(d.digest_date, d.recipient) for d in pending] == [
+            (dt.date(2025, 3, 14), "reader@example.org"), (dt.date(2025, 3, 15), "reader@example.org")
+        ]
+        old = list(store.iter_digest_papers([r.id for r in store.digests(newest_first=False)]))
+        assert len(old) == 7 and {p.categories for p in old} == {()}
+        diff = store.diff([*old, new])  # the old papers are still known
+        assert diff.new == (new,)
+        digest_id = store.commit(digest_of([new], dt.date(2025, 3, 16)), diff, now=NOW)
+        assert digest_id is not None
+        (back,) = store.iter_digest_papers([digest_id])
+        assert back.categories == ("hep-ph", "hep-ex", "cs.LG")
+
+
+def test_categories_are_stored_as_a_json_list_primary_first(tmp_path: Path) -> None:
+    papers = [Paper(title="Tagged", arxiv_id="2503.00001", categories=("math.OC", "cs.LG")), Paper(title="Untagged")]
+    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+        store.commit(digest_of(papers), store.diff(papers), now=NOW)
+        rows = store.db.execute("SELECT title, categories FROM papers ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [("Tagged", '["math.OC", "cs.LG"]'), ("Untagged", "[]")]

@@ -1,8 +1,9 @@
 """The email channel: one message per (digest, recipient) outbox row, sent over SMTP.
 
     EmailChannel.deliver(pending rows, oldest digest first)
-      ├── Composer: each stored digest is loaded once, and rendered once per distinct topic filter
-      │   into a MessageBody (shared headers, the encoded body, and that body dot-stuffed for DATA)
+      ├── Composer: each stored digest is loaded once, and rendered once per distinct selection
+      │   (the recipient's topics and arXiv categories) into a MessageBody (shared headers, the
+      │   encoded body, and that body dot-stuffed for DATA)
       ├── outgoing: the recipient's own headers (To, Message-ID, List-Unsubscribe) before the body
       └── Senders: ``[email] connections`` threads, each with one Mailer (one SMTP connection,
           reconnecting once when the server drops it); the caller's thread composes, paces
@@ -50,11 +51,12 @@ from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-from digest.config import Config, EmailConfig
+from digest.categories import matches
+from digest.config import Config, EmailConfig, RecipientConfig
 from digest.deliver import ChannelResult, DeliveryContext
 from digest.deliver.archive import render_options
 from digest.errors import ConfigError
-from digest.models import Digest
+from digest.models import Digest, Paper
 from digest.recall import load_digest
 from digest.render import oneline, subject_line
 from digest.store import Delivery
@@ -518,12 +520,36 @@ class ListInfo:
         )
 
 
-def filter_digest(digest: Digest, topics: Sequence[str]) -> Digest:
-    """The digest with only the groups of ``topics`` (all of them when ``topics`` is empty)."""
-    if not topics:
-        return digest
-    wanted = set(topics)
-    return replace(digest, groups=tuple(g for g in digest.groups if g.code in wanted))
+#: What a recipient receives of a digest: (topics, arXiv categories), each sorted, empty = all.
+Selection = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def filter_digest(digest: Digest, topics: Sequence[str], categories: Sequence[str] = ()) -> Digest:
+    """The digest with only the groups of ``topics`` and, in them, only the papers of ``categories``.
+
+    Empty ``topics`` keeps every group, empty ``categories`` every paper.  A paper is kept when
+    any of its arXiv categories is one of ``categories`` or in one of its archives (``cs``
+    keeps ``cs.CL``); a group left without papers is dropped.  Filtering by category reads a
+    recalled group's papers once, keeping the matching ones.
+    """
+    groups = digest.groups
+    if topics:
+        wanted = set(topics)
+        groups = tuple(g for g in groups if g.code in wanted)
+    if categories:
+        chosen = tuple(categories)
+        kept = (replace(g, papers=_in_categories(g.papers, chosen)) for g in groups)
+        groups = tuple(g for g in kept if g.papers)
+    return digest if groups is digest.groups else replace(digest, groups=groups)
+
+
+def _in_categories(papers: Sequence[Paper], categories: Sequence[str]) -> tuple[Paper, ...]:
+    return tuple(p for p in papers if matches(p.categories, categories))
+
+
+def selection(recipient: RecipientConfig) -> Selection:
+    """The recipient's filter as the key of its rendering: equal filters share one."""
+    return tuple(sorted(set(recipient.topics))), tuple(sorted({c.lower() for c in recipient.categories}))
 
 
 def quoted_printable(content: str) -> bytes:
@@ -655,13 +681,14 @@ def _plain_list(info: ListInfo, domain: str) -> bool:
 
 
 class Composer:
-    """Loads each stored digest once and renders it once per distinct topic filter."""
+    """Loads each stored digest once, and filters and renders it once per distinct selection."""
 
     def __init__(self, context: DeliveryContext, info: ListInfo) -> None:
         self.context = context
         self.info = info
         self._digest: tuple[int, Digest, dt.datetime] | None = None
-        self._body: tuple[tuple[int, tuple[str, ...]], MessageBody] | None = None
+        self._view: tuple[tuple[int, Selection], Digest] | None = None
+        self._body: tuple[tuple[int, Selection], MessageBody] | None = None
 
     def digest(self, delivery: Delivery) -> tuple[Digest, dt.datetime]:
         """The stored digest of an outbox row, and when it was created."""
@@ -671,20 +698,23 @@ class Composer:
             self._digest = (record.id, load_digest(store, [record], self.context.taxonomy), record.created_at)
         return self._digest[1], self._digest[2]
 
-    def body(self, delivery: Delivery, topics: tuple[str, ...]) -> MessageBody:
-        """The message body for the row's digest filtered to ``topics`` (the last one is kept)."""
-        key = (delivery.digest_id, topics)
-        if self._body is None or self._body[0] != key:
+    def view(self, delivery: Delivery, chosen: Selection) -> Digest:
+        """The row's digest filtered to a recipient's selection (the last one is kept)."""
+        key = (delivery.digest_id, chosen)
+        if self._view is None or self._view[0] != key:
             digest, _ = self.digest(delivery)
-            self._body = (key, render_body(filter_digest(digest, topics), self.context, self.info))
+            self._view = (key, filter_digest(digest, *chosen))
+        return self._view[1]
+
+    def body(self, delivery: Delivery, chosen: Selection) -> MessageBody:
+        """The message body for the row's digest filtered to a selection (the last one is kept)."""
+        key = (delivery.digest_id, chosen)
+        if self._body is None or self._body[0] != key:
+            self._body = (key, render_body(self.view(delivery, chosen), self.context, self.info))
         return self._body[1]
 
 
 # -- the channel -----------------------------------------------------------------------------
-
-
-def _topic_key(topics: Sequence[str]) -> tuple[str, ...]:
-    return tuple(sorted(set(topics)))
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -694,7 +724,8 @@ def backoff(attempts: int) -> dt.timedelta:
 
 
 class EmailChannel:
-    """Sends each pending (digest, recipient) row as one email, filtered to the recipient's topics."""
+    """Sends each pending (digest, recipient) row as one email, filtered to the recipient's topics
+    and arXiv categories."""
 
     name = "email"
 
@@ -730,22 +761,23 @@ class EmailChannel:
         if not settings.enabled:
             left = len(store.pending_deliveries(self.name))
             return ChannelResult({"sent": 0, "failed": 0, "pending": left})
-        topics = {r.address: _topic_key(r.topics) for r in settings.recipients}
+        chosen = {r.address: selection(r) for r in settings.recipients}
         info = ListInfo.from_config(context.config)
         domain = info.sender.rsplit("@", 1)[-1]
         composer = Composer(context, info)
         sent = failed = 0
 
         def jobs() -> Iterator[Job]:
-            for delivery in _render_order(pending, topics):
-                if delivery.recipient not in topics:
+            for delivery in _render_order(pending, chosen):
+                if delivery.recipient not in chosen:
                     store.mark_delivery(delivery.id, "sent", now=now, error="skipped: no longer in [[email.recipients]]")
                     continue
-                digest, created_at = composer.digest(delivery)
-                if not settings.send_empty and filter_digest(digest, topics[delivery.recipient]).size == 0:
-                    store.mark_delivery(delivery.id, "sent", now=now, error="skipped: nothing new in the recipient's topics")
+                _, created_at = composer.digest(delivery)
+                if not settings.send_empty and composer.view(delivery, chosen[delivery.recipient]).size == 0:
+                    what = "topics and categories" if chosen[delivery.recipient][1] else "topics"
+                    store.mark_delivery(delivery.id, "sent", now=now, error=f"skipped: nothing new in the recipient's {what}")
                     continue
-                body = composer.body(delivery, topics[delivery.recipient])
+                body = composer.body(delivery, chosen[delivery.recipient])
                 yield delivery, outgoing(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
 
         def settle(delivery: Delivery, error: SendError | None) -> bool:
@@ -777,9 +809,9 @@ class EmailChannel:
         return 0
 
 
-def _render_order(pending: Sequence[Delivery], topics: dict[str, tuple[str, ...]]) -> Iterator[Delivery]:
-    """The rows oldest digest first, and within a digest grouped by topic filter (one render each)."""
+def _render_order(pending: Sequence[Delivery], chosen: dict[str, Selection]) -> Iterator[Delivery]:
+    """The rows oldest digest first, and within a digest grouped by selection (one render each)."""
     digest_rank: dict[int, int] = {}
     for delivery in pending:
         digest_rank.setdefault(delivery.digest_id, len(digest_rank))
-    yield from sorted(pending, key=lambda d: (digest_rank[d.digest_id], topics.get(d.recipient, ())))
+    yield from sorted(pending, key=lambda d: (digest_rank[d.digest_id], chosen.get(d.recipient, ((), ()))))

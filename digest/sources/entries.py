@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from digest.categories import arxiv_categories
 from digest.errors import ParseError
 from digest.identity import parse_arxiv_id, parse_doi
 from digest.models import Paper
@@ -27,7 +28,7 @@ _ARXIV_PREFIX = re.compile(
     r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.IGNORECASE
 )
 _LEGACY_SUFFIX = re.compile(
-    r"\s*\(arXiv:\S+\s*\[[^\]]*\]\s*(?P<flag>UPDATED|CROSS LISTED)?\)\s*$", re.IGNORECASE
+    r"\s*\(arXiv:\S+\s*\[(?P<category>[^\]]*)\]\s*(?P<flag>UPDATED|CROSS LISTED)?\)\s*$", re.IGNORECASE
 )
 _LEGACY_TYPES = {None: "new", "updated": "replace", "cross listed": "cross"}
 
@@ -48,6 +49,10 @@ class RawEntry:
     link: str | None
     announce_type: str | None
     published: dt.date | None
+    #: the entry's category terms as listed (RSS ``<category>``, Atom ``term``), any vocabulary.
+    categories: tuple[str, ...] = ()
+    #: ``arxiv:primary_category`` (the arXiv API), listed first when given.
+    primary_category: str | None = None
 
 
 def check_arxiv_error(feed_title: str, entries: Iterable[tuple[str, str, str]], *, source: str, url: str) -> None:
@@ -109,8 +114,10 @@ class PaperBuilder:
         self._index += 1
         title = html_to_line(entry.title) if entry.title_is_html else one_line(entry.title)
         announce_type = entry.announce_type
+        primary = entry.primary_category
         legacy = _LEGACY_SUFFIX.search(title)
         if legacy:
+            primary = primary or legacy.group("category").strip()  # the legacy listing names the primary only
             # The legacy format is "Title. (arXiv:…)": the period belongs to the suffix.
             title = title[: legacy.start()].rstrip().removesuffix(".")
             if announce_type is None:
@@ -130,6 +137,8 @@ class PaperBuilder:
         doi = _first(parse_doi(text) for text in entry.dois) or _first(
             parse_doi(text) for text in entry.ids if not parse_arxiv_id(text)
         )
+        # arXiv categories for arXiv papers only: a blog's or a journal's tags are not arXiv's taxonomy.
+        categories = arxiv_categories(entry.categories, primary) if arxiv_id else ()
         self.papers.append(
             Paper(
                 title=title,
@@ -141,6 +150,7 @@ class PaperBuilder:
                 source=self.source,
                 position=len(self.papers),
                 published=entry.published,
+                categories=categories,
             )
         )
 

@@ -17,6 +17,10 @@ What a paper gets:
 - ``authors``: one name per item (a single comma-separated author string is split);
 - ``arxiv_id`` from any id/guid/link, ``doi`` from ``arxiv:doi``/``prism:doi``/``dc:identifier``
   or a link, ``published`` from the entry's own date (the date as the feed wrote it, not UTC);
+- ``categories``: an arXiv paper's category codes, primary first: ``arxiv:primary_category``
+  (the API), then each ``<category>`` (RSS text, Atom ``term``), or the ``[cat]`` of a legacy
+  title.  Terms that are not arXiv codes, and every category of an entry without an arXiv id
+  (a blog's tags), are dropped (:mod:`digest.categories`);
 - ``position``: the index among the entries kept.
 
 Errors (all :class:`~digest.errors.ParseError`, one line naming the source): an empty body,
@@ -201,6 +205,8 @@ def _raw_entry(entry: Mapping[str, Any], arxiv: str) -> RawEntry:
     dois = [str(entry[k]) for k in (f"{arxiv}_doi", "prism_doi", "dc_identifier") if entry.get(k)]
     authors = tuple(str(a["name"]) for a in entry.get("authors", ()) if a.get("name"))
     announce = entry.get(f"{arxiv}_announce_type")
+    terms = tuple(str(tag["term"]) for tag in entry.get("tags") or () if tag.get("term"))
+    primary = entry.get(f"{arxiv}_primary_category")
     return RawEntry(
         title=str(entry.get("title", "")),
         title_is_html=_is_html(entry.get("title_detail")),
@@ -212,6 +218,8 @@ def _raw_entry(entry: Mapping[str, Any], arxiv: str) -> RawEntry:
         link=link,
         announce_type=one_line(str(announce)).lower() if announce else None,
         published=_entry_date(entry),
+        categories=terms,
+        primary_category=str(primary["term"]) if isinstance(primary, Mapping) and primary.get("term") else None,
     )
 
 

@@ -277,6 +277,7 @@ def _rss_item(item: etree._Element) -> RawEntry:
         link=link,
         announce_type=_announce_type(fields),
         published=_date(_text(_one(fields, "pubDate"))),
+        categories=tuple(term for term in map(_text, fields.get("category", ())) if term),
     )
 
 
@@ -309,6 +310,8 @@ def _atom_entry(entry: etree._Element) -> RawEntry:
         link=link,
         announce_type=_announce_type(fields),
         published=_date(published) or _date(updated),
+        categories=_terms(fields.get(f"{ATOM}category", ())),
+        primary_category=_primary_category(_one(fields, f"{ARXIV}primary_category")),
     )
 
 
@@ -335,6 +338,24 @@ def _atom_links(links: Iterable[etree._Element]) -> tuple[str | None, list[str]]
             link = href  # feedparser keeps the last alternate HTML link
         hrefs.append(href)
     return link, hrefs
+
+
+def _terms(categories: Iterable[etree._Element]) -> tuple[str, ...]:
+    terms: list[str] = []
+    for element in categories:
+        term = element.get("term")
+        if term is None:
+            raise _Decline  # a category named by its text or label: not modelled here
+        if term.strip():
+            terms.append(_fixed(term).strip())
+    return tuple(terms)
+
+
+def _primary_category(element: etree._Element | None) -> str | None:
+    if element is None:
+        return None
+    term = (element.get("term") or "").strip()
+    return _fixed(term) if term else None
 
 
 def _atom_authors(authors: Iterable[etree._Element]) -> tuple[str, ...]:
@@ -369,14 +390,18 @@ def _text(element: etree._Element | None) -> str:
     """The element's text with feedparser's fix-ups, stripped as feedparser strips it."""
     if element is None or not element.text:
         return ""
-    text: str = element.text
+    return _fixed(element.text).strip()
+
+
+def _fixed(text: str) -> str:
+    """``text`` with feedparser's fix-ups: UTF-8 read as Latin-1 repaired, windows-1252 controls mapped."""
     if not text.isascii():
         try:  # feedparser repairs UTF-8 that was read as Latin-1…
             text = text.encode("iso-8859-1").decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             pass
         text = _map_cp1252(text)  # …and maps windows-1252 control characters
-    return text.strip()
+    return text
 
 
 def _link(href: str) -> str:
