@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,7 +34,8 @@ from typing import TYPE_CHECKING
 from digest.errors import ConfigError
 from digest.identity import normalise_title
 from digest.models import Paper, Placement, TopicGroup
-from digest.topics.embedding import STOPWORDS, StaticEmbeddings, shipped_embeddings
+from digest.topics.embedding import StaticEmbeddings, shipped_embeddings
+from digest.topics.model import WordModel, cached_train
 from digest.topics.taxonomy import OTHER_CODE, OTHER_TITLE, Example, Taxonomy, category_matches, fold, parse_keyword
 
 if TYPE_CHECKING:
@@ -44,59 +44,37 @@ if TYPE_CHECKING:
 
 ORDERS = ("source", "upvotes")
 
-#: A title word counts this many times as much as an abstract word.
-TITLE_WEIGHT = 3.0
-#: Only the abstract's first words are read: the rest repeats them or reports numbers.
-ABSTRACT_WORDS = 120
-#: Laplace smoothing of the word model.
-SMOOTHING = 0.1
-#: How much the word model's log-odds count against the meaning's similarity.
-WORD_WEIGHT = 1.0
-MEANING_WEIGHT = 8.0
+#: The word model reads this many words of a paper's abstract (the rest repeats or reports numbers).
+ABSTRACT_WORDS = 80
+#: ... and this many of an example's abstract.
+EXAMPLE_ABSTRACT_WORDS = 40
+#: The descriptions and inline examples of the topics file weigh this many times a file example.
+INLINE_WEIGHT = 3.0
+#: How much the meaning (similarity to the nearest examples) adds to the word model's log-odds.
+MEANING_WEIGHT = 4.0
 #: The meaning of a topic: the mean similarity to its ``NEAREST`` closest examples.
 NEAREST = 5
 #: A category the topic names adds this much (the primary category counts in full, others half).
 CATEGORY_BONUS = 1.5
 #: A keyword of the topic found in the title adds this much, in the abstract a third of it.
 KEYWORD_BONUS = 1.0
-#: A tie-break rule (``wins_over``) applies when the rule's topic is this close to the winner.
-RULE_MARGIN = 1.0
+#: A tie-break rule (``wins_over``) applies when the rule's topic is at least this likely
+#: relative to the winner (a ratio of probabilities).
+RULE_RATIO = 0.5
 #: The probability of "not Other" a paper filed under an Other category needs to stay in the taxonomy.
 ML_EVIDENCE = 0.9
 #: A paper whose best meaning similarity is below this is close to no topic: Other.
-MIN_FIT = 0.12
+MIN_FIT = 0.1
 #: How many pieces of evidence a placement lists.
 MAX_EVIDENCE = 4
-
-_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
-
-
-def _singular(token: str) -> str:
-    """Drop a plural ending: "caches" -> "cache", "studies" -> "study"."""
-    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        if token.endswith("ies") and len(token) > 4:
-            return token[:-3] + "y"
-        return token[:-1]
-    return token
-
-
-def features(text: str, limit: int | None = None) -> set[str]:
-    """The word features of a text: content words (singular, case-folded) and neighbouring pairs."""
-    words = _WORD.findall(fold(text))
-    if limit is not None:
-        words = words[:limit]
-    tokens = [_singular(w) for w in words if w not in STOPWORDS and not w.isdigit() and len(w) > 1]
-    pairs = {f"{a} {b}" for a, b in zip(tokens, tokens[1:])}
-    return set(tokens) | pairs
 
 
 @dataclass(frozen=True, slots=True)
 class _Model:
-    """What the grouper learned from a taxonomy (numpy arrays; built once per Grouper)."""
+    """What the grouper learned from a taxonomy (built once per Grouper)."""
 
     classes: tuple[str, ...]  # the topic codes, then "other"
-    feature_index: dict[str, int]
-    log_prob: NDArray[np.float32]  # features x classes: log P(feature | class), centred per row
+    words: WordModel
     example_vectors: NDArray[np.float32]  # examples x dims
     example_class: NDArray[np.intp]
     example_titles: tuple[str, ...]
@@ -108,14 +86,13 @@ class Grouper:
     """Places papers in the topics of one taxonomy; build once per run, then call place()."""
 
     def __init__(self, taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> None:
-        """Learn the word model and the example vectors from the taxonomy."""
+        """Learn (or load from the cache) the word model, and the example vectors."""
         self.taxonomy = taxonomy
         self._codes = taxonomy.codes()
         self._embeddings = embeddings or shipped_embeddings()
         self._examples = {normalise_title(e.title): e.topic for e in taxonomy.examples()}
         self._model = _learn(taxonomy, self._embeddings)
         self._keywords = [_keyword_pattern(t.keywords) for t in taxonomy.topics]
-        self._other_categories = taxonomy.other.categories
         self._topic_categories = [t.categories for t in taxonomy.topics]
 
     def place(self, paper: Paper) -> Placement:
@@ -123,35 +100,36 @@ class Grouper:
         return self.place_all([paper])[0]
 
     def place_all(self, papers: Sequence[Paper]) -> list[Placement]:
-        """Place many papers at once (the vectors are computed in one pass)."""
-        import numpy as np
-
+        """Place many papers at once (the models read them in one pass)."""
         if not papers:
             return []
         m = self._model
-        title_vectors = self._embeddings.encode([p.title for p in papers], m.idf)
-        abstract_vectors = self._embeddings.encode(
-            [" ".join(p.abstract.split()[:ABSTRACT_WORDS]) for p in papers], m.idf
-        )
-        vectors = 0.7 * title_vectors + 0.3 * abstract_vectors
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        vectors = vectors / np.where(norms > 0, norms, 1.0)
+        texts = [_paper_text(p) for p in papers]
+        log_p = m.words.log_proba(texts)
+        vectors = self._embeddings.encode(texts, m.idf)
         sims = vectors @ m.example_vectors.T  # papers x examples
         description_sims = vectors @ m.description_vectors.T
         return [
-            self._place_one(paper, sims[i], description_sims[i]) for i, paper in enumerate(papers)
+            self._place_one(paper, texts[i], log_p[i], sims[i], description_sims[i])
+            for i, paper in enumerate(papers)
         ]
 
     # -- one paper
 
-    def _place_one(self, paper: Paper, sims: NDArray[np.float32], description_sims: NDArray[np.float32]) -> Placement:
+    def _place_one(
+        self,
+        paper: Paper,
+        text: str,
+        log_p: NDArray[np.float64],
+        sims: NDArray[np.float32],
+        description_sims: NDArray[np.float32],
+    ) -> Placement:
         import numpy as np
 
         m = self._model
         n_classes = len(m.classes)
-        listed = self._examples.get(normalise_title(paper.title))
-        words = self._word_scores(paper)
-        meaning = np.array(description_sims, dtype=np.float64) * 0.5
+        other = n_classes - 1
+        meaning = np.array(description_sims, dtype=np.float64)
         nearest: list[int] = [-1] * n_classes
         for c in range(n_classes):
             members = np.flatnonzero(m.example_class == c)
@@ -159,116 +137,85 @@ class Grouper:
                 top = members[np.argsort(-sims[members])[:NEAREST]]
                 meaning[c] = max(meaning[c], float(sims[top].mean()))
                 nearest[c] = int(top[0])
-        totals = WORD_WEIGHT * words + MEANING_WEIGHT * meaning
+        totals = log_p + MEANING_WEIGHT * meaning
         notes: dict[int, list[str]] = {c: [] for c in range(n_classes)}
         for t, patterns in enumerate(self._topic_categories):
             bonus = _category_bonus(paper.categories, patterns)
             if bonus:
                 totals[t] += bonus * CATEGORY_BONUS
-                notes[t].append(f"arXiv category {', '.join(c for c in paper.categories if any(category_matches(p, c) for p in patterns))}")
+                named = [c for c in paper.categories if any(category_matches(p, c) for p in patterns)]
+                notes[t].append(f"arXiv category {', '.join(named)}")
         for t, pattern in enumerate(self._keywords):
             if pattern is None:
                 continue
-            hits = [(KEYWORD_BONUS, w) for w in pattern.findall(fold(paper.title))]
-            hits += [(KEYWORD_BONUS / 3, w) for w in pattern.findall(fold(paper.abstract))]
-            if hits:
-                totals[t] += sum(h for h, _ in hits)
-                notes[t].append("keyword " + ", ".join(sorted({f'"{w}"' for _, w in hits})))
+            title_hits = pattern.findall(fold(paper.title))
+            abstract_hits = pattern.findall(fold(paper.abstract))
+            if title_hits or abstract_hits:
+                totals[t] += KEYWORD_BONUS * (len(title_hits) + len(abstract_hits) / 3)
+                found = sorted({f'"{w}"' for w in title_hits + abstract_hits})
+                notes[t].append("keyword " + ", ".join(found))
 
-        other = n_classes - 1
         ranked = [int(c) for c in np.argsort(-totals)]
-        best = ranked[0]
-        rule_note = None
+        listed = self._examples.get(normalise_title(paper.title))
+        decided: str | None = None
         if listed is not None:
             best = m.classes.index(listed)
-            rule_note = f"listed as an example of {listed!r}"
+            decided = f"listed as an example of {listed!r}"
         else:
-            best, rule_note = self._tie_break(totals, ranked)
-        topic_ranked = [c for c in ranked if c != other]
-        not_other = _probability_not_other(totals, other)
-        other_note = None
-        if listed is None:
+            best, decided = self._tie_break(totals, ranked)
+        fit = _probability_not_other(totals, other)
+        if listed is None and best != other:
             primary = paper.categories[0] if paper.categories else None
-            if best != other and primary and any(category_matches(p, primary) for p in self._other_categories):
-                if not_other < ML_EVIDENCE:
-                    other_note = f"primary arXiv category {primary} lies outside the topics, and the text is not clearly within them (fit {not_other:.2f} < {ML_EVIDENCE})"
-                    best = other
-            elif best != other and float(meaning[:other].max()) < MIN_FIT:
-                other_note = f"close to no topic (best similarity {float(meaning[:other].max()):.2f} < {MIN_FIT})"
+            nearest_fit = float(meaning[:other].max()) if other else 0.0
+            if primary and fit < ML_EVIDENCE and any(
+                category_matches(p, primary) for p in self.taxonomy.other.categories
+            ):
+                decided = (
+                    f"Other: primary arXiv category {primary} lies outside the topics and the text "
+                    f"is not clearly within them (fit {fit:.2f} < {ML_EVIDENCE})"
+                )
                 best = other
-            elif best == other:
-                other_note = f"reads like papers outside the topics (fit to the topics {not_other:.2f})"
-        runner = next((c for c in (topic_ranked if best == other else ranked) if c != best), None)
-        evidence: list[str] = []
-        if rule_note:
-            evidence.append(rule_note)
-        if other_note:
-            evidence.append(other_note)
-        shown = best if best != other or other_note is None or other_note.startswith("reads") else runner
+            elif nearest_fit < MIN_FIT:
+                decided = f"Other: close to no topic (best similarity {nearest_fit:.2f} < {MIN_FIT})"
+                best = other
+        elif best == other and listed is None:
+            decided = f"Other: reads like papers outside the topics (fit to the topics {fit:.2f})"
+        runner = next((c for c in ranked if c not in (best, other)), None)
+        # The evidence shown is for the topic the paper went to, or, for Other, the nearest topic.
+        shown = best if best != other else runner
+        evidence = [decided] if decided else []
         if shown is not None:
             evidence += notes[shown]
-            evidence += self._word_reasons(paper, shown, ranked)
+            rival = runner if shown == best else best
+            evidence += self._word_reasons(text, shown, rival if rival is not None else shown)
             if nearest[shown] >= 0:
                 evidence.append(f'near the example "{m.example_titles[nearest[shown]]}"')
         return Placement(
             topic=m.classes[best],
             score=round(float(totals[best]), 3),
-            evidence=tuple(evidence[:MAX_EVIDENCE + (1 if other_note else 0)]),
+            evidence=tuple(evidence[: MAX_EVIDENCE + (1 if decided else 0)]),
             runner_up=m.classes[runner] if runner is not None else None,
             runner_up_score=round(float(totals[runner]), 3) if runner is not None else 0.0,
         )
 
-    def _word_scores(self, paper: Paper) -> NDArray[np.float64]:
-        """The word model's score of each class: the weighted mean log-probability of the
-        paper's known features, each class's centred so only differences count."""
-        import numpy as np
-
-        m = self._model
-        index = m.feature_index
-        title = [index[f] for f in features(paper.title) if f in index]
-        abstract = [index[f] for f in features(paper.abstract, ABSTRACT_WORDS) if f in index]
-        if not title and not abstract:
-            return np.zeros(len(m.classes))
-        score = TITLE_WEIGHT * m.log_prob[title].sum(axis=0) + m.log_prob[abstract].sum(axis=0)
-        weight = TITLE_WEIGHT * len(title) + len(abstract)
-        return np.asarray(score, dtype=np.float64) / math.sqrt(weight)
-
-    def _word_reasons(self, paper: Paper, c: int, ranked: list[int]) -> list[str]:
-        """The paper's words that speak most for class ``c`` over the runner-up."""
-        m = self._model
-        rival = next((r for r in ranked if r != c), c)
-        found = [(f, "title") for f in features(paper.title)] + [
-            (f, "abstract") for f in features(paper.abstract, ABSTRACT_WORDS)
-        ]
-        scored = []
-        for f, where in found:
-            i = m.feature_index.get(f)
-            if i is None:
-                continue
-            lift = float(m.log_prob[i, c] - m.log_prob[i, rival]) * (TITLE_WEIGHT if where == "title" else 1.0)
-            if lift > 0:
-                scored.append((lift, f, where))
-        scored.sort(reverse=True)
-        seen: set[str] = set()
-        words = []
-        for _, f, where in scored:
-            if f not in seen:
-                seen.add(f)
-                words.append(f'"{f}" ({where})')
-            if len(words) == 3:
-                break
+    def _word_reasons(self, text: str, c: int, rival: int) -> list[str]:
+        """The paper's words that speak most for class ``c`` over ``rival``."""
+        if c == rival:
+            return []
+        words = [f'"{f}"' for _, f in self._model.words.contributions(text, c, rival)[:3]]
         return ["words " + ", ".join(words)] if words else []
 
     def _tie_break(self, totals: NDArray[np.float64], ranked: list[int]) -> tuple[int, str | None]:
-        """The taxonomy's ordered tie-break rules: a close runner-up that lists the winner in
-        ``wins_over`` takes its place."""
+        """The taxonomy's tie-break rules: a runner-up nearly as likely as the winner
+        (``RULE_RATIO``) that lists the winner in ``wins_over`` takes its place."""
         best = ranked[0]
         if best >= len(self._codes):
             return best, None
         for c in ranked[1:3]:
             if c >= len(self._codes):
                 continue
-            if totals[best] - totals[c] <= RULE_MARGIN and self._codes[best] in self.taxonomy.topics[c].wins_over:
+            close = math.exp(float(totals[c] - totals[best])) >= RULE_RATIO
+            if close and self._codes[best] in self.taxonomy.topics[c].wins_over:
                 return c, f"tie-break: {self._codes[c]} wins over {self._codes[best]}"
         return best, None
 
@@ -313,40 +260,40 @@ def _learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
     classes = taxonomy.codes() + (OTHER_CODE,)
     position = {c: i for i, c in enumerate(classes)}
     examples: list[Example] = list(taxonomy.examples())
+    inline = len(examples) - len(taxonomy.extra_examples)
     descriptions = [f"{t.title}. {t.description}" for t in taxonomy.topics]
     descriptions.append(taxonomy.other.description or OTHER_TITLE)
+    texts = [_example_text(e) for e in examples] + descriptions
+    labels = [position[e.topic] for e in examples] + list(range(len(classes)))
+    weights = [INLINE_WEIGHT if i < inline else 1.0 for i in range(len(examples))]
+    weights += [INLINE_WEIGHT] * len(descriptions)
+    words = cached_train(texts, labels, weights, classes)
 
-    # Word model: each example (title and abstract) and each description is one document;
-    # a feature counts once per document.
-    counts: list[Counter[str]] = [Counter() for _ in classes]
-    for example in examples:
-        counts[position[example.topic]].update(features(example.title) | features(example.abstract, ABSTRACT_WORDS))
-    for c, text in enumerate(descriptions):
-        counts[c].update(features(text))
-    vocabulary = sorted(set().union(*counts))
-    feature_index = {f: i for i, f in enumerate(vocabulary)}
-    table = np.zeros((len(vocabulary), len(classes)), dtype=np.float64)
-    for c, counter in enumerate(counts):
-        for f, n in counter.items():
-            table[feature_index[f], c] = n
-    totals = table.sum(axis=0) + SMOOTHING * len(vocabulary)
-    log_prob = np.log((table + SMOOTHING) / totals)
-    log_prob -= log_prob.mean(axis=1, keepdims=True)
-
-    texts = [e.title for e in examples]
-    idf = embeddings.idf(texts + [e.abstract for e in examples if e.abstract] + descriptions)
-    example_vectors = embeddings.encode(texts, idf)
-    description_vectors = embeddings.encode(descriptions, idf)
+    titles = [e.title for e in examples]
+    idf = embeddings.idf(titles + descriptions)
     return _Model(
         classes=classes,
-        feature_index=feature_index,
-        log_prob=log_prob.astype(np.float32),
-        example_vectors=example_vectors,
+        words=words,
+        example_vectors=embeddings.encode(titles, idf),
         example_class=np.array([position[e.topic] for e in examples], dtype=np.intp),
-        example_titles=tuple(texts),
-        description_vectors=description_vectors,
+        example_titles=tuple(titles),
+        description_vectors=embeddings.encode(descriptions, idf),
         idf=idf,
     )
+
+
+def _example_text(example: Example) -> str:
+    """What the word model reads of an example: its title and the start of its abstract."""
+    if not example.abstract:
+        return example.title
+    return f"{example.title} {' '.join(example.abstract.split()[:EXAMPLE_ABSTRACT_WORDS])}"
+
+
+def _paper_text(paper: Paper) -> str:
+    """What the word model reads of a paper: the title twice (it says what the paper
+    contributes), then the start of the abstract (mostly context)."""
+    abstract = " ".join(paper.abstract.split()[:ABSTRACT_WORDS])
+    return f"{paper.title} {paper.title} {abstract}"
 
 
 # --------------------------------------------------------------------------- grouping

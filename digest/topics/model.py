@@ -1,0 +1,312 @@
+"""The word model: TF-IDF features and a multinomial logistic regression, in numpy.
+
+A taxonomy teaches it through its labelled texts (each topic's description and examples,
+the [other] table's).  Training minimises the class-balanced cross-entropy plus an L2
+penalty with L-BFGS; it takes a second or two for a few thousand examples, so a trained
+model is kept in the user's cache folder, keyed by a hash of everything it learned from,
+and loaded in milliseconds by later runs.
+
+Features are the words of a text (lower-cased, two letters or more, stopwords left out) and
+each pair of neighbouring words; their counts are damped (1 + log n), weighed by IDF and
+the vector scaled to unit length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from digest.topics.embedding import STOPWORDS
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+#: Bump when the features or the training change: cached models of older versions are ignored.
+MODEL_VERSION = 1
+#: Inverse strength of the L2 penalty (as scikit-learn's ``C``).
+C = 3.0
+#: A feature must occur in this many training texts to be learned.
+MIN_DF = 2
+_TOKEN = re.compile(r"\b\w\w+\b")
+
+
+def words(text: str) -> list[str]:
+    """The content words of ``text``, lower-cased, in order."""
+    return [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
+
+
+def features(text: str) -> Counter[str]:
+    """Word and word-pair counts of ``text``."""
+    tokens = words(text)
+    counts = Counter(tokens)
+    counts.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class WordModel:
+    """A trained model: the vocabulary, its IDF and one weight row per feature and class."""
+
+    classes: tuple[str, ...]
+    vocabulary: dict[str, int]
+    idf: NDArray[np.float64]
+    weights: NDArray[np.float64]  # features x classes
+    bias: NDArray[np.float64]  # classes
+
+    def vectorise(self, texts: Sequence[str]) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+        """The texts' TF-IDF vectors as CSR arrays (indptr, indices, values)."""
+        return _vectorise(texts, self.vocabulary, self.idf)
+
+    def log_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """Log-probabilities of each class for each text (texts x classes)."""
+        import numpy as np
+
+        indptr, indices, values = self.vectorise(texts)
+        logits = _sparse_dot(indptr, indices, values, self.weights) + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        return np.asarray(logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), dtype=np.float64)
+
+    def contributions(self, text: str, c: int, rival: int) -> list[tuple[float, str]]:
+        """The features of ``text`` that speak most for class ``c`` over ``rival``, largest first."""
+        _, indices, values = self.vectorise([text])
+        names = {i: f for f, i in ((f, self.vocabulary.get(f)) for f in features(text)) if i is not None}
+        scored = [
+            (float(v * (self.weights[i, c] - self.weights[i, rival])), names[int(i)])
+            for i, v in zip(indices, values)
+        ]
+        return sorted((s for s in scored if s[0] > 0), reverse=True)
+
+
+def train(
+    texts: Sequence[str], labels: Sequence[int], weights: Sequence[float], classes: tuple[str, ...]
+) -> WordModel:
+    """Fit the model on labelled texts (``labels`` index ``classes``; ``weights`` per text)."""
+    import numpy as np
+
+    n = len(texts)
+    df: Counter[str] = Counter()
+    for text in texts:
+        df.update(features(text).keys())
+    # A feature seen in one text only is noise more often than signal (and half the vocabulary).
+    kept = sorted(f for f, count in df.items() if count >= MIN_DF)
+    vocabulary = {f: i for i, f in enumerate(kept)}
+    idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in kept], dtype=np.float64)
+    indptr, indices, values = _vectorise(texts, vocabulary, idf)
+    y = np.asarray(labels, dtype=np.intp)
+    k = len(classes)
+    # Balanced classes: each class weighs as much in all as the others, whatever its size.
+    sample = np.asarray(weights, dtype=np.float64)
+    per_class = np.bincount(y, weights=sample, minlength=k)
+    sample = sample * (sample.sum() / (k * np.maximum(per_class, 1e-12)))[y]
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    order = np.argsort(indices, kind="stable")
+    by_feature = (indices[order], rows[order], values[order])
+    n_features = len(vocabulary)
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), y] = 1.0
+
+    def loss_and_grad(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        w = theta[: n_features * k].reshape(n_features, k)
+        b = theta[n_features * k :]
+        logits = _sparse_dot(indptr, indices, values, w) + b
+        logits -= logits.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        log_p = logits - log_norm
+        loss = -float((sample * log_p[np.arange(n), y]).sum()) * C + 0.5 * float((w * w).sum())
+        residual = (np.exp(log_p) - onehot) * sample[:, None] * C
+        grad_w = _sparse_t_dot(by_feature, residual, n_features) + w
+        grad_b = residual.sum(axis=0)
+        return loss, np.concatenate([grad_w.ravel(), grad_b])
+
+    theta = _lbfgs(loss_and_grad, np.zeros(n_features * k + k))
+    return WordModel(
+        classes=classes,
+        vocabulary=vocabulary,
+        idf=idf,
+        weights=theta[: n_features * k].reshape(n_features, k),
+        bias=theta[n_features * k :],
+    )
+
+
+def cached_train(
+    texts: Sequence[str], labels: Sequence[int], weights: Sequence[float], classes: tuple[str, ...]
+) -> WordModel:
+    """:func:`train`, or the model trained on exactly these inputs before, from the cache folder."""
+    import numpy as np
+
+    key = _fingerprint(texts, labels, weights, classes)
+    known = _MEMORY.get(key)
+    if known is not None:
+        return known
+    path = cache_dir() / f"{key}.npz"
+    model = None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            vocabulary = [str(f) for f in data["vocabulary"]]
+            model = WordModel(
+                classes=tuple(str(c) for c in data["classes"]),
+                vocabulary={f: i for i, f in enumerate(vocabulary)},
+                idf=data["idf"],
+                weights=data["weights"],
+                bias=data["bias"],
+            )
+    except (OSError, KeyError, ValueError):
+        model = None
+    if model is None or model.classes != classes:
+        model = train(texts, labels, weights, classes)
+        _save(path, model)
+    _MEMORY[key] = model
+    return model
+
+
+_MEMORY: dict[str, WordModel] = {}
+
+
+def cache_dir() -> Path:
+    """Where trained models are kept: ``$XDG_CACHE_HOME/digest/topics`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "digest" / "topics"
+
+
+def _save(path: Path, model: WordModel) -> None:
+    """Write the model atomically; a cache that cannot be written is only a slower next run."""
+    import numpy as np
+
+    vocabulary = sorted(model.vocabulary, key=model.vocabulary.__getitem__)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with temporary.open("wb") as handle:
+            np.savez(
+                handle,
+                classes=np.array(model.classes),
+                vocabulary=np.array(vocabulary),
+                idf=model.idf,
+                weights=model.weights.astype(np.float32),
+                bias=model.bias,
+            )
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
+def _fingerprint(texts: Sequence[str], labels: Sequence[int], weights: Sequence[float], classes: tuple[str, ...]) -> str:
+    digest = hashlib.sha256(f"v{MODEL_VERSION} C={C} min_df={MIN_DF} {classes!r}".encode())
+    for text, label, weight in zip(texts, labels, weights):
+        digest.update(f"\x00{label}\x00{weight}\x00{text}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
+def _vectorise(
+    texts: Sequence[str], vocabulary: dict[str, int], idf: NDArray[np.float64]
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+    import numpy as np
+
+    indptr = [0]
+    indices: list[int] = []
+    values: list[float] = []
+    for text in texts:
+        row = [(vocabulary[f], 1.0 + math.log(n)) for f, n in features(text).items() if f in vocabulary]
+        if row:
+            ids = [i for i, _ in row]
+            tf = np.array([v for _, v in row]) * idf[ids]
+            tf /= float(np.sqrt((tf * tf).sum()))
+            indices.extend(ids)
+            values.extend(tf.tolist())
+        indptr.append(len(indices))
+    return np.array(indptr, dtype=np.intp), np.array(indices, dtype=np.intp), np.array(values, dtype=np.float64)
+
+
+def _sparse_dot(
+    indptr: NDArray[np.intp], indices: NDArray[np.intp], values: NDArray[np.float64], dense: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """CSR matrix times a dense matrix."""
+    import numpy as np
+
+    rows = len(indptr) - 1
+    out = np.zeros((rows, dense.shape[1]))
+    if len(indices) == 0:
+        return out
+    products = dense[indices] * values[:, None]
+    nonempty = np.flatnonzero(np.diff(indptr))
+    out[nonempty] = np.add.reduceat(products, indptr[nonempty], axis=0)
+    return out
+
+
+def _sparse_t_dot(
+    by_feature: tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]],
+    dense: NDArray[np.float64],
+    n_features: int,
+) -> NDArray[np.float64]:
+    """The transposed CSR matrix (given sorted by feature) times a dense matrix."""
+    import numpy as np
+
+    features_sorted, rows, values = by_feature
+    out = np.zeros((n_features, dense.shape[1]))
+    if len(features_sorted) == 0:
+        return out
+    products = dense[rows] * values[:, None]
+    starts = np.flatnonzero(np.r_[True, features_sorted[1:] != features_sorted[:-1]])
+    out[features_sorted[starts]] = np.add.reduceat(products, starts, axis=0)
+    return out
+
+
+def _lbfgs(
+    func: object, x: NDArray[np.float64], *, memory: int = 10, iterations: int = 300, tolerance: float = 1e-5
+) -> NDArray[np.float64]:
+    """Minimise a smooth convex function with L-BFGS and a backtracking (Armijo) line search."""
+    import numpy as np
+
+    f = func  # type: ignore[assignment]
+    value, grad = f(x)  # type: ignore[operator]
+    s_list: list[NDArray[np.float64]] = []
+    y_list: list[NDArray[np.float64]] = []
+    for _ in range(iterations):
+        if float(np.abs(grad).max()) < tolerance:
+            break
+        # Two-loop recursion: the search direction from the last ``memory`` steps.
+        q = grad.copy()
+        alphas = []
+        for s, yv in reversed(list(zip(s_list, y_list))):
+            rho = 1.0 / float(yv @ s)
+            alpha = rho * float(s @ q)
+            alphas.append((rho, alpha))
+            q -= alpha * yv
+        if s_list:
+            q *= float(s_list[-1] @ y_list[-1]) / float(y_list[-1] @ y_list[-1])
+        for (s, yv), (rho, alpha) in zip(zip(s_list, y_list), reversed(alphas)):
+            beta = rho * float(yv @ q)
+            q += (alpha - beta) * s
+        direction = -q
+        slope = float(grad @ direction)
+        if slope >= 0:  # not a descent direction: start the memory afresh
+            s_list.clear()
+            y_list.clear()
+            direction, slope = -grad, -float(grad @ grad)
+        step = 1.0 if s_list else 1.0 / max(1.0, float(np.abs(grad).max()))
+        while True:
+            candidate = x + step * direction
+            new_value, new_grad = f(candidate)  # type: ignore[operator]
+            if new_value <= value + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        s_vec, y_vec = candidate - x, new_grad - grad
+        if float(s_vec @ y_vec) > 1e-12:
+            s_list.append(s_vec)
+            y_list.append(y_vec)
+            if len(s_list) > memory:
+                s_list.pop(0)
+                y_list.pop(0)
+        converged = abs(value - new_value) <= tolerance * max(1.0, abs(value))
+        x, value, grad = candidate, new_value, new_grad
+        if converged:
+            break
+    return x
