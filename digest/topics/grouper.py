@@ -35,7 +35,7 @@ from digest.errors import ConfigError
 from digest.identity import normalise_title
 from digest.models import Paper, Placement, TopicGroup
 from digest.topics.embedding import StaticEmbeddings, shipped_embeddings
-from digest.topics.model import WordModel, cached_train
+from digest.topics.model import Vectors, WordModel, cached_train
 from digest.topics.taxonomy import OTHER_CODE, OTHER_TITLE, Example, Taxonomy, category_matches, fold, parse_keyword
 
 if TYPE_CHECKING:
@@ -46,12 +46,14 @@ ORDERS = ("source", "upvotes")
 
 #: The word model reads this many words of a paper's abstract (the rest repeats or reports numbers).
 ABSTRACT_WORDS = 80
+#: The meaning (static vectors) reads this many words of the abstract after the title.
+MEANING_ABSTRACT_WORDS = 30
 #: ... and this many of an example's abstract.
 EXAMPLE_ABSTRACT_WORDS = 40
 #: The descriptions and inline examples of the topics file weigh this many times a file example.
 INLINE_WEIGHT = 3.0
 #: How much the meaning (similarity to the nearest examples) adds to the word model's log-odds.
-MEANING_WEIGHT = 4.0
+MEANING_WEIGHT = 8.0
 #: The meaning of a topic: the mean similarity to its ``NEAREST`` closest examples.
 NEAREST = 5
 #: A category the topic names adds this much (the primary category counts in full, others half).
@@ -76,7 +78,7 @@ class _Model:
     classes: tuple[str, ...]  # the topic codes, then "other"
     words: WordModel
     example_vectors: NDArray[np.float32]  # examples x dims
-    example_class: NDArray[np.intp]
+    members: tuple[NDArray[np.intp], ...]  # per class: its examples' rows
     example_titles: tuple[str, ...]
     description_vectors: NDArray[np.float32]  # classes x dims
     idf: NDArray[np.float32]
@@ -101,16 +103,28 @@ class Grouper:
 
     def place_all(self, papers: Sequence[Paper]) -> list[Placement]:
         """Place many papers at once (the models read them in one pass)."""
+        import numpy as np
+
         if not papers:
             return []
         m = self._model
         texts = [_paper_text(p) for p in papers]
-        log_p = m.words.log_proba(texts)
-        vectors = self._embeddings.encode(texts, m.idf)
-        sims = vectors @ m.example_vectors.T  # papers x examples
-        description_sims = vectors @ m.description_vectors.T
+        vectors = m.words.vectorise(texts)
+        log_p = m.words.log_proba(vectors)
+        meaning_vectors = self._embeddings.encode([_meaning_text(p) for p in papers], m.idf)
+        sims = meaning_vectors @ m.example_vectors.T  # papers x examples
+        # A class's meaning: its description, or the mean similarity to its nearest examples.
+        meaning = (meaning_vectors @ m.description_vectors.T).astype(np.float64)
+        nearest = np.full(meaning.shape, -1, dtype=np.intp)
+        for c, members in enumerate(m.members):
+            if members.size:
+                k = min(NEAREST, members.size)
+                part = sims[:, members]
+                top = np.argpartition(-part, k - 1, axis=1)[:, :k]
+                meaning[:, c] = np.maximum(meaning[:, c], np.take_along_axis(part, top, axis=1).mean(axis=1))
+                nearest[:, c] = members[np.argmax(part, axis=1)]
         return [
-            self._place_one(paper, texts[i], log_p[i], sims[i], description_sims[i])
+            self._place_one(paper, vectors, i, log_p[i], meaning[i], nearest[i])
             for i, paper in enumerate(papers)
         ]
 
@@ -119,24 +133,17 @@ class Grouper:
     def _place_one(
         self,
         paper: Paper,
-        text: str,
+        vectors: Vectors,
+        row: int,
         log_p: NDArray[np.float64],
-        sims: NDArray[np.float32],
-        description_sims: NDArray[np.float32],
+        meaning: NDArray[np.float64],
+        nearest: NDArray[np.intp],
     ) -> Placement:
         import numpy as np
 
         m = self._model
         n_classes = len(m.classes)
         other = n_classes - 1
-        meaning = np.array(description_sims, dtype=np.float64)
-        nearest: list[int] = [-1] * n_classes
-        for c in range(n_classes):
-            members = np.flatnonzero(m.example_class == c)
-            if members.size:
-                top = members[np.argsort(-sims[members])[:NEAREST]]
-                meaning[c] = max(meaning[c], float(sims[top].mean()))
-                nearest[c] = int(top[0])
         totals = log_p + MEANING_WEIGHT * meaning
         notes: dict[int, list[str]] = {c: [] for c in range(n_classes)}
         for t, patterns in enumerate(self._topic_categories):
@@ -187,7 +194,7 @@ class Grouper:
         if shown is not None:
             evidence += notes[shown]
             rival = runner if shown == best else best
-            evidence += self._word_reasons(text, shown, rival if rival is not None else shown)
+            evidence += self._word_reasons(vectors, row, shown, rival if rival is not None else shown)
             if nearest[shown] >= 0:
                 evidence.append(f'near the example "{m.example_titles[nearest[shown]]}"')
         return Placement(
@@ -198,11 +205,11 @@ class Grouper:
             runner_up_score=round(float(totals[runner]), 3) if runner is not None else 0.0,
         )
 
-    def _word_reasons(self, text: str, c: int, rival: int) -> list[str]:
+    def _word_reasons(self, vectors: Vectors, row: int, c: int, rival: int) -> list[str]:
         """The paper's words that speak most for class ``c`` over ``rival``."""
         if c == rival:
             return []
-        words = [f'"{f}"' for _, f in self._model.words.contributions(text, c, rival)[:3]]
+        words = [f'"{f}"' for _, f in self._model.words.contributions(vectors, row, c, rival)[:3]]
         return ["words " + ", ".join(words)] if words else []
 
     def _tie_break(self, totals: NDArray[np.float64], ranked: list[int]) -> tuple[int, str | None]:
@@ -275,7 +282,9 @@ def _learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
         classes=classes,
         words=words,
         example_vectors=embeddings.encode(titles, idf),
-        example_class=np.array([position[e.topic] for e in examples], dtype=np.intp),
+        members=tuple(
+            np.array([i for i, e in enumerate(examples) if e.topic == c], dtype=np.intp) for c in classes
+        ),
         example_titles=tuple(titles),
         description_vectors=embeddings.encode(descriptions, idf),
         idf=idf,
@@ -287,6 +296,11 @@ def _example_text(example: Example) -> str:
     if not example.abstract:
         return example.title
     return f"{example.title} {' '.join(example.abstract.split()[:EXAMPLE_ABSTRACT_WORDS])}"
+
+
+def _meaning_text(paper: Paper) -> str:
+    """What the meaning reads of a paper: the title and the abstract's first sentence or so."""
+    return f"{paper.title} {' '.join(paper.abstract.split()[:MEANING_ABSTRACT_WORDS])}"
 
 
 def _paper_text(paper: Paper) -> str:

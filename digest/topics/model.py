@@ -19,9 +19,9 @@ import os
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from digest.topics.embedding import STOPWORDS
 
@@ -60,29 +60,44 @@ class WordModel:
     idf: NDArray[np.float64]
     weights: NDArray[np.float64]  # features x classes
     bias: NDArray[np.float64]  # classes
+    _names: list[str] = field(default_factory=list, compare=False, repr=False)
 
-    def vectorise(self, texts: Sequence[str]) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
-        """The texts' TF-IDF vectors as CSR arrays (indptr, indices, values)."""
-        return _vectorise(texts, self.vocabulary, self.idf)
+    def vectorise(self, texts: Sequence[str]) -> Vectors:
+        """The texts' TF-IDF vectors."""
+        return Vectors(*_vectorise(texts, self.vocabulary, self.idf))
 
-    def log_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
-        """Log-probabilities of each class for each text (texts x classes)."""
+    def log_proba(self, vectors: Vectors) -> NDArray[np.float64]:
+        """Log-probabilities of each class for each vector (texts x classes)."""
         import numpy as np
 
-        indptr, indices, values = self.vectorise(texts)
-        logits = _sparse_dot(indptr, indices, values, self.weights) + self.bias
+        logits = _sparse_dot(vectors.indptr, vectors.indices, vectors.values, self.weights) + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         return np.asarray(logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), dtype=np.float64)
 
-    def contributions(self, text: str, c: int, rival: int) -> list[tuple[float, str]]:
-        """The features of ``text`` that speak most for class ``c`` over ``rival``, largest first."""
-        _, indices, values = self.vectorise([text])
-        names = {i: f for f, i in ((f, self.vocabulary.get(f)) for f in features(text)) if i is not None}
-        scored = [
-            (float(v * (self.weights[i, c] - self.weights[i, rival])), names[int(i)])
-            for i, v in zip(indices, values)
-        ]
-        return sorted((s for s in scored if s[0] > 0), reverse=True)
+    def contributions(self, vectors: Vectors, row: int, c: int, rival: int) -> list[tuple[float, str]]:
+        """The features of text ``row`` that speak most for class ``c`` over ``rival``, largest first."""
+        start, end = int(vectors.indptr[row]), int(vectors.indptr[row + 1])
+        ids = vectors.indices[start:end]
+        lift = vectors.values[start:end] * (self.weights[ids, c] - self.weights[ids, rival])
+        names = self.feature_names()
+        return sorted(((float(v), names[int(i)]) for v, i in zip(lift, ids) if v > 0), reverse=True)
+
+    def feature_names(self) -> list[str]:
+        """The features by index (made on first use)."""
+        if not self._names:
+            names = [""] * len(self.vocabulary)
+            for f, i in self.vocabulary.items():
+                names[i] = f
+            self._names.extend(names)
+        return self._names
+
+
+class Vectors(NamedTuple):
+    """TF-IDF vectors of several texts, as the rows of a CSR matrix."""
+
+    indptr: NDArray[np.intp]
+    indices: NDArray[np.intp]
+    values: NDArray[np.float64]
 
 
 def train(
