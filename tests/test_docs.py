@@ -7,6 +7,7 @@ tests check what that page gets, and that the examples users copy from the docs 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import re
 import tomllib
 from pathlib import Path
@@ -62,6 +63,39 @@ def test_other_pages_are_left_alone_and_a_lost_marker_is_an_error() -> None:
     assert hooks.on_page_markdown("# Sources\n", page=page("sources.md")) == "# Sources\n"
     with pytest.raises(ValueError, match="marker"):
         hooks.on_page_markdown("# Configuration\n", page=page("configuration.md"))
+    with pytest.raises(ValueError, match="marker"):
+        hooks.on_page_markdown("# Command line\n", page=page("cli.md"))
+
+
+def test_the_cli_page_gets_every_command_argument_and_option() -> None:
+    import click
+
+    from digest.cli import main
+
+    hooks = load_hooks()
+    source = (DOCS / "cli.md").read_text(encoding="utf-8")
+    built = hooks.on_page_markdown(source, page=page("cli.md"))
+    assert hooks.CLI_MARKER not in built
+
+    def walk(command: click.Command, path: str) -> None:
+        heading = f"## `{path}` {{#{path.replace(' ', '-')}}}"
+        assert heading in built, path
+        body = built.split(heading, 1)[1].split("\n## ", 1)[0]
+        assert inspect.cleandoc(command.help or "") in body
+        for param in command.params:
+            if isinstance(param, click.Argument):
+                assert param.human_readable_name in body.split("```text", 1)[1].split("```", 1)[0]
+            elif isinstance(param, click.Option):
+                assert f"| `{', '.join(param.opts)}" in body or f"| `{', '.join(reversed(param.opts))}" in body, (path, param.opts)
+                assert (param.help or "") in body
+        for name, sub in getattr(command, "commands", {}).items():
+            assert f"[`{name}`](#{path.replace(' ', '-')}-{name})" in body
+            walk(sub, f"{path} {name}")
+
+    walk(main, "digest")
+    assert "| `--date YYYY-MM-DD` | The digest's date (default: today). |" in built
+    assert "digest topics eval [OPTIONS] LABELS" in built
+    assert "--help`" not in built.split("## `digest`", 1)[1]  # every command has it: said once, above
 
 
 def toml_blocks(path: Path) -> list[tuple[int, str]]:
