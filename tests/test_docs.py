@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # The pages whose ```toml blocks are parts of a digest.toml (docs/topics.md shows topics files).
 CONFIG_PAGES = (
-    "README.md", "docs/getting-started.md", "docs/configuration.md", "docs/sources.md", "docs/email.md",
+    "README.md", "docs/getting-started.md", "docs/configuration.md", "docs/sources.md", "docs/snapshots.md",
+    "docs/email.md",
     "docs/archive.md", "docs/deployment.md",
 )
 
