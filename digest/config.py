@@ -1,6 +1,8 @@
 """The config file: TOML read with ``tomllib`` into frozen dataclasses, checked once, up front.
 
-Each section is a dataclass whose fields are the allowed keys; their annotations are the schema.
+Each section is a dataclass whose fields are the allowed keys; their annotations are the schema,
+and each carries its description (``_key(default, doc)``): ``schema_reference()`` lists them
+for the documentation's configuration reference, so a key cannot be added undocumented.
 Validation collects *every* problem as one line ``FILE: key.path: what is wrong`` and raises a
 single :class:`ConfigError` listing them all.  Nothing reads the file or the environment after
 this, except the SMTP password whose variable name the file gives.
