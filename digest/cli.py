@@ -136,7 +136,7 @@ def _print_explanations(config: Any, digest: Any) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and more detail on errors.")
-@click.version_option(package_name="digest")
+@click.version_option(package_name="digest", prog_name="digest")
 def main(verbose: bool) -> None:
     """digest: one readable daily digest of new research papers, grouped by topic."""
     _State.verbose = verbose
@@ -276,7 +276,11 @@ def topics() -> None:
 @click.option("--papers", "paper_files", multiple=True, type=click.Path(path_type=Path, exists=True),
               help="Snapshot files (or folders) holding the labelled papers (default: ../seeds beside LABELS).")
 def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...]) -> None:
-    """Measure the grouper against hand labels (a TSV of title, topic)."""
+    """Measure the grouper against hand labels: accuracy, macro-F1, per-topic precision and recall.
+
+    LABELS is a tab-separated file with a header line, then one paper per line: its title, its
+    topic code and, optionally, the snapshot file that lists it.
+    """
     from digest.topics_eval import run_eval
 
     with _errors():

@@ -7,9 +7,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -154,6 +155,40 @@ def test_every_command_has_help(digest_cli: Cli) -> None:
         result = digest_cli(*command, "--help", check_code=0)
         assert "Usage:" in result.stdout
         assert len(result.stdout.splitlines()) > 3
+
+
+def _commands(command: click.Command, path: tuple[str, ...] = ("digest",)) -> Iterator[tuple[str, click.Command]]:
+    yield " ".join(path), command
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_command_option_and_argument_is_described() -> None:
+    """The CLI reference is made from these texts: a command or an option without one fails here."""
+    missing = []
+    for name, command in _commands(main):
+        help_text = command.help or ""
+        if len(help_text.strip()) < 10:
+            missing.append(name)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and len((param.help or "").strip()) < 5:
+                missing.append(f"{name} {param.opts[0]}")
+            if isinstance(param, click.Argument) and param.human_readable_name not in help_text:
+                missing.append(f"{name} {param.human_readable_name} (say what it is in the command's help)")
+    assert missing == []
+    assert len(list(_commands(main))) >= 9
+
+
+def test_version_is_the_installed_package_version(digest_cli: Cli) -> None:
+    import importlib.metadata
+
+    import digest
+
+    version = importlib.metadata.version("digest")
+    assert version == digest.__version__
+    result = digest_cli("--version", check_code=0)
+    assert result.stdout == f"digest, version {version}\n"
 
 
 def test_status_reports_store_last_digest_and_sources(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
