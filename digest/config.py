@@ -201,12 +201,12 @@ def preview_config(explicit: Path | None, scratch: Path, *, given: bool, cwd: Pa
     return builtin_config(scratch)
 
 
-_ARXIV_RSS = re.compile(r"^https?://(?:rss|export)\.arxiv\.org/rss/([A-Za-z-]+(?:\.[A-Za-z-]+)?)/?$")
+_ARXIV_LISTING = re.compile(r"^https?://(?:rss|export)\.arxiv\.org/(?:rss|atom)/([a-z-]+(?:\.[A-Za-z-]+)?(?:\+[a-z-]+(?:\.[A-Za-z-]+)?)*)/?$")
 _HF_DAILY = re.compile(r"^https://huggingface\.co/api/daily_papers/?(?:\?.*)?$")
 
 
 def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
-    """A source for a feed URL, named after what it lists (``cs.LG`` for an arXiv RSS feed, ``hf-daily``
+    """A source for a feed URL, named after what it lists (``cs.LG`` for an arXiv listing, ``hf-daily``
     for the Hugging Face daily papers API, else the host), with a suffix if ``taken`` has that name.
 
     ConfigError unless ``url`` is an http(s) URL.
@@ -214,9 +214,9 @@ def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         raise ConfigError(f"{url!r} is not an http(s) URL")
-    arxiv = _ARXIV_RSS.match(url)
+    arxiv = _ARXIV_LISTING.match(url)
     if arxiv:
-        kind, name = "feed", arxiv[1]
+        kind, name = "feed", arxiv[1].replace("+", "-")  # cs.LG+stat.ML: "+" is no name character
     elif _HF_DAILY.match(url):
         kind, name = "hf-daily-papers", "hf-daily"
     else:

@@ -28,7 +28,7 @@ HF_DAILY_URL = "https://huggingface.co/api/daily_papers"
 ARXIV_RSS_URL = "https://rss.arxiv.org/rss/{category}"
 ANNOUNCE_TYPES = ("new", "cross")
 EXAMPLE_RECIPIENT = "reader@example.org"
-_CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")  # cs.LG, math.ST, hep-th, astro-ph.CO
+_CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?(?:\+[a-z-]+(?:\.[A-Za-z-]+)?)*$")  # cs.LG, hep-th, cs.LG+stat.ML
 _COMMENT_COLUMN = 40
 
 
@@ -61,7 +61,7 @@ def source_from_spec(spec: str, taken: Sequence[str] = ()) -> SourceConfig:
         if not _CATEGORY.match(category):
             raise ConfigError(
                 f"--source {spec!r}: {category!r} is not an arXiv category",
-                hint="name one category such as arxiv:cs.LG or arxiv:math.ST, and repeat --source for more",
+                hint="name a category such as arxiv:cs.LG or arxiv:math.ST (several: arxiv:cs.LG+stat.ML)",
             )
         return source_for_url(ARXIV_RSS_URL.format(category=category), taken)
     try:
@@ -206,7 +206,7 @@ def _back_up(config: Path, now: dt.datetime) -> Path:
 
 def _source_context(source: SourceConfig) -> dict[str, Any]:
     """What the template reads of a source: announce types only for an arXiv listing."""
-    arxiv = source.kind == "feed" and ".arxiv.org/rss/" in source.url
+    arxiv = source.kind == "feed" and re.match(r"^https?://(rss|export)\.arxiv\.org/(rss|atom)/", source.url) is not None
     return {
         "name": source.name,
         "kind": source.kind,

@@ -153,6 +153,15 @@ def test_source_specs() -> None:
     assert source_from_spec("HF").kind == "hf-daily-papers"
     assert source_from_spec("arxiv:astro-ph.CO").url == "https://rss.arxiv.org/rss/astro-ph.CO"
     assert source_from_spec("https://rss.arxiv.org/rss/cs.CL").name == "cs.CL"
+    assert source_from_spec("https://rss.arxiv.org/atom/cs.CL").name == "cs.CL"
+    assert source_from_spec("https://example.org/rss/cs.CL").name == "example.org"
+
+
+def test_several_arxiv_categories_are_one_source(tmp_path: Path) -> None:
+    init_folder(tmp_path, sources=["arxiv:cs.LG+stat.ML"], now=NOW)
+    (source,) = load_config(tmp_path / "digest.toml").sources[1:]
+    assert (source.name, source.url) == ("cs.LG-stat.ML", "https://rss.arxiv.org/rss/cs.LG+stat.ML")
+    assert 'announce_types = ["new", "cross"]' in (tmp_path / "digest.toml").read_text(encoding="utf-8")
 
 
 def test_a_feed_on_an_ip_v6_host_gets_a_name_the_config_accepts(tmp_path: Path) -> None:
