@@ -88,14 +88,28 @@ def _report_sources(report: Any) -> None:
 
 
 @contextmanager
-def _source_progress(config: Any) -> Iterator[Callable[[Any], None] | None]:
-    """A progress bar over the sources, on a terminal and when there are several of them."""
-    count = sum(1 for s in config.sources if s.enabled)
+def _source_progress(config: Any, count: int | None = None) -> Iterator[Callable[[Any], None] | None]:
+    """A progress bar over the sources (``count`` of them, default the enabled ones), on a terminal
+    and when there are several of them."""
+    count = sum(1 for s in config.sources if s.enabled) if count is None else count
     if count < 2 or not sys.stderr.isatty():
         yield None
         return
     with click.progressbar(length=count, label="Reading sources", file=sys.stderr) as bar:
         yield lambda result: bar.update(1)
+
+
+def _feed_urls(ctx: click.Context, param: click.Parameter, urls: tuple[str, ...]) -> tuple[str, ...]:
+    """Check each ``--url`` is an http(s) URL before anything runs."""
+    from digest.config import source_for_url
+    from digest.errors import ConfigError
+
+    for url in urls:
+        try:
+            source_for_url(url)
+        except ConfigError as exc:
+            raise click.BadParameter(exc.message) from None
+    return urls
 
 
 def _print_report(report: Any, as_json: bool) -> None:
@@ -169,6 +183,8 @@ def run(config_path: Path | None, date_text: str | None, as_json: bool) -> None:
               help="Serve the rendered files on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C.")
 @click.option("--explain", is_flag=True, help="Say why each paper went to its topic, and the runner-up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--url", "urls", multiple=True, metavar="FEED_URL", callback=_feed_urls,
+              help="Preview this feed (RSS/Atom, or the Hugging Face daily papers API) instead of the configured sources. Repeatable.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def preview(
     config_path: Path | None,
@@ -179,23 +195,28 @@ def preview(
     serve_port: int | None,
     explain: bool,
     as_json: bool,
+    urls: tuple[str, ...],
     files: tuple[Path, ...],
 ) -> None:
     """Render what the next digest would be, without sending or remembering anything.
 
-    With FILES, preview those snapshot files alone.
+    With FILES or --url, preview those snapshot files and feeds alone.  With no config file
+    anywhere, FILES and --url are previewed with the built-in defaults (the shipped topics).
     """
+    import tempfile
+
+    from digest.config import preview_config
     from digest.pipeline import preview_cycle
 
     with _errors():
-        config = _load(config_path)
-        import tempfile
-
         out = out_dir or Path(tempfile.mkdtemp(prefix="digest-preview-"))
-        with _source_progress(config) as progress:
+        config = preview_config(config_path, out, given=bool(files or urls))
+        if config.path is None:
+            click.echo("note: no config file: previewing with the built-in defaults (the shipped topics)", err=True)
+        with _source_progress(config, len(urls) if files or urls else None) as progress:
             report = preview_cycle(
                 config, now=_now(), out_dir=out, day=_date(date_text), include_seen=include_seen, files=files,
-                on_source=progress,
+                urls=urls, on_source=progress,
             )
     _report_sources(report)
     if explain and report.digest is not None and not as_json:
@@ -211,6 +232,58 @@ def preview(
         page = report.outputs["html"].name
         serve_folder(report.outputs["html"].parent, serve_port, lambda url: click.echo(f"Serving {url}{page} (Ctrl-C stops)"))
     sys.exit(1 if report.failed else 0)
+
+
+@main.command()
+@click.argument("folder", required=False, default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--source", "sources", multiple=True, metavar="SPEC",
+              help="A source besides the inbox: arxiv:CATEGORY (e.g. arxiv:cs.LG), hf (Hugging Face daily papers) or a feed URL. Repeatable.")
+@click.option("--email", "emails", multiple=True, metavar="ADDRESS",
+              help="Email each digest to ADDRESS (email on; fill in the SMTP server afterwards). Repeatable.")
+@click.option("--force", is_flag=True, help="Replace an existing digest.toml (the old one is kept as digest.toml.bak).")
+def init(folder: Path, sources: tuple[str, ...], emails: tuple[str, ...], force: bool) -> None:
+    """Start digest in FOLDER (default: here): a commented digest.toml and an inbox/ folder.
+
+    On a terminal, with neither --source nor --email, it asks for both; otherwise it asks nothing.
+    An existing digest.toml is never replaced without --force.
+    """
+    from digest.quickstart import describe_init, init_folder
+
+    if not sources and not emails and sys.stdin.isatty():
+        sources, emails = _ask_init()
+    with _errors():
+        result = init_folder(folder, sources=sources, emails=emails, force=force, now=_now())
+    click.echo(describe_init(result, Path.cwd()))
+
+
+def _ask_init() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Ask a person at a terminal for init's sources and recipients, until each answer is valid."""
+    from digest.config import is_address
+    from digest.errors import ConfigError
+    from digest.quickstart import source_from_spec
+
+    def specs(text: str) -> tuple[str, ...]:
+        words = tuple(text.replace(",", " ").split())
+        taken = ["inbox"]
+        try:
+            for word in words:
+                taken.append(source_from_spec(word, taken).name)
+        except ConfigError as exc:
+            raise click.BadParameter(exc.message) from None
+        return words
+
+    def addresses(text: str) -> tuple[str, ...]:
+        words = tuple(text.replace(",", " ").split())
+        bad = [w for w in words if not is_address(w)]
+        if bad:
+            raise click.BadParameter(f"{bad[0]!r} is not an email address like reader@example.org")
+        return words
+
+    click.echo("Snapshot files you save in inbox/ are always read. Sources to fetch as well:")
+    click.echo("  arxiv:CATEGORY (e.g. arxiv:cs.LG), hf (Hugging Face daily papers), or a feed URL.")
+    sources = click.prompt("Sources (blank: the inbox alone)", default="", show_default=False, value_proc=specs)
+    emails = click.prompt("Email each digest to (blank: no email)", default="", show_default=False, value_proc=addresses)
+    return tuple(sources), tuple(emails)
 
 
 @main.command()

@@ -16,9 +16,11 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.categories import is_arxiv_category
@@ -278,8 +280,9 @@ def _toml_text(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
-    """Return the config path: ``--config``, then ``$DIGEST_CONFIG``, ``./digest.toml``, ``config/digest.toml``."""
+def locate_config(explicit: Path | None, cwd: Path | None = None) -> Path | None:
+    """The config path: ``--config``, then ``$DIGEST_CONFIG``, ``./digest.toml``, ``config/digest.toml``;
+    None when none is given and neither file exists."""
     if explicit is not None:
         return explicit
     env = os.environ.get(ENV_VAR)
@@ -289,11 +292,72 @@ def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
     for candidate in (here / "digest.toml", here / "config" / "digest.toml"):
         if candidate.is_file():
             return candidate
-    raise ConfigError(
-        "no config file: none given with --config or $DIGEST_CONFIG, and neither ./digest.toml "
-        "nor ./config/digest.toml exists",
-        hint="pass --config PATH (see config/digest.toml in the repository for an example)",
-    )
+    return None
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
+    """Return the config path (see :func:`locate_config`); ConfigError when there is none."""
+    found = locate_config(explicit, cwd)
+    if found is None:
+        raise ConfigError(
+            "no config file: none given with --config or $DIGEST_CONFIG, and neither ./digest.toml "
+            "nor ./config/digest.toml exists",
+            hint="run `digest init` to write a commented digest.toml here, or pass --config PATH",
+        )
+    return found
+
+
+def builtin_config(folder: Path) -> Config:
+    """The built-in defaults, for a preview with no config file: the shipped topics, no sources,
+    and the store and archive paths inside ``folder`` (a preview never writes either)."""
+    return dataclasses.replace(config_from_dict({}, folder / "digest.toml"), path=None)
+
+
+def preview_config(explicit: Path | None, scratch: Path, *, given: bool, cwd: Path | None = None) -> Config:
+    """The config ``digest preview`` uses: the one found (see :func:`locate_config`), else, when
+    files or feeds to preview are ``given``, the :func:`builtin_config` in ``scratch``."""
+    found = locate_config(explicit, cwd)
+    if found is not None:
+        return load_config(found)
+    if not given:
+        raise ConfigError(
+            "nothing to preview: no config file (--config, $DIGEST_CONFIG, ./digest.toml, ./config/digest.toml) "
+            "and no snapshot FILE or --url given",
+            hint="digest preview LISTING.txt, digest preview --url FEED_URL, or `digest init` to write a config",
+        )
+    return builtin_config(scratch)
+
+
+_ARXIV_LISTING = re.compile(r"^https?://(?:rss|export)\.arxiv\.org/(?:rss|atom)/([a-z-]+(?:\.[A-Za-z-]+)?(?:\+[a-z-]+(?:\.[A-Za-z-]+)?)*)/?$")
+_HF_DAILY = re.compile(r"^https://huggingface\.co/api/daily_papers/?(?:\?.*)?$")
+
+
+def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
+    """A source for a feed URL, named after what it lists (``cs.LG`` for an arXiv listing, ``hf-daily``
+    for the Hugging Face daily papers API, else the host), with a suffix if ``taken`` has that name.
+
+    ConfigError unless ``url`` is an http(s) URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ConfigError(f"{url!r} is not an http(s) URL")
+    arxiv = _ARXIV_LISTING.match(url)
+    if arxiv:
+        kind, name = "feed", arxiv[1].replace("+", "-")  # cs.LG+stat.ML: "+" is no name character
+    elif _HF_DAILY.match(url):
+        kind, name = "hf-daily-papers", "hf-daily"
+    else:
+        kind, name = "feed", re.sub(r"[^A-Za-z0-9._-]+", "-", parts.hostname).strip("-._") or "feed"
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name}-{n}"
+    return SourceConfig(name=unique, kind=kind, url=url)
+
+
+def is_address(text: str) -> bool:
+    """True for a plain email address (``reader@example.org``), as ``[[email.recipients]] address`` takes."""
+    return bool(_ADDRESS.match(text))
 
 
 def load_config(path: Path) -> Config:
