@@ -3,7 +3,7 @@
 Each section is a dataclass whose fields are the allowed keys; their annotations are the schema.
 Validation collects *every* problem as one line ``FILE: key.path: what is wrong`` and raises a
 single :class:`ConfigError` listing them all.  Nothing reads the file or the environment after
-this, except the SMTP password whose variable name the file gives.
+this, except the SMTP password and the link-signing secret whose variable names the file gives.
 """
 
 from __future__ import annotations
@@ -137,6 +137,30 @@ class EmailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """``[serve]``: the ``digest serve`` web process and the signed links of every message."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_env: str = "DIGEST_SECRET"  # the variable's name, never the secret
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-* headers are believed
+    trusted_hosts: tuple[str, ...] = ()  # Host header values answered (empty: any)
+    subscribe: bool = True  # the public /subscribe form
+    confirm_hours: int = 48  # how long a confirmation link works
+    client_limit: int = 10  # subscribe attempts per client (IP) per window
+    address_limit: int = 3  # confirmation mails per address per window
+    limit_window: int = 3600  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribersConfig:
+    """``[subscribers]``: what bounces do to a subscriber."""
+
+    bounce_limit: int = 3  # hard bounces within the window that disable a subscriber
+    bounce_window_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated config."""
 
@@ -149,6 +173,8 @@ class Config:
     archive: ArchiveConfig = ArchiveConfig()
     render: RenderConfig = RenderConfig()
     email: EmailConfig = EmailConfig()
+    serve: ServeConfig = ServeConfig()
+    subscribers: SubscribersConfig = SubscribersConfig()
 
 
 def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
@@ -204,6 +230,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
 
+def is_address(text: str) -> bool:
+    """Whether ``text`` looks like one email address (``local@domain.tld``, no spaces or brackets)."""
+    return bool(_ADDRESS.match(text)) and len(text) <= 254
+
+
 def _check_semantics(config: Config, errors: list[str]) -> None:
     """Rules that span keys: required keys per source kind, unique names, address syntax."""
     seen: set[str] = set()
@@ -230,6 +261,7 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
     if config.render.templates is not None and not config.render.templates.is_dir():
         errors.append(f"render.templates: folder {config.render.templates} does not exist")
     _check_email(config, errors)
+    _check_serve(config, errors)
     _check_schedule(config.schedule, errors)
     if config.fetch.max_bytes < 1:
         errors.append("fetch.max_bytes: must be positive")
@@ -266,8 +298,22 @@ def _check_email(config: Config, errors: list[str]) -> None:
         errors.append("email.timeout: must be positive")
     if email.max_attempts < 1:
         errors.append("email.max_attempts: must be at least 1")
-    if email.enabled and not email.recipients:
-        errors.append("email.recipients: email is enabled but no [[email.recipients]] are listed")
+
+
+def _check_serve(config: Config, errors: list[str]) -> None:
+    """The web process's port, secret variable name and limits, and the bounce thresholds."""
+    serve, subs = config.serve, config.subscribers
+    if not 0 <= serve.port <= 65535:
+        errors.append("serve.port: must be between 0 and 65535")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", serve.secret_env):
+        errors.append(f"serve.secret_env: {serve.secret_env!r} is not an environment variable name")
+    for key in ("confirm_hours", "client_limit", "address_limit", "limit_window"):
+        if getattr(serve, key) < 1:
+            errors.append(f"serve.{key}: must be at least 1")
+    if subs.bounce_limit < 1:
+        errors.append("subscribers.bounce_limit: must be at least 1")
+    if subs.bounce_window_days < 1:
+        errors.append("subscribers.bounce_window_days: must be at least 1")
 
 
 def _topic_codes(config: Config) -> tuple[str, ...] | None:

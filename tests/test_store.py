@@ -160,7 +160,9 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         months = [("audio", "2025-03", 4), ("audio", "2025-04", 2), ("inference", "2025-03", 6), ("inference", "2025-04", 3)]
         assert store.topic_month_counts() == months
         assert store.archive_day_count() == 3
-        store.db.execute("DROP TABLE topic_month_counts")  # the store as version 1 left it
+        store.db.execute("DROP TABLE subscriber_events")  # the store as version 1 left it
+        store.db.execute("DROP TABLE subscribers")
+        store.db.execute("DROP TABLE topic_month_counts")
         store.db.execute("DROP TABLE digest_topic_counts")
         store.db.execute("DROP INDEX digest_papers_by_rank")
         store.db.execute("CREATE INDEX digest_papers_by_topic ON digest_papers(topic, digest_id)")
@@ -172,7 +174,7 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         assert store.archive_day_count() == 3
         assert store.filed_counts(since=dt.date(2025, 3, 15)) == [c for c in counts if c[1] > 1]
     with SeenStore.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 4
+        assert store.schema_version == len(MIGRATIONS) == 6
         assert store.filed_counts() == counts
         assert store.topic_month_counts() == months
         digest = two_topic_digest(dt.date(2025, 4, 2), 3)  # the per-month counts follow each commit
