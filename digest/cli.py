@@ -265,6 +265,22 @@ def site(config_path: Path | None, out_dir: Path | None, rebuild: bool) -> None:
     click.echo(f"index: {report.index.resolve()}")
 
 
+@main.command()
+@config_option
+@click.option("--host", help="Address to listen on (default: [serve] host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default: [serve] port, 8080; 0: any free port).")
+def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the archive site and the subscriber pages (subscribe, confirm, preferences, unsubscribe)
+    until Ctrl-C or SIGTERM.  Needs the secret [serve] secret_env names, and `pip install digest[serve]`."""
+    with _errors():
+        config = _load(config_path)
+        try:
+            from digest.web import run_server
+        except ImportError as exc:
+            raise DigestError(f"digest serve needs Starlette and uvicorn ({exc.name} is missing)", hint="pip install 'digest[serve]'") from None
+        run_server(config, host=host, port=port)
+
+
 @main.group()
 def subscribers() -> None:
     """The subscriber list in the store (the config's [[email.recipients]] are listed there, not here)."""
