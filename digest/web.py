@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -40,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from digest.config import Config
 from digest.render import Renderer
@@ -117,14 +119,19 @@ class SubscriberPages:
         self.address_lock = threading.Lock()
         self.recipients = {signer.recipient_subject(r.address): r for r in config.email.recipients}
         self.site = config.archive.site_url.rstrip("/")
+        self._local = threading.local()
 
     # -- plumbing ---------------------------------------------------------------------------------
 
     @contextmanager
     def subscribers(self) -> Iterator[Subscribers]:
-        """A connection of this request's own (SQLite connections stay in their thread)."""
-        with SeenStore.open(self.config.store.path) as store:
-            yield Subscribers(store)
+        """The subscriber queries on this thread's own connection (SQLite connections stay in their
+        thread), kept open for the thread's life: closing the last connection would checkpoint
+        and delete the WAL on every request (~20 ms)."""
+        store: SeenStore | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = SeenStore.open(self.config.store.path)
+        yield Subscribers(store)
 
     def page(self, name: str, status: int = 200, *, background: BackgroundTask | None = None, **context: Any) -> HTMLResponse:
         """A page from ``templates/serve/NAME.html.j2`` (``background``: work done after it is sent)."""
@@ -379,6 +386,22 @@ async def _in_thread(func: Callable[[], T]) -> T:
     return await run_in_threadpool(func)
 
 
+class _Site:
+    """The static site ``digest site`` builds; until it exists, a 404 page instead of an error."""
+
+    def __init__(self, folder: Path, pages: SubscriberPages) -> None:
+        self.folder = folder
+        self.pages = pages
+        self.files = StaticFiles(directory=folder, html=True, check_dir=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.folder.is_dir():
+            await self.files(scope, receive, send)
+            return
+        text = "The archive site has not been built yet (digest site builds it)."
+        await self.pages.page("message", 404, heading="Not found", text=text)(scope, receive, send)
+
+
 def create_app(config: Config, *, now: Clock = _utcnow, send_mail: Callable[[str, str, str], None] | None = None) -> Starlette:
     """The ASGI app: subscriber pages, then the static site.  Needs the signing secret."""
     signer = load_signer(config, required=True)
@@ -396,7 +419,7 @@ def create_app(config: Config, *, now: Clock = _utcnow, send_mail: Callable[[str
         Route("/unsubscribe", pages.unsubscribe, methods=["POST"]),
         Route("/preferences", pages.preferences_page, methods=["GET"]),
         Route("/preferences", pages.preferences, methods=["POST"]),
-        Mount("/", StaticFiles(directory=site, html=True, check_dir=False), name="site"),
+        Mount("/", _Site(site, pages), name="site"),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(config.serve.trusted_hosts))] if config.serve.trusted_hosts else []
     return Starlette(routes=routes, middleware=middleware)
