@@ -426,6 +426,8 @@ def parse_preferences(
             raise SubscriberError(f"unknown topic {unknown[0]!r} (topics: {', '.join(known_topics)})")
     if cadence not in CADENCES:
         raise SubscriberError(f"{cadence!r} is not a cadence ({', '.join(CADENCES)})")
+    if cadence == "weekly":  # the store keeps the column; a run mails daily subscribers only
+        raise SubscriberError("the weekly cadence is not available yet (only daily digests are sent)")
     day = parse_weekday(weekday)
     if cadence == "weekly" and day is None:
         day = 0

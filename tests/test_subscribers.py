@@ -110,14 +110,14 @@ def test_add_import_list_export_and_remove_through_the_cli(write_config: Callabl
     write_config()
     digest_cli("subscribers", "add", "one@example.org", "--topic", "audio", "--topic", "vision", check_code=0)
     (tmp_path / "in.csv").write_text(
-        "address,topics,cadence,weekday\ntwo@example.org,inference,,\nthree@example.org,,weekly,fri\none@example.org,,,\n",
+        "address,topics,cadence,weekday\ntwo@example.org,inference,,\nthree@example.org,,daily,\none@example.org,,,\n",
         encoding="utf-8",
     )
     assert digest_cli("subscribers", "import", "in.csv", check_code=0).stdout == "Imported 2 subscribers; 1 already listed.\n"
     listed = json.loads(digest_cli("subscribers", "list", "--json", check_code=0).stdout)
     assert [(s["address"], s["topics"], s["cadence"], s["weekday"]) for s in listed] == [
         ("one@example.org", ["audio", "vision"], "daily", None),
-        ("three@example.org", [], "weekly", "friday"),
+        ("three@example.org", [], "daily", None),
         ("two@example.org", ["inference"], "daily", None),
     ]
     exported = digest_cli("subscribers", "export", check_code=0).stdout
@@ -156,6 +156,9 @@ def test_bad_input_is_one_line_per_problem_and_nothing_is_added(write_config: Ca
         "error: nohead.csv: the first line must be a header naming an 'address' column\n"
     )
     assert "Traceback" not in digest_cli("subscribers", "add", "bad", check_code=2).stderr
+    assert digest_cli("subscribers", "add", "w@example.org", "--cadence", "weekly", check_code=2).stderr == (
+        "error: the weekly cadence is not available yet (only daily digests are sent)\n"
+    )
     assert digest_cli("subscribers", "remove", "--forget", "nobody@example.org", check_code=1).stderr.startswith(
         "error: no subscriber 'nobody@example.org'"
     )
