@@ -338,6 +338,154 @@ def site(config_path: Path | None, out_dir: Path | None, rebuild: bool) -> None:
     click.echo(f"index: {report.index.resolve()}")
 
 
+@main.command()
+@config_option
+@click.option("--host", help="Address to listen on (default: [serve] host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default: [serve] port, 8080; 0: any free port).")
+def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the archive site and the subscriber pages (subscribe, confirm, preferences, unsubscribe)
+    until Ctrl-C or SIGTERM.  Needs the secret [serve] secret_env names, and `pip install digest[serve]`."""
+    with _errors():
+        config = _load(config_path)
+        try:
+            from digest.web import run_server
+        except ImportError as exc:
+            raise DigestError(f"digest serve needs Starlette and uvicorn ({exc.name} is missing)", hint="pip install 'digest[serve]'") from None
+        run_server(config, host=host, port=port)
+
+
+@main.group()
+def subscribers() -> None:
+    """The subscriber list in the store (the config's [[email.recipients]] are listed there, not here)."""
+
+
+def _preference_options(func: F) -> F:
+    for option in reversed((
+        click.option("--topic", "topics", multiple=True, metavar="CODE", help="A topic to receive (repeat; default: all)."),
+        click.option("--category", "categories", multiple=True, metavar="CAT", help="An arXiv category to receive (repeat; default: all)."),
+        click.option("--cadence", type=click.Choice(["daily", "weekly"]), default="daily", show_default=True, help="How often."),
+        click.option("--weekday", metavar="DAY", help="The day of a weekly roll-up (default: monday)."),
+    )):
+        func = option(func)
+    return func
+
+
+@subscribers.command("list")
+@config_option
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bouncing", "disabled"]), help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def subscribers_list(config_path: Path | None, status: str | None, as_json: bool) -> None:
+    """List subscribers: address, status, topics, cadence, and the last bounce of a bouncing one."""
+    from digest.subscribers import format_list, opened
+
+    with _errors():
+        with opened(_load(config_path), readonly=True) as subs:
+            found = subs.all(status)
+    if as_json:
+        import json
+
+        click.echo(json.dumps([s.to_json() for s in found], indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_list(found))
+
+
+@subscribers.command("add")
+@config_option
+@click.argument("address")
+@_preference_options
+@click.option("--pending", is_flag=True, help="Add as pending (not mailed until confirmed) instead of active.")
+def subscribers_add(
+    config_path: Path | None, address: str, topics: tuple[str, ...], categories: tuple[str, ...], cadence: str,
+    weekday: str | None, pending: bool,
+) -> None:
+    """Add ADDRESS as a subscriber (active: you vouch for its consent)."""
+    from digest.subscribers import known_topics, opened, parse_preferences
+
+    with _errors():
+        config = _load(config_path)
+        prefs = parse_preferences(topics, categories, cadence, weekday, known_topics(config))
+        with opened(config) as subs:
+            added = subs.add(address, now=_now(), source="cli", status="pending" if pending else "active", preferences=prefs)
+    click.echo(f"Added {added.address} ({added.status}).")
+
+
+@subscribers.command("remove")
+@config_option
+@click.argument("address")
+@click.option("--forget", is_flag=True, help="Delete the row and its history instead of marking it unsubscribed.")
+def subscribers_remove(config_path: Path | None, address: str, forget: bool) -> None:
+    """Unsubscribe ADDRESS (kept as unsubscribed: it gets nothing more, a config recipient too)."""
+    from digest.subscribers import normalise_address, opened
+
+    with _errors():
+        with opened(_load(config_path)) as subs:
+            if forget:
+                gone = subs.remove(address)
+                click.echo(f"Forgot {gone.address} and its history.")
+                return
+            left = subs.unsubscribe_address(normalise_address(address), now=_now(), source="cli")
+    click.echo(f"{left.address} is unsubscribed.")
+
+
+@subscribers.command("import")
+@config_option
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def subscribers_import(config_path: Path | None, csv_file: Any) -> None:
+    """Add the subscribers of CSV_FILE ('-': stdin), a CSV with an 'address' column (optional: topics,
+    categories, cadence, weekday, status); every row is checked first, listed addresses are kept."""
+    from digest.subscribers import import_csv, known_topics, opened
+
+    with _errors():
+        config = _load(config_path)
+        with opened(config) as subs:
+            added, kept = import_csv(subs, csv_file, now=_now(), known_topics=known_topics(config), name=csv_file.name)
+    click.echo(f"Imported {added} subscriber{'s' if added != 1 else ''}; {kept} already listed.")
+
+
+@subscribers.command("export")
+@config_option
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bouncing", "disabled"]), help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array instead of CSV.")
+def subscribers_export(config_path: Path | None, status: str | None, as_json: bool) -> None:
+    """Write the subscribers as CSV (or JSON) on stdout; `digest subscribers import` reads it back."""
+    from digest.subscribers import export_csv, opened
+
+    with _errors():
+        with opened(_load(config_path), readonly=True) as subs:
+            found = subs.all(status)
+    if as_json:
+        import json
+
+        click.echo(json.dumps([s.to_json() for s in found], indent=2, ensure_ascii=False))
+    else:
+        click.echo(export_csv(found), nl=False)
+
+
+@subscribers.command("bounce")
+@config_option
+@click.argument("address", required=False)
+@click.option("--reason", help="The bounce's text (the server's reply), kept with the subscriber.")
+@click.option("--soft", is_flag=True, help="A temporary failure (4xx): recorded, never disables.")
+@click.option("--dsn", "dsn_file", type=click.File("rb"), help="Read an RFC 3464 delivery status report (a bounce mail) from a file ('-': stdin).")
+def subscribers_bounce(
+    config_path: Path | None, address: str | None, reason: str | None, soft: bool, dsn_file: Any
+) -> None:
+    """Record a bounce for ADDRESS, or every failed recipient of a DSN (--dsn); past
+    [subscribers] bounce_limit hard bounces in bounce_window_days a subscriber is disabled."""
+    from digest.bounces import record_bounces
+
+    with _errors():
+        config = _load(config_path)
+        if (address is None) == (dsn_file is None):
+            raise click.UsageError("give an ADDRESS (with --reason) or --dsn FILE")
+        lines = record_bounces(
+            config, now=_now(), address=address, reason=reason, soft=soft,
+            report=dsn_file.read() if dsn_file is not None else None,
+        )
+    for line in lines:
+        click.echo(line)
+
+
 @main.group()
 def topics() -> None:
     """Inspect and teach the topic grouper."""

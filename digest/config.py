@@ -5,7 +5,7 @@ and each carries its description (``_key(default, doc)``): ``schema_reference()`
 for the documentation's configuration reference, so a key cannot be added undocumented.
 Validation collects *every* problem as one line ``FILE: key.path: what is wrong`` and raises a
 single :class:`ConfigError` listing them all.  Nothing reads the file or the environment after
-this, except the SMTP password whose variable name the file gives.
+this, except the SMTP password and the link-signing secret whose variable names the file gives.
 """
 
 from __future__ import annotations
@@ -188,6 +188,37 @@ class EmailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """``[serve]``: the ``digest serve`` web process and the signed links of every message."""
+
+    host: str = _key("127.0.0.1", "The address `digest serve` listens on; `--host` overrides it.")
+    port: int = _key(8080, "The port `digest serve` listens on; `--port` overrides it.")
+    secret_env: str = _key(
+        "DIGEST_SECRET",
+        "The name of the environment variable holding the secret that signs every personal link "
+        "(never the secret), the same for `digest serve` and `digest run`; several secrets separated by "
+        "spaces rotate it: the first signs, any verifies.",
+    )
+    forwarded_allow_ips: str = _key(
+        "127.0.0.1", "Proxies (IPs, comma-separated, or `*`) whose X-Forwarded-For and X-Forwarded-Proto are believed."
+    )
+    trusted_hosts: tuple[str, ...] = _key((), "The Host header values `digest serve` answers (others get 400); empty: any.")
+    subscribe: bool = _key(True, "`false` turns off the public /subscribe form; the other subscriber pages stay.")
+    confirm_hours: int = _key(48, "Hours a confirmation link works.")
+    client_limit: int = _key(10, "Subscribe attempts one client (IP address) may make per `limit_window`.")
+    address_limit: int = _key(3, "Confirmation mails one address may be sent per `limit_window`.")
+    limit_window: int = _key(3600, "The window of `client_limit` and `address_limit`, in seconds.")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribersConfig:
+    """``[subscribers]``: what bounces do to a subscriber."""
+
+    bounce_limit: int = _key(3, "Hard bounces (5xx replies, bounce reports) within `bounce_window_days` that disable a subscriber.")
+    bounce_window_days: int = _key(30, "The days over which hard bounces are counted.")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated config."""
 
@@ -200,6 +231,8 @@ class Config:
     archive: ArchiveConfig = _key(ArchiveConfig(), "The Markdown archive and the HTML site built from it.")
     render: RenderConfig = _key(RenderConfig(), "How digests are rendered.")
     email: EmailConfig = _key(EmailConfig(), "Sending each digest by SMTP.")
+    serve: ServeConfig = _key(ServeConfig(), "`digest serve`, the subscriber pages and the signed links in every message.")
+    subscribers: SubscribersConfig = _key(SubscribersConfig(), "What bounces do to the subscribers in the store.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,8 +389,9 @@ def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
 
 
 def is_address(text: str) -> bool:
-    """True for a plain email address (``reader@example.org``), as ``[[email.recipients]] address`` takes."""
-    return bool(_ADDRESS.match(text))
+    """True for a plain email address (``reader@example.org``, no spaces or brackets, at most 254
+    characters), as ``[[email.recipients]] address`` and a subscriber's address take."""
+    return bool(_ADDRESS.match(text)) and len(text) <= 254
 
 
 def load_config(path: Path) -> Config:
@@ -421,6 +455,7 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
     if config.render.templates is not None and not config.render.templates.is_dir():
         errors.append(f"render.templates: folder {config.render.templates} does not exist")
     _check_email(config, errors)
+    _check_serve(config, errors)
     _check_schedule(config.schedule, errors)
     if config.fetch.max_bytes < 1:
         errors.append("fetch.max_bytes: must be positive")
@@ -463,8 +498,22 @@ def _check_email(config: Config, errors: list[str]) -> None:
         errors.append("email.timeout: must be positive")
     if email.max_attempts < 1:
         errors.append("email.max_attempts: must be at least 1")
-    if email.enabled and not email.recipients:
-        errors.append("email.recipients: email is enabled but no [[email.recipients]] are listed")
+
+
+def _check_serve(config: Config, errors: list[str]) -> None:
+    """The web process's port, secret variable name and limits, and the bounce thresholds."""
+    serve, subs = config.serve, config.subscribers
+    if not 0 <= serve.port <= 65535:
+        errors.append("serve.port: must be between 0 and 65535")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", serve.secret_env):
+        errors.append(f"serve.secret_env: {serve.secret_env!r} is not an environment variable name")
+    for key in ("confirm_hours", "client_limit", "address_limit", "limit_window"):
+        if getattr(serve, key) < 1:
+            errors.append(f"serve.{key}: must be at least 1")
+    if subs.bounce_limit < 1:
+        errors.append("subscribers.bounce_limit: must be at least 1")
+    if subs.bounce_window_days < 1:
+        errors.append("subscribers.bounce_window_days: must be at least 1")
 
 
 def _topic_codes(config: Config) -> tuple[str, ...] | None:

@@ -219,7 +219,7 @@ def _ingest(
     ingested = [
         (s.content_hash, s.source, s.origin, len(s.papers)) for r in results if r.name in inboxes for s in r.snapshots
     ]
-    rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config)]
+    rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config, store)]
     store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
     _remember_sources(store, results, now)
     counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)

@@ -153,7 +153,9 @@ def test_a_crash_between_grouping_and_commit_loses_nothing(
 
 
 def test_every_command_has_help(digest_cli: Cli) -> None:
-    for command in ([], ["init"], ["run"], ["preview"], ["status"], ["topics"], ["topics", "eval"], ["topics", "add-example"], ["schedule"], ["site"]):
+    commands = [name.split()[1:] for name, _ in _commands(main)]
+    assert ["init"] in commands and ["serve"] in commands and ["subscribers", "bounce"] in commands
+    for command in commands:
         result = digest_cli(*command, "--help", check_code=0)
         assert "Usage:" in result.stdout
         assert len(result.stdout.splitlines()) > 3
