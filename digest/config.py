@@ -23,7 +23,7 @@ from typing import Any, Union, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.categories import is_arxiv_category
+from digest.categories import is_arxiv_category, not_a_category
 from digest.errors import ConfigError
 
 SOURCE_KINDS = ("snapshots", "feed", "hf-daily-papers")
@@ -479,10 +479,7 @@ def _check_email(config: Config, errors: list[str]) -> None:
                 )
         for j, code in enumerate(recipient.categories):
             if not is_arxiv_category(code):
-                errors.append(
-                    f"email.recipients[{i}].categories[{j}]: {code!r} is not an arXiv category or archive"
-                    " (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')"
-                )
+                errors.append(f"email.recipients[{i}].categories[{j}]: {not_a_category(code)}")
     sender = email.sender.rsplit("<", 1)[-1].rstrip(">").strip()
     if not _ADDRESS.match(sender) or any(c in email.sender for c in "\r\n"):
         errors.append(f"email.from: {email.sender!r} is not an address like 'Paper digest <digest@example.org>'")

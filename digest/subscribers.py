@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from digest.categories import is_arxiv_category, not_a_category
 from digest.config import Config, is_address
 from digest.errors import DigestError
 from digest.store import SUBSCRIBERS_VERSION, SeenStore
@@ -418,12 +419,16 @@ def parse_weekday(text: str | None) -> int | None:
 def parse_preferences(
     topics: Iterable[str], categories: Iterable[str], cadence: str, weekday: str | None, known_topics: Sequence[str] | None
 ) -> Preferences:
-    """Checked preferences: known topic codes, a known cadence, a weekday for weekly."""
+    """Checked preferences: known topic codes, arXiv categories, a known cadence, a weekday for weekly."""
     topic_list = tuple(dict.fromkeys(t.strip() for t in topics if t.strip()))
     if known_topics is not None:
         unknown = [t for t in topic_list if t not in known_topics]
         if unknown:
             raise SubscriberError(f"unknown topic {unknown[0]!r} (topics: {', '.join(known_topics)})")
+    category_list = tuple(dict.fromkeys(c.strip() for c in categories if c.strip()))
+    wrong = [c for c in category_list if not is_arxiv_category(c)]
+    if wrong:
+        raise SubscriberError(not_a_category(wrong[0]))
     if cadence not in CADENCES:
         raise SubscriberError(f"{cadence!r} is not a cadence ({', '.join(CADENCES)})")
     if cadence == "weekly":  # the store keeps the column; a run mails daily subscribers only
@@ -431,9 +436,7 @@ def parse_preferences(
     day = parse_weekday(weekday)
     if cadence == "weekly" and day is None:
         day = 0
-    return Preferences(
-        topic_list, tuple(dict.fromkeys(c.strip() for c in categories if c.strip())), cadence, day if cadence == "weekly" else None
-    )
+    return Preferences(topic_list, category_list, cadence, day if cadence == "weekly" else None)
 
 
 def _split(cell: str | None) -> list[str]:

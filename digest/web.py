@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -335,7 +335,7 @@ class SubscriberPages:
         )
 
     async def preferences(self, request: Request) -> Response:
-        """POST /preferences: save the topics, or leave."""
+        """POST /preferences: save the topics (the categories the list's owner set are kept), or leave."""
         form = await _form(request)
         who = self.who(request, "preferences", form)
         if isinstance(who, str):
@@ -356,7 +356,7 @@ class SubscriberPages:
                 found = subs.get(subscriber_id)
                 if found is None or found.epoch != who.claims.epoch or not found.mailed:
                     return self.refused("stale")
-                subs.set_preferences(found.id, prefs, now=self.now(), source="web")
+                subs.set_preferences(found.id, replace(prefs, categories=found.categories), now=self.now(), source="web")
             return self._preferences(who, token, saved=True)
 
         return await _in_thread(save)

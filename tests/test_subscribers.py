@@ -19,7 +19,9 @@ from digest.pipeline import run_cycle
 from digest.store import MIGRATIONS, SUBSCRIBERS_VERSION, SeenStore
 from digest.subscribers import Preferences, SubscriberError, Subscribers
 from tests.conftest import FIXTURES
+from tests.httpserver import TestServer
 from tests.smtp_sink import Sink, smtp_server
+from tests.test_email import email_rows, text_titles
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 DAY = dt.date(2025, 3, 14)
@@ -156,6 +158,9 @@ def test_bad_input_is_one_line_per_problem_and_nothing_is_added(write_config: Ca
         "error: nohead.csv: the first line must be a header naming an 'address' column\n"
     )
     assert "Traceback" not in digest_cli("subscribers", "add", "bad", check_code=2).stderr
+    assert digest_cli("subscribers", "add", "c@example.org", "--category", "cs.CL", "--category", "nosuch.XX", check_code=2).stderr == (
+        "error: 'nosuch.XX' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')\n"
+    )
     assert digest_cli("subscribers", "add", "w@example.org", "--cadence", "weekly", check_code=2).stderr == (
         "error: the weekly cadence is not available yet (only daily digests are sent)\n"
     )
@@ -204,6 +209,42 @@ def test_active_subscribers_get_their_topics_and_the_others_get_nothing(
         (msg,) = got[address]
         assert msg["Subject"].endswith(": 2 new papers")  # the audio topic only
     assert got["fixed@example.org"][0]["Subject"].endswith(": 5 new papers")
+
+
+def test_a_subscribers_categories_filter_the_digest_as_a_config_recipients_do(
+    write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_server: TestServer
+) -> None:
+    """The inbox listing (no categories) and an arXiv listing whose five papers all have cs.LG, as
+    in test_email's recipient test: a subscriber gets a paper when it passes their topics AND any
+    of its categories is one of theirs or in one of their archives; a subscriber and a config
+    recipient who chose the same get the same papers."""
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    feed = http_server.add_file("/rss/cs.LG", FIXTURES / "feeds" / "arxiv_rss.xml", "application/rss+xml")
+    sink = Sink()
+    with smtp_server(sink) as port:
+        path = write_config(
+            f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{feed}"\n'
+            'announce_types = ["new", "cross", "replace", "replace-cross"]\n\n'
+            '[archive]\nsite_url = "https://papers.example.org"\n\n'
+            f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n'
+            '[[email.recipients]]\naddress = "nlp-config@example.org"\ncategories = ["cs.CL"]\n'
+        )
+        shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
+        config = load_config(path)
+        with SeenStore.open(config.store.path) as store:
+            subs = Subscribers(store)
+            subs.add("everything@example.org", now=NOW, source="test")
+            subs.add("nlp@example.org", now=NOW, source="test", preferences=Preferences(categories=("cs.CL",)))
+            subs.add("bio-or-quantum@example.org", now=NOW, source="test", preferences=Preferences(categories=("q-bio", "QUANT-PH")))
+            subs.add("audio-cs@example.org", now=NOW, source="test", preferences=Preferences(("audio",), ("cs",)))
+        report = run_cycle(config, now=NOW, day=DAY)
+    assert report.deliveries["email"] == {"sent": 4, "failed": 0, "pending": 0}
+    got = {address: text_titles(copies[0]) for address, copies in sink.by_recipient().items()}
+    assert sorted(got) == ["bio-or-quantum@example.org", "everything@example.org", "nlp-config@example.org", "nlp@example.org"]
+    assert len(got["everything@example.org"]) == 10
+    assert got["nlp@example.org"] == got["nlp-config@example.org"] == ["Sparse Mixtures of Low-Rank Adapters for Continual Learning"]
+    assert sorted(got["bio-or-quantum@example.org"]) == ["Graph Neural Networks for Protein Folding Kinetics", "Quantum Kernels Revised"]
+    assert email_rows(config)["audio-cs@example.org"] == ("sent", 1, "skipped: nothing new in the recipient's topics and categories")
 
 
 def test_subscribers_without_the_secret_stop_the_run_before_anything_is_stored(

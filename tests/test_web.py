@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from digest.tokens import Signer
 from tests.conftest import FIXTURES, run_digest
 from tests.smtp_sink import Sink, free_port, smtp_server
 
@@ -243,6 +245,20 @@ def test_a_config_recipient_can_leave_with_one_click_and_the_site_is_served(serv
     shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", served.folder / "inbox")
     again = json.loads(served.cli("run", "--date", "2025-03-15", "--json").stdout)
     assert again["new"] > 0 and again["deliveries"]["email"] == {"sent": 0, "failed": 0, "pending": 0}
+
+
+def test_saving_topics_on_the_web_keeps_the_categories_the_owner_set(serve: Callable[..., Served]) -> None:
+    served = serve()
+    served.cli("subscribers", "add", "cats@example.org", "--topic", "audio", "--category", "cs.CL", "--category", "eess")
+    with sqlite3.connect(served.folder / "var" / "digest.sqlite3") as db:
+        subscriber_id, epoch = db.execute("SELECT id, epoch FROM subscribers WHERE address = 'cats@example.org'").fetchone()
+    preferences = f"{served.base}/preferences?t={Signer([SECRET.encode()]).subscriber_token('preferences', subscriber_id, epoch)}"
+    page = httpx.get(preferences)
+    assert page.status_code == 200 and "Only papers in the arXiv categories cs.CL, eess" in page.text
+    saved = httpx.post(preferences, data={"topics": ["vision"], "save": "1"})
+    assert saved.status_code == 200 and "Saved." in saved.text
+    row = served.subscriber("cats@example.org")
+    assert row is not None and (row["topics"], row["categories"]) == (["vision"], ["cs.CL", "eess"])
 
 
 def test_serve_without_the_secret_is_one_clear_error(tmp_path: Path) -> None:
