@@ -633,6 +633,20 @@ def text_titles(message: EmailMessage) -> list[str]:
     return [line[2:] for line in str(text.get_content()).splitlines() if line.startswith("* ")]
 
 
+def arxiv_config(write_config: Callable[..., Path], tmp_path: Path, feed: str, port: int, recipients: str) -> Config:
+    """Two sources, the arXiv RSS fixture served at ``feed`` (five papers, all cs.LG) and the inbox
+    with the email listing (no categories), mailed through the SMTP server on ``port`` to
+    ``recipients`` (``[[email.recipients]]`` tables)."""
+    path = write_config(
+        f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{feed}"\n'
+        'announce_types = ["new", "cross", "replace", "replace-cross"]\n\n'
+        '[archive]\nsite_url = "https://papers.example.org"\n\n'
+        f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n{recipients}'
+    )
+    shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
+    return load_config(path)
+
+
 def test_recipients_filter_by_arxiv_category_as_well_as_topic(
     write_config: Callable[..., Path], tmp_path: Path, http_server: TestServer
 ) -> None:
@@ -654,14 +668,7 @@ def test_recipients_filter_by_arxiv_category_as_well_as_topic(
     )
     sink = Sink()
     with smtp_server(sink) as port:
-        path = write_config(
-            f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{feed}"\n'
-            'announce_types = ["new", "cross", "replace", "replace-cross"]\n\n'
-            '[archive]\nsite_url = "https://papers.example.org"\n\n'
-            f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n{listed}'
-        )
-        shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
-        config = load_config(path)
+        config = arxiv_config(write_config, tmp_path, feed, port, listed)
         report = run_cycle(config, now=NOW, day=DAY)
     assert report.deliveries["email"] == {"sent": 5, "failed": 0, "pending": 0}
     got = {address: copies[0] for address, copies in sink.by_recipient().items()}

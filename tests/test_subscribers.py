@@ -21,7 +21,7 @@ from digest.subscribers import Preferences, SubscriberError, Subscribers
 from tests.conftest import FIXTURES
 from tests.httpserver import TestServer
 from tests.smtp_sink import Sink, smtp_server
-from tests.test_email import email_rows, text_titles
+from tests.test_email import arxiv_config, email_rows, text_titles
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 DAY = dt.date(2025, 3, 14)
@@ -222,15 +222,9 @@ def test_a_subscribers_categories_filter_the_digest_as_a_config_recipients_do(
     feed = http_server.add_file("/rss/cs.LG", FIXTURES / "feeds" / "arxiv_rss.xml", "application/rss+xml")
     sink = Sink()
     with smtp_server(sink) as port:
-        path = write_config(
-            f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{feed}"\n'
-            'announce_types = ["new", "cross", "replace", "replace-cross"]\n\n'
-            '[archive]\nsite_url = "https://papers.example.org"\n\n'
-            f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n'
-            '[[email.recipients]]\naddress = "nlp-config@example.org"\ncategories = ["cs.CL"]\n'
+        config = arxiv_config(
+            write_config, tmp_path, feed, port, '[[email.recipients]]\naddress = "nlp-config@example.org"\ncategories = ["cs.CL"]\n'
         )
-        shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
-        config = load_config(path)
         with SeenStore.open(config.store.path) as store:
             subs = Subscribers(store)
             subs.add("everything@example.org", now=NOW, source="test")
