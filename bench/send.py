@@ -285,7 +285,7 @@ def main() -> None:
         from digest.store import SeenStore
 
         with SeenStore.open(config.store.path) as store:
-            filters = len({r.topics for r in readers(config, store).values()})
+            filters = len({r.chosen for r in readers(config, store).values()})
         started = time.perf_counter()
         report = run_cycle(
             config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail()]
