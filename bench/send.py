@@ -13,7 +13,11 @@ and over one, then with a copy digest sent of about the mean size over as many c
 (aiosmtpd's cost follows a message's lines: digest's ~64 bytes per line against the synthetic
 78): the sink's own ceiling, reported beside digest's rate.
 
-    .venv/bin/python bench/send.py [--recipients 10000] [--connections 2] [--sink-processes 2] [--snapshot FILE]
+With ``--readers subscribers`` (the default) the readers are subscribers in the store, each with
+personal unsubscribe and preferences links (signed tokens in the List-Unsubscribe header and in
+both parts of the body); ``--readers config`` lists them as ``[[email.recipients]]`` instead.
+
+    .venv/bin/python bench/send.py [--recipients 10000] [--readers subscribers|config] [--connections 2] [--sink-processes 2] [--snapshot FILE]
 """
 
 from __future__ import annotations
@@ -170,8 +174,11 @@ def sink_ceiling(port: int, count: int, connections: int, wire: bytes) -> tuple[
     return sent, sent * unstuffed, round(sent / seconds, 1)
 
 
-def write_config(folder: Path, port: int, recipients: int, connections: int, snapshot: Path, rng: random.Random) -> Path:
-    """A config with the snapshot in the inbox and ``recipients`` readers of 0 to 3 topics each."""
+def write_config(
+    folder: Path, port: int, recipients: int, connections: int, snapshot: Path, rng: random.Random, *, subscribers: bool = False
+) -> Path:
+    """A config with the snapshot in the inbox and ``recipients`` readers of 0 to 3 topics each
+    (config recipients, or active subscribers in the store)."""
     from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy
 
     codes = [*load_taxonomy(default_taxonomy_path()).codes(), OTHER_CODE]
@@ -182,9 +189,20 @@ def write_config(folder: Path, port: int, recipients: int, connections: int, sna
         '[archive]\nsite_url = "https://papers.example.org"\n',
         f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = {connections}\n',
     ]
-    for n in range(recipients):
-        topics = sorted(rng.sample(codes, rng.choice([0, 1, 1, 2, 2, 3])))
-        lines.append(f'[[email.recipients]]\naddress = "reader{n}@example.org"\ntopics = {json.dumps(topics)}\n')
+    readers = [(f"reader{n}@example.org", sorted(rng.sample(codes, rng.choice([0, 1, 1, 2, 2, 3])))) for n in range(recipients)]
+    if subscribers:
+        from digest.store import SeenStore
+
+        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        with SeenStore.open(folder / "var" / "digest.sqlite3") as store, store.transaction() as db:
+            db.executemany(
+                "INSERT INTO subscribers (address, status, topics, created_at, confirmed_at, updated_at, source)"
+                " VALUES (?, 'active', ?, ?, ?, ?, 'bench')",
+                ((address, json.dumps(topics), stamp, stamp, stamp) for address, topics in readers),
+            )
+    else:
+        for address, topics in readers:
+            lines.append(f'[[email.recipients]]\naddress = "{address}"\ntopics = {json.dumps(topics)}\n')
     path = folder / "digest.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -197,7 +215,10 @@ def main() -> None:
     parser.add_argument("--snapshot", type=Path, default=SEED if SEED.is_file() else FALLBACK)
     parser.add_argument("--connections", type=int, default=2, help="digest's [email] connections")
     parser.add_argument("--sink-processes", type=int, default=2, help="aiosmtpd processes behind the sink's port")
+    parser.add_argument("--readers", choices=["subscribers", "config"], default="subscribers",
+                        help="subscribers in the store (personal links) or [[email.recipients]]")
     args = parser.parse_args()
+    os.environ["DIGEST_SECRET"] = "bench-secret-0123456789abcdef"  # signs the personal links
 
     sys.path.insert(0, str(REPO))
     import digest.deliver.email as email_module
@@ -257,8 +278,14 @@ def main() -> None:
     assert sink.stdout.readline().strip() == "ready"
     with tempfile.TemporaryDirectory(prefix="digest-bench-send-") as tmp:
         folder = Path(tmp)
-        config = load_config(write_config(folder, port, args.recipients, args.connections, args.snapshot, random.Random(5)))
-        filters = len({r.topics for r in config.email.recipients})
+        config = load_config(write_config(
+            folder, port, args.recipients, args.connections, args.snapshot, random.Random(5), subscribers=args.readers == "subscribers"
+        ))
+        from digest.deliver.email import readers
+        from digest.store import SeenStore
+
+        with SeenStore.open(config.store.path) as store:
+            filters = len({r.chosen for r in readers(config, store).values()})
         started = time.perf_counter()
         report = run_cycle(
             config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail()]
@@ -281,6 +308,7 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {
         "recipients": args.recipients,
+        "readers": args.readers,
         "distinct_topic_filters": filters,
         "papers": report.counts.new,
         "sent": email["sent"],

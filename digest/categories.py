@@ -39,6 +39,11 @@ def is_arxiv_category(code: str) -> bool:
     return found is not None and found.group(1) in ARCHIVES
 
 
+def not_a_category(code: str) -> str:
+    """What is wrong with a chosen ``code`` that :func:`is_arxiv_category` refuses, for an error line."""
+    return f"{code!r} is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')"
+
+
 def arxiv_categories(terms: Iterable[str], primary: str | None = None) -> tuple[str, ...]:
     """The arXiv codes among a feed entry's category ``terms``: ``primary`` first, each once, as written."""
     kept: dict[str, None] = {}

@@ -88,14 +88,28 @@ def _report_sources(report: Any) -> None:
 
 
 @contextmanager
-def _source_progress(config: Any) -> Iterator[Callable[[Any], None] | None]:
-    """A progress bar over the sources, on a terminal and when there are several of them."""
-    count = sum(1 for s in config.sources if s.enabled)
+def _source_progress(config: Any, count: int | None = None) -> Iterator[Callable[[Any], None] | None]:
+    """A progress bar over the sources (``count`` of them, default the enabled ones), on a terminal
+    and when there are several of them."""
+    count = sum(1 for s in config.sources if s.enabled) if count is None else count
     if count < 2 or not sys.stderr.isatty():
         yield None
         return
     with click.progressbar(length=count, label="Reading sources", file=sys.stderr) as bar:
         yield lambda result: bar.update(1)
+
+
+def _feed_urls(ctx: click.Context, param: click.Parameter, urls: tuple[str, ...]) -> tuple[str, ...]:
+    """Check each ``--url`` is an http(s) URL before anything runs."""
+    from digest.config import source_for_url
+    from digest.errors import ConfigError
+
+    for url in urls:
+        try:
+            source_for_url(url)
+        except ConfigError as exc:
+            raise click.BadParameter(exc.message) from None
+    return urls
 
 
 def _print_report(report: Any, as_json: bool) -> None:
@@ -136,7 +150,7 @@ def _print_explanations(config: Any, digest: Any) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and more detail on errors.")
-@click.version_option(package_name="digest")
+@click.version_option(package_name="digest", prog_name="digest")
 def main(verbose: bool) -> None:
     """digest: one readable daily digest of new research papers, grouped by topic."""
     _State.verbose = verbose
@@ -169,6 +183,8 @@ def run(config_path: Path | None, date_text: str | None, as_json: bool) -> None:
               help="Serve the rendered files on http://127.0.0.1:PORT/ (default 8000) until Ctrl-C.")
 @click.option("--explain", is_flag=True, help="Say why each paper went to its topic, and the runner-up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--url", "urls", multiple=True, metavar="FEED_URL", callback=_feed_urls,
+              help="Preview this feed (RSS/Atom, or the Hugging Face daily papers API) instead of the configured sources. Repeatable.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def preview(
     config_path: Path | None,
@@ -179,23 +195,28 @@ def preview(
     serve_port: int | None,
     explain: bool,
     as_json: bool,
+    urls: tuple[str, ...],
     files: tuple[Path, ...],
 ) -> None:
     """Render what the next digest would be, without sending or remembering anything.
 
-    With FILES, preview those snapshot files alone.
+    With FILES or --url, preview those snapshot files and feeds alone.  With no config file
+    anywhere, FILES and --url are previewed with the built-in defaults (the shipped topics).
     """
+    import tempfile
+
+    from digest.config import preview_config
     from digest.pipeline import preview_cycle
 
     with _errors():
-        config = _load(config_path)
-        import tempfile
-
         out = out_dir or Path(tempfile.mkdtemp(prefix="digest-preview-"))
-        with _source_progress(config) as progress:
+        config = preview_config(config_path, out, given=bool(files or urls))
+        if config.path is None:
+            click.echo("note: no config file: previewing with the built-in defaults (the shipped topics)", err=True)
+        with _source_progress(config, len(urls) if files or urls else None) as progress:
             report = preview_cycle(
                 config, now=_now(), out_dir=out, day=_date(date_text), include_seen=include_seen, files=files,
-                on_source=progress,
+                urls=urls, on_source=progress,
             )
     _report_sources(report)
     if explain and report.digest is not None and not as_json:
@@ -211,6 +232,58 @@ def preview(
         page = report.outputs["html"].name
         serve_folder(report.outputs["html"].parent, serve_port, lambda url: click.echo(f"Serving {url}{page} (Ctrl-C stops)"))
     sys.exit(1 if report.failed else 0)
+
+
+@main.command()
+@click.argument("folder", required=False, default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--source", "sources", multiple=True, metavar="SPEC",
+              help="A source besides the inbox: arxiv:CATEGORY (e.g. arxiv:cs.LG), hf (Hugging Face daily papers) or a feed URL. Repeatable.")
+@click.option("--email", "emails", multiple=True, metavar="ADDRESS",
+              help="Email each digest to ADDRESS (email on; fill in the SMTP server afterwards). Repeatable.")
+@click.option("--force", is_flag=True, help="Replace an existing digest.toml (the old one is kept as digest.toml.bak).")
+def init(folder: Path, sources: tuple[str, ...], emails: tuple[str, ...], force: bool) -> None:
+    """Start digest in FOLDER (default: here): a commented digest.toml and an inbox/ folder.
+
+    On a terminal, with neither --source nor --email, it asks for both; otherwise it asks nothing.
+    An existing digest.toml is never replaced without --force.
+    """
+    from digest.quickstart import describe_init, init_folder
+
+    if not sources and not emails and sys.stdin.isatty():
+        sources, emails = _ask_init()
+    with _errors():
+        result = init_folder(folder, sources=sources, emails=emails, force=force, now=_now())
+    click.echo(describe_init(result, Path.cwd()))
+
+
+def _ask_init() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Ask a person at a terminal for init's sources and recipients, until each answer is valid."""
+    from digest.config import is_address
+    from digest.errors import ConfigError
+    from digest.quickstart import source_from_spec
+
+    def specs(text: str) -> tuple[str, ...]:
+        words = tuple(text.replace(",", " ").split())
+        taken = ["inbox"]
+        try:
+            for word in words:
+                taken.append(source_from_spec(word, taken).name)
+        except ConfigError as exc:
+            raise click.BadParameter(exc.message) from None
+        return words
+
+    def addresses(text: str) -> tuple[str, ...]:
+        words = tuple(text.replace(",", " ").split())
+        bad = [w for w in words if not is_address(w)]
+        if bad:
+            raise click.BadParameter(f"{bad[0]!r} is not an email address like reader@example.org")
+        return words
+
+    click.echo("Snapshot files you save in inbox/ are always read. Sources to fetch as well:")
+    click.echo("  arxiv:CATEGORY (e.g. arxiv:cs.LG), hf (Hugging Face daily papers), or a feed URL.")
+    sources = click.prompt("Sources (blank: the inbox alone)", default="", show_default=False, value_proc=specs)
+    emails = click.prompt("Email each digest to (blank: no email)", default="", show_default=False, value_proc=addresses)
+    return tuple(sources), tuple(emails)
 
 
 @main.command()
@@ -265,6 +338,154 @@ def site(config_path: Path | None, out_dir: Path | None, rebuild: bool) -> None:
     click.echo(f"index: {report.index.resolve()}")
 
 
+@main.command()
+@config_option
+@click.option("--host", help="Address to listen on (default: [serve] host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default: [serve] port, 8080; 0: any free port).")
+def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the archive site and the subscriber pages (subscribe, confirm, preferences, unsubscribe)
+    until Ctrl-C or SIGTERM.  Needs the secret [serve] secret_env names, and `pip install digest[serve]`."""
+    with _errors():
+        config = _load(config_path)
+        try:
+            from digest.web import run_server
+        except ImportError as exc:
+            raise DigestError(f"digest serve needs Starlette and uvicorn ({exc.name} is missing)", hint="pip install 'digest[serve]'") from None
+        run_server(config, host=host, port=port)
+
+
+@main.group()
+def subscribers() -> None:
+    """The subscriber list in the store (the config's [[email.recipients]] are listed there, not here)."""
+
+
+def _preference_options(func: F) -> F:
+    for option in reversed((
+        click.option("--topic", "topics", multiple=True, metavar="CODE", help="A topic to receive (repeat; default: all)."),
+        click.option("--category", "categories", multiple=True, metavar="CAT", help="An arXiv category to receive (repeat; default: all)."),
+        click.option("--cadence", type=click.Choice(["daily", "weekly"]), default="daily", show_default=True, help="How often."),
+        click.option("--weekday", metavar="DAY", help="The day of a weekly roll-up (default: monday)."),
+    )):
+        func = option(func)
+    return func
+
+
+@subscribers.command("list")
+@config_option
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bouncing", "disabled"]), help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def subscribers_list(config_path: Path | None, status: str | None, as_json: bool) -> None:
+    """List subscribers: address, status, topics, cadence, and the last bounce of a bouncing one."""
+    from digest.subscribers import format_list, opened
+
+    with _errors():
+        with opened(_load(config_path), readonly=True) as subs:
+            found = subs.all(status)
+    if as_json:
+        import json
+
+        click.echo(json.dumps([s.to_json() for s in found], indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_list(found))
+
+
+@subscribers.command("add")
+@config_option
+@click.argument("address")
+@_preference_options
+@click.option("--pending", is_flag=True, help="Add as pending (not mailed until confirmed) instead of active.")
+def subscribers_add(
+    config_path: Path | None, address: str, topics: tuple[str, ...], categories: tuple[str, ...], cadence: str,
+    weekday: str | None, pending: bool,
+) -> None:
+    """Add ADDRESS as a subscriber (active: you vouch for its consent)."""
+    from digest.subscribers import known_topics, opened, parse_preferences
+
+    with _errors():
+        config = _load(config_path)
+        prefs = parse_preferences(topics, categories, cadence, weekday, known_topics(config))
+        with opened(config) as subs:
+            added = subs.add(address, now=_now(), source="cli", status="pending" if pending else "active", preferences=prefs)
+    click.echo(f"Added {added.address} ({added.status}).")
+
+
+@subscribers.command("remove")
+@config_option
+@click.argument("address")
+@click.option("--forget", is_flag=True, help="Delete the row and its history instead of marking it unsubscribed.")
+def subscribers_remove(config_path: Path | None, address: str, forget: bool) -> None:
+    """Unsubscribe ADDRESS (kept as unsubscribed: it gets nothing more, a config recipient too)."""
+    from digest.subscribers import normalise_address, opened
+
+    with _errors():
+        with opened(_load(config_path)) as subs:
+            if forget:
+                gone = subs.remove(address)
+                click.echo(f"Forgot {gone.address} and its history.")
+                return
+            left = subs.unsubscribe_address(normalise_address(address), now=_now(), source="cli")
+    click.echo(f"{left.address} is unsubscribed.")
+
+
+@subscribers.command("import")
+@config_option
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def subscribers_import(config_path: Path | None, csv_file: Any) -> None:
+    """Add the subscribers of CSV_FILE ('-': stdin), a CSV with an 'address' column (optional: topics,
+    categories, cadence, weekday, status); every row is checked first, listed addresses are kept."""
+    from digest.subscribers import import_csv, known_topics, opened
+
+    with _errors():
+        config = _load(config_path)
+        with opened(config) as subs:
+            added, kept = import_csv(subs, csv_file, now=_now(), known_topics=known_topics(config), name=csv_file.name)
+    click.echo(f"Imported {added} subscriber{'s' if added != 1 else ''}; {kept} already listed.")
+
+
+@subscribers.command("export")
+@config_option
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bouncing", "disabled"]), help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array instead of CSV.")
+def subscribers_export(config_path: Path | None, status: str | None, as_json: bool) -> None:
+    """Write the subscribers as CSV (or JSON) on stdout; `digest subscribers import` reads it back."""
+    from digest.subscribers import export_csv, opened
+
+    with _errors():
+        with opened(_load(config_path), readonly=True) as subs:
+            found = subs.all(status)
+    if as_json:
+        import json
+
+        click.echo(json.dumps([s.to_json() for s in found], indent=2, ensure_ascii=False))
+    else:
+        click.echo(export_csv(found), nl=False)
+
+
+@subscribers.command("bounce")
+@config_option
+@click.argument("address", required=False)
+@click.option("--reason", help="The bounce's text (the server's reply), kept with the subscriber.")
+@click.option("--soft", is_flag=True, help="A temporary failure (4xx): recorded, never disables.")
+@click.option("--dsn", "dsn_file", type=click.File("rb"), help="Read an RFC 3464 delivery status report (a bounce mail) from a file ('-': stdin).")
+def subscribers_bounce(
+    config_path: Path | None, address: str | None, reason: str | None, soft: bool, dsn_file: Any
+) -> None:
+    """Record a bounce for ADDRESS, or every failed recipient of a DSN (--dsn); past
+    [subscribers] bounce_limit hard bounces in bounce_window_days a subscriber is disabled."""
+    from digest.bounces import record_bounces
+
+    with _errors():
+        config = _load(config_path)
+        if (address is None) == (dsn_file is None):
+            raise click.UsageError("give an ADDRESS (with --reason) or --dsn FILE")
+        lines = record_bounces(
+            config, now=_now(), address=address, reason=reason, soft=soft,
+            report=dsn_file.read() if dsn_file is not None else None,
+        )
+    for line in lines:
+        click.echo(line)
+
+
 @main.group()
 def topics() -> None:
     """Inspect and teach the topic grouper."""
@@ -277,7 +498,13 @@ def topics() -> None:
               help="Snapshot or saved feed files (or folders) holding the labelled papers (default: ../seeds beside LABELS).")
 @click.option("--misses", type=int, default=0, show_default=True, help="List this many misplaced papers with their evidence.")
 def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...], misses: int) -> None:
-    """Measure the grouper against hand labels (a TSV of title, topic; topic may be "other")."""
+    """Measure the grouper against hand labels: accuracy, macro-F1, per-topic precision and recall
+    (Other's too when the labels use it).
+
+    LABELS is a tab-separated file with a header line, then one paper per line: its title, its
+    topic code (or "other") and, optionally, the snapshot file that lists it. Examples of the
+    topics file that are labelled papers are left out while measuring.
+    """
     from digest.topics.eval_command import run_eval
 
     with _errors():

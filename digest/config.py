@@ -1,9 +1,11 @@
 """The config file: TOML read with ``tomllib`` into frozen dataclasses, checked once, up front.
 
-Each section is a dataclass whose fields are the allowed keys; their annotations are the schema.
+Each section is a dataclass whose fields are the allowed keys; their annotations are the schema,
+and each carries its description (``_key(default, doc)``): ``schema_reference()`` lists them
+for the documentation's configuration reference, so a key cannot be added undocumented.
 Validation collects *every* problem as one line ``FILE: key.path: what is wrong`` and raises a
 single :class:`ConfigError` listing them all.  Nothing reads the file or the environment after
-this, except the SMTP password whose variable name the file gives.
+this, except the SMTP password and the link-signing secret whose variable names the file gives.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.categories import is_arxiv_category
+from digest.categories import is_arxiv_category, not_a_category
 from digest.errors import ConfigError
 
 SOURCE_KINDS = ("snapshots", "feed", "hf-daily-papers")
@@ -29,70 +33,98 @@ GROUP_ORDERS = ("source", "upvotes")
 ENV_VAR = "DIGEST_CONFIG"
 
 
-def _path(default: str | None = None, **meta: Any) -> Any:
-    """A field holding a path, resolved against the config file's folder."""
-    return field(default=Path(default) if default is not None else None, metadata={"path": True, **meta})
+def _key(default: Any, doc: str, **meta: Any) -> Any:
+    """A key with its default and ``doc``, the sentence the configuration reference shows for it."""
+    return field(default=default, metadata={"doc": doc, **meta})
 
 
-def _choice(default: str, choices: tuple[str, ...]) -> Any:
-    return field(default=default, metadata={"choices": choices})
+def _path(default: str | None, doc: str, **meta: Any) -> Any:
+    """A key holding a path, resolved against the config file's folder."""
+    return _key(Path(default) if default is not None else None, doc, path=True, **meta)
+
+
+def _choice(default: str, choices: tuple[str, ...], doc: str) -> Any:
+    """A string key that takes one of ``choices``."""
+    return _key(default, doc, choices=choices)
 
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     """``[store]``: where the SQLite file lives."""
 
-    path: Path = _path("var/digest.sqlite3")
+    path: Path = _path(
+        "var/digest.sqlite3",
+        "The SQLite file that remembers every paper seen, the digests and the delivery outbox; created by the first run.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class SourceConfig:
     """One ``[[sources]]`` entry."""
 
-    name: str = ""
-    kind: str = _choice("snapshots", SOURCE_KINDS)
-    path: Path | None = _path()
-    url: str = ""
-    announce_types: tuple[str, ...] = ("new", "cross")
-    enabled: bool = True
+    name: str = _key(
+        "", "Required and unique: names the source in messages, the `--json` summary and `digest status` "
+        "(letters, digits, '.', '_', '-' and spaces)."
+    )
+    kind: str = _choice(
+        "snapshots", SOURCE_KINDS,
+        "`snapshots`: text files of listing pages dropped into a folder; `feed`: any RSS or Atom feed; "
+        "`hf-daily-papers`: the Hugging Face daily papers API.",
+    )
+    path: Path | None = _path(None, "`snapshots` only, required: the folder whose new files are read, each file once.")
+    url: str = _key("", "`feed` and `hf-daily-papers` only, required: the http(s) URL to fetch.")
+    announce_types: tuple[str, ...] = _key(
+        ("new", "cross"),
+        "arXiv listings only: which announcements count as new papers (`new`, `cross`, `replace`, `replace-cross`).",
+    )
+    enabled: bool = _key(True, "`false` leaves the source out of runs and previews without deleting its entry.")
 
 
 @dataclass(frozen=True, slots=True)
 class FetchConfig:
     """``[fetch]``: how live sources are fetched."""
 
-    timeout: float = 30.0
-    max_bytes: int = 20_000_000
-    contact: str = ""
-    retries: int = 3
-    concurrency: int = 4
+    timeout: float = _key(30.0, "Seconds one source may take in all: connecting, reading, retries and their waits.")
+    max_bytes: int = _key(20_000_000, "The largest response accepted (after decompression); a larger one fails the source.")
+    contact: str = _key(
+        "", "Your email address, sent in the User-Agent (`digest/<version> (+mailto:<contact>)`) so feed owners can reach you."
+    )
+    retries: int = _key(3, "Attempts after the first on a connection error, a timeout, HTTP 429 or 5xx (with backoff).")
+    concurrency: int = _key(4, "Network sources fetched at the same time.")
 
 
 @dataclass(frozen=True, slots=True)
 class TopicsConfig:
     """``[topics]``: the taxonomy file and the order of papers inside a group."""
 
-    file: Path | None = _path()
-    order: str = _choice("source", GROUP_ORDERS)
+    file: Path | None = _path(None, "The taxonomy (a topics TOML file); when not set, the shipped `config/topics.toml`.")
+    order: str = _choice(
+        "source", GROUP_ORDERS,
+        "Order of papers inside a topic: `source` keeps each source's rank; `upvotes` puts the most upvoted first.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleConfig:
     """``[schedule]``: when ``digest schedule`` runs a cycle."""
 
-    cron: str = "0 7 * * *"
-    timezone: str = "UTC"
-    misfire_grace: int = 3600
+    cron: str = _key("0 7 * * *", "When `digest schedule` runs a cycle, in crontab syntax: minute hour day month weekday.")
+    timezone: str = _key("UTC", "The IANA time zone `cron` is read in, e.g. `Europe/Berlin`.")
+    misfire_grace: int = _key(
+        3600, "Seconds a scheduled run may start late (the machine was asleep or busy) and still happen."
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ArchiveConfig:
     """``[archive]``: the Markdown archive and the folder ``digest site`` builds the HTML site in."""
 
-    dir: Path = _path("archive")
-    site_url: str = ""
-    title: str = "Daily papers digest"
-    site_dir: Path | None = _path()
+    dir: Path = _path("archive", "The Markdown archive: a page per day, the index, the topic pages and the Atom feed.")
+    site_url: str = _key(
+        "", "Where the site is published, e.g. `https://papers.example.org`: links in emails and the feed point there."
+    )
+    title: str = _key("Daily papers digest", "The digest's name: in the email subject and List-Id, on the archive pages and in the feed.")
+    site_dir: Path | None = _path(None, "Where `digest site` writes the HTML site; when not set, `site/` beside `dir`.")
 
     @property
     def site(self) -> Path:
@@ -104,38 +136,86 @@ class ArchiveConfig:
 class RenderConfig:
     """``[render]``: a folder of templates that override the built-in ones by name."""
 
-    templates: Path | None = _path()
-    excerpt_chars: int = 320
+    templates: Path | None = _path(
+        None, "A folder of templates that override the built-in ones of the same name (`email.html.j2`, ...)."
+    )
+    excerpt_chars: int = _key(320, "How many characters of each abstract the email shows; the Markdown day page keeps it whole.")
 
 
 @dataclass(frozen=True, slots=True)
 class RecipientConfig:
     """One ``[[email.recipients]]`` entry."""
 
-    address: str = ""
-    topics: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()  # arXiv codes or archives ("cs.CL", "math"); empty = every paper
+    address: str = _key("", "Required: the recipient's email address.")
+    topics: tuple[str, ...] = _key(
+        (), "Topic codes from the topics file (`other` too) this recipient gets; empty: every topic."
+    )
+    categories: tuple[str, ...] = _key(
+        (),
+        "arXiv categories (`cs.CL`) or whole archives (`math`) this recipient gets, on top of the "
+        "topics filter; empty: every paper.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class EmailConfig:
     """``[email]``: SMTP delivery."""
 
-    enabled: bool = False
-    host: str = "localhost"
-    port: int = 587
-    security: str = _choice("starttls", SECURITY_MODES)
-    username: str = ""
-    password_env: str = "DIGEST_SMTP_PASSWORD"
-    sender: str = field(default="Paper digest <digest@example.org>", metadata={"key": "from"})
-    send_empty: bool = False
-    max_per_topic: int = 10
-    rate_limit: float = 0.0
-    connections: int = 1
-    timeout: float = 60.0
-    max_attempts: int = 8
-    unsubscribe: str = ""
-    recipients: tuple[RecipientConfig, ...] = ()
+    enabled: bool = _key(False, "`true` mails every digest to the `[[email.recipients]]`, one message each.")
+    host: str = _key("localhost", "The SMTP server.")
+    port: int = _key(587, "The SMTP port: usually 587 for `starttls` and 465 for `ssl`.")
+    security: str = _choice(
+        "starttls", SECURITY_MODES,
+        "`starttls` or `ssl` encrypt the connection and verify the server's certificate; `none` sends in clear.",
+    )
+    username: str = _key("", "The SMTP login; when empty, digest does not log in.")
+    password_env: str = _key(
+        "DIGEST_SMTP_PASSWORD", "The name of the environment variable holding the SMTP password (never the password)."
+    )
+    sender: str = _key(
+        "Paper digest <digest@example.org>", "The From address, with an optional display name.", key="from"
+    )
+    send_empty: bool = _key(False, "`true` also mails recipients whose topics have nothing new that day.")
+    max_per_topic: int = _key(10, "Papers per topic in the email; a link to the day's archive page shows the rest.")
+    rate_limit: float = _key(0.0, "Messages per second for the whole batch; 0: as fast as the server takes them.")
+    connections: int = _key(1, f"SMTP connections a batch is sent over at once (1 to {MAX_CONNECTIONS}).")
+    timeout: float = _key(60.0, "Seconds to wait for the SMTP server on each operation.")
+    max_attempts: int = _key(
+        8, "Temporary failures (4xx replies, no connection) before a delivery is given up and marked failed."
+    )
+    unsubscribe: str = _key("", "The address of the List-Unsubscribe header and the footer link; when empty, `from`.")
+    recipients: tuple[RecipientConfig, ...] = _key((), "Who gets the email: one `[[email.recipients]]` table each.")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """``[serve]``: the ``digest serve`` web process and the signed links of every message."""
+
+    host: str = _key("127.0.0.1", "The address `digest serve` listens on; `--host` overrides it.")
+    port: int = _key(8080, "The port `digest serve` listens on; `--port` overrides it.")
+    secret_env: str = _key(
+        "DIGEST_SECRET",
+        "The name of the environment variable holding the secret that signs every personal link "
+        "(never the secret), the same for `digest serve` and `digest run`; several secrets separated by "
+        "spaces rotate it: the first signs, any verifies.",
+    )
+    forwarded_allow_ips: str = _key(
+        "127.0.0.1", "Proxies (IPs, comma-separated, or `*`) whose X-Forwarded-For and X-Forwarded-Proto are believed."
+    )
+    trusted_hosts: tuple[str, ...] = _key((), "The Host header values `digest serve` answers (others get 400); empty: any.")
+    subscribe: bool = _key(True, "`false` turns off the public /subscribe form; the other subscriber pages stay.")
+    confirm_hours: int = _key(48, "Hours a confirmation link works.")
+    client_limit: int = _key(10, "Subscribe attempts one client (IP address) may make per `limit_window`.")
+    address_limit: int = _key(3, "Confirmation mails one address may be sent per `limit_window`.")
+    limit_window: int = _key(3600, "The window of `client_limit` and `address_limit`, in seconds.")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribersConfig:
+    """``[subscribers]``: what bounces do to a subscriber."""
+
+    bounce_limit: int = _key(3, "Hard bounces (5xx replies, bounce reports) within `bounce_window_days` that disable a subscriber.")
+    bounce_window_days: int = _key(30, "The days over which hard bounces are counted.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,18 +223,99 @@ class Config:
     """The whole validated config."""
 
     path: Path | None = field(default=None, metadata={"internal": True})
-    store: StoreConfig = StoreConfig()
-    sources: tuple[SourceConfig, ...] = ()
-    fetch: FetchConfig = FetchConfig()
-    topics: TopicsConfig = TopicsConfig()
-    schedule: ScheduleConfig = ScheduleConfig()
-    archive: ArchiveConfig = ArchiveConfig()
-    render: RenderConfig = RenderConfig()
-    email: EmailConfig = EmailConfig()
+    store: StoreConfig = _key(StoreConfig(), "Where digest keeps what it remembers.")
+    sources: tuple[SourceConfig, ...] = _key((), "Where papers come from: one `[[sources]]` table per source.")
+    fetch: FetchConfig = _key(FetchConfig(), "How network sources are downloaded.")
+    topics: TopicsConfig = _key(TopicsConfig(), "How papers are grouped by topic.")
+    schedule: ScheduleConfig = _key(ScheduleConfig(), "When `digest schedule` runs a cycle.")
+    archive: ArchiveConfig = _key(ArchiveConfig(), "The Markdown archive and the HTML site built from it.")
+    render: RenderConfig = _key(RenderConfig(), "How digests are rendered.")
+    email: EmailConfig = _key(EmailConfig(), "Sending each digest by SMTP.")
+    serve: ServeConfig = _key(ServeConfig(), "`digest serve`, the subscriber pages and the signed links in every message.")
+    subscribers: SubscribersConfig = _key(SubscribersConfig(), "What bounces do to the subscribers in the store.")
 
 
-def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
-    """Return the config path: ``--config``, then ``$DIGEST_CONFIG``, ``./digest.toml``, ``config/digest.toml``."""
+@dataclass(frozen=True, slots=True)
+class KeyDoc:
+    """One key of the config file as the configuration reference shows it."""
+
+    name: str
+    type: str  # "string", "integer", "list of strings", "`a`, `b` or `c`", ...
+    default: str  # as written in TOML; "" when the key has none
+    doc: str
+
+
+@dataclass(frozen=True, slots=True)
+class SectionDoc:
+    """One table of the config file (``[email]``, ``[[sources]]``) with its description and keys."""
+
+    header: str
+    doc: str
+    keys: tuple[KeyDoc, ...]
+
+
+def schema_reference() -> tuple[SectionDoc, ...]:
+    """Every table and key of the config schema, in file order, with the descriptions written beside them."""
+    sections: list[SectionDoc] = []
+
+    def walk(cls: type, header: str, doc: str, where: str) -> None:
+        hints = typing.get_type_hints(cls)
+        keys: list[KeyDoc] = []
+        tables: list[tuple[type, str, str, str]] = []
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("internal"):
+                continue
+            name = f.metadata.get("key", f.name)
+            path = f"{where}.{name}" if where else name
+            hint = hints[f.name]
+            item = get_args(hint)[0] if get_origin(hint) is tuple else None
+            if dataclasses.is_dataclass(hint) or (isinstance(item, type) and dataclasses.is_dataclass(item)):
+                table = f"[{path}]" if item is None else f"[[{path}]]"
+                tables.append((typing.cast(type, item or hint), table, f.metadata.get("doc", ""), path))
+            else:
+                keys.append(KeyDoc(name, _type_text(hint, f.metadata), _toml_text(f.default), f.metadata.get("doc", "")))
+        if keys or header:
+            sections.append(SectionDoc(header, doc, tuple(keys)))
+        for table_cls, table, table_doc, path in tables:
+            walk(table_cls, table, table_doc, path)
+
+    walk(Config, "", "", "")
+    return tuple(sections)
+
+
+def _type_text(hint: Any, meta: Any) -> str:
+    """A key's type in words, for the reference."""
+    if meta.get("choices"):
+        names = [f"`{c}`" for c in meta["choices"]]
+        return f"{', '.join(names[:-1])} or {names[-1]}"
+    if get_origin(hint) in (Union, types.UnionType):
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    if get_origin(hint) is tuple:
+        return f"list of {_TYPE_WORDS[get_args(hint)[0]]}s"
+    return _TYPE_WORDS[hint]
+
+
+_TYPE_WORDS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path"}
+
+
+def _toml_text(value: Any) -> str:
+    """A default as it would be written in the config file ("" for a key with no default)."""
+    if value is None or value == "":
+        return "" if value is None else '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return f"{value:_}" if value >= 10_000 else str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def locate_config(explicit: Path | None, cwd: Path | None = None) -> Path | None:
+    """The config path: ``--config``, then ``$DIGEST_CONFIG``, ``./digest.toml``, ``config/digest.toml``;
+    None when none is given and neither file exists."""
     if explicit is not None:
         return explicit
     env = os.environ.get(ENV_VAR)
@@ -164,11 +325,73 @@ def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
     for candidate in (here / "digest.toml", here / "config" / "digest.toml"):
         if candidate.is_file():
             return candidate
-    raise ConfigError(
-        "no config file: none given with --config or $DIGEST_CONFIG, and neither ./digest.toml "
-        "nor ./config/digest.toml exists",
-        hint="pass --config PATH (see config/digest.toml in the repository for an example)",
-    )
+    return None
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> Path:
+    """Return the config path (see :func:`locate_config`); ConfigError when there is none."""
+    found = locate_config(explicit, cwd)
+    if found is None:
+        raise ConfigError(
+            "no config file: none given with --config or $DIGEST_CONFIG, and neither ./digest.toml "
+            "nor ./config/digest.toml exists",
+            hint="run `digest init` to write a commented digest.toml here, or pass --config PATH",
+        )
+    return found
+
+
+def builtin_config(folder: Path) -> Config:
+    """The built-in defaults, for a preview with no config file: the shipped topics, no sources,
+    and the store and archive paths inside ``folder`` (a preview never writes either)."""
+    return dataclasses.replace(config_from_dict({}, folder / "digest.toml"), path=None)
+
+
+def preview_config(explicit: Path | None, scratch: Path, *, given: bool, cwd: Path | None = None) -> Config:
+    """The config ``digest preview`` uses: the one found (see :func:`locate_config`), else, when
+    files or feeds to preview are ``given``, the :func:`builtin_config` in ``scratch``."""
+    found = locate_config(explicit, cwd)
+    if found is not None:
+        return load_config(found)
+    if not given:
+        raise ConfigError(
+            "nothing to preview: no config file (--config, $DIGEST_CONFIG, ./digest.toml, ./config/digest.toml) "
+            "and no snapshot FILE or --url given",
+            hint="digest preview LISTING.txt, digest preview --url FEED_URL, or `digest init` to write a config",
+        )
+    return builtin_config(scratch)
+
+
+_ARXIV_LISTING = re.compile(r"^https?://(?:rss|export)\.arxiv\.org/(?:rss|atom)/([a-z-]+(?:\.[A-Za-z-]+)?(?:\+[a-z-]+(?:\.[A-Za-z-]+)?)*)/?$")
+_HF_DAILY = re.compile(r"^https://huggingface\.co/api/daily_papers/?(?:\?.*)?$")
+
+
+def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
+    """A source for a feed URL, named after what it lists (``cs.LG`` for an arXiv listing, ``hf-daily``
+    for the Hugging Face daily papers API, else the host), with a suffix if ``taken`` has that name.
+
+    ConfigError unless ``url`` is an http(s) URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ConfigError(f"{url!r} is not an http(s) URL")
+    arxiv = _ARXIV_LISTING.match(url)
+    if arxiv:
+        kind, name = "feed", arxiv[1].replace("+", "-")  # cs.LG+stat.ML: "+" is no name character
+    elif _HF_DAILY.match(url):
+        kind, name = "hf-daily-papers", "hf-daily"
+    else:
+        kind, name = "feed", re.sub(r"[^A-Za-z0-9._-]+", "-", parts.hostname).strip("-._") or "feed"
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name}-{n}"
+    return SourceConfig(name=unique, kind=kind, url=url)
+
+
+def is_address(text: str) -> bool:
+    """True for a plain email address (``reader@example.org``, no spaces or brackets, at most 254
+    characters), as ``[[email.recipients]] address`` and a subscriber's address take."""
+    return bool(_ADDRESS.match(text)) and len(text) <= 254
 
 
 def load_config(path: Path) -> Config:
@@ -232,6 +455,7 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
     if config.render.templates is not None and not config.render.templates.is_dir():
         errors.append(f"render.templates: folder {config.render.templates} does not exist")
     _check_email(config, errors)
+    _check_serve(config, errors)
     _check_schedule(config.schedule, errors)
     if config.fetch.max_bytes < 1:
         errors.append("fetch.max_bytes: must be positive")
@@ -255,10 +479,7 @@ def _check_email(config: Config, errors: list[str]) -> None:
                 )
         for j, code in enumerate(recipient.categories):
             if not is_arxiv_category(code):
-                errors.append(
-                    f"email.recipients[{i}].categories[{j}]: {code!r} is not an arXiv category or archive"
-                    " (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')"
-                )
+                errors.append(f"email.recipients[{i}].categories[{j}]: {not_a_category(code)}")
     sender = email.sender.rsplit("<", 1)[-1].rstrip(">").strip()
     if not _ADDRESS.match(sender) or any(c in email.sender for c in "\r\n"):
         errors.append(f"email.from: {email.sender!r} is not an address like 'Paper digest <digest@example.org>'")
@@ -274,8 +495,22 @@ def _check_email(config: Config, errors: list[str]) -> None:
         errors.append("email.timeout: must be positive")
     if email.max_attempts < 1:
         errors.append("email.max_attempts: must be at least 1")
-    if email.enabled and not email.recipients:
-        errors.append("email.recipients: email is enabled but no [[email.recipients]] are listed")
+
+
+def _check_serve(config: Config, errors: list[str]) -> None:
+    """The web process's port, secret variable name and limits, and the bounce thresholds."""
+    serve, subs = config.serve, config.subscribers
+    if not 0 <= serve.port <= 65535:
+        errors.append("serve.port: must be between 0 and 65535")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", serve.secret_env):
+        errors.append(f"serve.secret_env: {serve.secret_env!r} is not an environment variable name")
+    for key in ("confirm_hours", "client_limit", "address_limit", "limit_window"):
+        if getattr(serve, key) < 1:
+            errors.append(f"serve.{key}: must be at least 1")
+    if subs.bounce_limit < 1:
+        errors.append("subscribers.bounce_limit: must be at least 1")
+    if subs.bounce_window_days < 1:
+        errors.append("subscribers.bounce_window_days: must be at least 1")
 
 
 def _topic_codes(config: Config) -> tuple[str, ...] | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest.config import Config, SourceConfig
+from digest.config import Config, SourceConfig, source_for_url
 from digest.errors import SourceError
 from digest.deliver import Channel, DeliveryContext
 from digest.deliver.archive import ArchiveChannel, render_options, write_digest_files
@@ -219,7 +219,7 @@ def _ingest(
     ingested = [
         (s.content_hash, s.source, s.origin, len(s.papers)) for r in results if r.name in inboxes for s in r.snapshots
     ]
-    rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config)]
+    rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config, store)]
     store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
     _remember_sources(store, results, now)
     counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
@@ -246,28 +246,34 @@ def preview_cycle(
     day: dt.date | None = None,
     include_seen: bool = False,
     files: Sequence[Path] = (),
+    urls: Sequence[str] = (),
     on_source: Callable[[SourceResult], None] | None = None,
 ) -> RunReport:
     """Render what the next digest would be into ``out_dir``; the store is never written.
 
-    ``include_seen`` ignores the seen marks (and the record of ingested files); ``files`` previews
-    those snapshot files instead of the configured sources.
+    ``include_seen`` ignores the seen marks (and the record of ingested files); ``files`` (snapshot
+    files) and ``urls`` (feeds, see :func:`digest.config.source_for_url`) are previewed instead of
+    the configured sources.
     """
     day_given = day is not None
     day = day or today(config, now)
+    url_sources: list[SourceConfig] = []
+    for url in urls:
+        url_sources.append(source_for_url(url, [s.name for s in url_sources]))
     grouper = load_grouping(config)
     renderer = Renderer(config.render.templates)
     with SeenStore.open(config.store.path, readonly=True) as store:
-        if files:
-            results = [_read_files(files, now)]
+        context = ReadContext(
+            config,
+            now,
+            day,
+            day_given=day_given,
+            already_ingested=(lambda hashes: set()) if include_seen else store.ingested_hashes,
+        )
+        if files or urls:
+            results = [_read_files(files, now)] if files else []
+            results += read_sources(url_sources, context, on_done=on_source) if url_sources else []
         else:
-            context = ReadContext(
-                config,
-                now,
-                day,
-                day_given=day_given,
-                already_ingested=(lambda hashes: set()) if include_seen else store.ingested_hashes,
-            )
             results = read_sources(_enabled(config), context, on_done=on_source)
         merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
         diff = Diff(tuple(merged), ()) if include_seen else store.diff(merged)

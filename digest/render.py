@@ -144,7 +144,8 @@ class RenderOptions:
     max_per_topic: int = 10
     excerpt_chars: int = 320
     generated_at: dt.datetime | None = None
-    unsubscribe: str = ""  # a mailto: link shown in the email footer ("" for the archive)
+    unsubscribe: str = ""  # the email footer's unsubscribe link: a mailto, or the reader's tokenised page ("" for the archive)
+    preferences: str = ""  # the email footer's link to the reader's preferences page ("" for none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,7 @@ def template_context(digest: Digest, options: RenderOptions) -> dict[str, Any]:
         "generated_at": options.generated_at,
         "placements": digest.placements,
         "unsubscribe": options.unsubscribe,
+        "preferences": options.preferences,
     }
 
 
@@ -416,4 +418,6 @@ def probe_digests() -> list[tuple[Digest, RenderOptions]]:
     return [
         (digest, RenderOptions(site_url="https://papers.example.org", max_per_topic=2, unsubscribe="mailto:off@example.org")),
         (single, RenderOptions()),
+        (single, RenderOptions(site_url="https://papers.example.org", unsubscribe="https://papers.example.org/unsubscribe?t=x",
+                               preferences="https://papers.example.org/preferences?t=x")),
     ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from digest.config import Config
 from digest.store import SeenStore
+from digest.subscribers import Subscribers
 
 
 def collect_status(config: Config) -> dict[str, Any]:
@@ -19,6 +20,7 @@ def collect_status(config: Config) -> dict[str, Any]:
                 "id": last.id, "date": last.date.isoformat(), "created_at": last.created_at.isoformat(),
                 "new": last.counts.new,
             },
+            "subscribers": Subscribers(store).counts(),
             "deliveries": {
                 **store.delivery_counts(),
                 "pending_rows": [
@@ -53,6 +55,8 @@ def format_status(info: dict[str, Any]) -> str:
     ]
     last = info["last_digest"]
     lines.append("last digest: none yet" if last is None else f"last digest: {last['date']} ({last['new']} new papers)")
+    subs = info["subscribers"]
+    lines.append("subscribers: " + ", ".join(f"{n} {status}" for status, n in subs.items()))
     d = info["deliveries"]
     lines.append(f"deliveries: {d['sent']} sent, {d['pending']} pending, {d['failed']} failed")
     for row in d["pending_rows"]:

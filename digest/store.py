@@ -143,12 +143,43 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE papers ADD COLUMN categories TEXT NOT NULL DEFAULT '[]';
     """,
+    # 6: subscribers (digest/subscribers.py): one row per address, its status and preferences,
+    # and every change to it (where it came from: the CLI, the web, a bounce) as an event.
+    """
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL COLLATE NOCASE UNIQUE,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed', 'bouncing', 'disabled')),
+        topics TEXT NOT NULL DEFAULT '[]',
+        categories TEXT NOT NULL DEFAULT '[]',
+        cadence TEXT NOT NULL DEFAULT 'daily' CHECK (cadence IN ('daily', 'weekly')),
+        weekday INTEGER,
+        epoch INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        unsubscribed_at TEXT,
+        updated_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX subscribers_by_status ON subscribers(status);
+    CREATE TABLE subscriber_events (
+        id INTEGER PRIMARY KEY,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX subscriber_events_by_kind ON subscriber_events(subscriber_id, kind, at);
+    """,
 )
 
 COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
 RANK_INDEX_VERSION = 3  # the schema version that added digest_papers_by_rank
 MONTH_COUNTS_VERSION = 4  # the schema version that added topic_month_counts
 CATEGORIES_VERSION = 5  # the schema version that added papers.categories
+SUBSCRIBERS_VERSION = 6  # the schema version that added subscribers and subscriber_events
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 

@@ -91,6 +91,7 @@ def run_digest(
         cwd=cwd,
         env=full_env,
         capture_output=True,
+        stdin=subprocess.DEVNULL,  # as in CI: nothing asks a question (digest init asks on a terminal)
         text=True,
         timeout=120,
     )

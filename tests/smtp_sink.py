@@ -44,7 +44,8 @@ class Sink:
     """An aiosmtpd handler that records what it accepts.
 
     ``rcpt_replies[address]`` is a queue of replies to RCPT TO for that address (e.g. ``"451 ..."``),
-    consumed one per attempt; ``drop_on`` holds DATA numbers (1-based, over the server's life) on
+    consumed one per attempt; ``data_replies[address]`` the same for the end of DATA of a message
+    to that address; ``drop_on`` holds DATA numbers (1-based, over the server's life) on
     which the connection is cut without a reply; ``block_on`` is a DATA number on which the handler
     waits for ``release`` (setting ``blocked`` first) and then refuses it with 451, or accepts it
     when ``accept_held``.
@@ -52,6 +53,7 @@ class Sink:
 
     messages: list[Received] = field(default_factory=list)
     rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
+    data_replies: dict[str, list[str]] = field(default_factory=dict)
     drop_on: set[int] = field(default_factory=set)
     block_on: int | None = None
     accept_held: bool = False
@@ -75,6 +77,10 @@ class Sink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.data_count += 1
+        for rcpt in envelope.rcpt_tos:
+            queue = self.data_replies.get(rcpt)
+            if queue:
+                return queue.pop(0)
         if self.data_count in self.drop_on:
             server.transport.close()
             return "421 4.4.2 connection dropped by the test"

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from tests.conftest import FIXTURES, REPLAY, seed
+from tests.httpserver import Reply, TestServer
 from digest.cli import main
 from digest.store import SeenStore
 
@@ -150,10 +153,46 @@ def test_a_crash_between_grouping_and_commit_loses_nothing(
 
 
 def test_every_command_has_help(digest_cli: Cli) -> None:
-    for command in ([], ["run"], ["preview"], ["status"], ["topics"], ["topics", "eval"], ["topics", "add-example"], ["schedule"], ["site"]):
+    commands = [name.split()[1:] for name, _ in _commands(main)]
+    assert ["init"] in commands and ["serve"] in commands and ["subscribers", "bounce"] in commands
+    for command in commands:
         result = digest_cli(*command, "--help", check_code=0)
         assert "Usage:" in result.stdout
         assert len(result.stdout.splitlines()) > 3
+
+
+def _commands(command: click.Command, path: tuple[str, ...] = ("digest",)) -> Iterator[tuple[str, click.Command]]:
+    yield " ".join(path), command
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_command_option_and_argument_is_described() -> None:
+    """The CLI reference is made from these texts: a command or an option without one fails here."""
+    missing = []
+    for name, command in _commands(main):
+        help_text = command.help or ""
+        if len(help_text.strip()) < 10:
+            missing.append(name)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and len((param.help or "").strip()) < 5:
+                missing.append(f"{name} {param.opts[0]}")
+            if isinstance(param, click.Argument) and param.human_readable_name not in help_text:
+                missing.append(f"{name} {param.human_readable_name} (say what it is in the command's help)")
+    assert missing == []
+    assert len(list(_commands(main))) >= 9
+
+
+def test_version_is_the_installed_package_version(digest_cli: Cli) -> None:
+    import importlib.metadata
+
+    import digest
+
+    version = importlib.metadata.version("digest")
+    assert version == digest.__version__
+    result = digest_cli("--version", check_code=0)
+    assert result.stdout == f"digest, version {version}\n"
 
 
 def test_status_reports_store_last_digest_and_sources(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
@@ -214,3 +253,102 @@ def test_nothing_new_says_the_entries_were_all_seen(write_config: Callable[..., 
     shutil.copy(FIXTURES / "snapshots" / "no-blank-lines.txt", tmp_path / "inbox" / "b.txt")  # same papers, other bytes
     result = digest_cli("run", "--date", "2025-03-15", check_code=0)
     assert result.stdout == "Nothing new for 2025-03-15: all 3 entries read were seen before.\n"
+
+
+# --- preview with no config anywhere ---------------------------------------------------------------
+
+
+def test_preview_of_a_file_with_no_config_uses_the_built_in_defaults(digest_cli: Cli, tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    result = digest_cli("preview", "--date", "2025-03-14", str(seed("000")), env={"TMPDIR": str(temp)}, check_code=0)
+    assert result.stderr == "note: no config file: previewing with the built-in defaults (the shipped topics)\n"
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Preview for 2025-03-14: 112 new papers in 11 topics (112 entries read, 0 already seen, 0 duplicates merged)."
+    html = Path(next(line for line in lines if line.strip().startswith("html: ")).split(": ", 1)[1])
+    assert html.name == "2025-03-14.html" and html.parent.parent == temp  # a new temp folder
+    assert "Inference &amp; serving" in html.read_text(encoding="utf-8")  # the shipped topics
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["temp"]  # no store, archive or config left behind
+    assert sorted(p.name for p in html.parent.iterdir()) == ["2025-03-14.html", "2025-03-14.md", "2025-03-14.txt"]
+
+
+def test_preview_of_a_feed_url_with_no_config(digest_cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    url = http_server.add("/rss/cs.LG", Reply(body=(FIXTURES / "feeds" / "arxiv_rss.xml").read_bytes(), headers={"Content-Type": "application/rss+xml"}))
+    out = tmp_path / "out"
+    summary = json.loads(digest_cli("preview", "--url", url, "--out", str(out), "--date", "2025-03-14", "--json", check_code=0).stdout)
+    assert summary["sources"] == [{"name": "127.0.0.1", "ok": True, "entries": 3, "error": None, "not_modified": False, "warnings": []}]
+    assert summary["new"] == 3  # the new and cross-listed announcements, not the replacements
+    assert Path(summary["outputs"]["html"]) == out / "2025-03-14.html"
+    assert "Attention Is Not All You Need for Tabular Data" in (out / "2025-03-14.md").read_text(encoding="utf-8")
+    assert http_server.hits("/rss/cs.LG") == 1
+
+
+def test_preview_url_replaces_the_configured_sources(write_config: Callable[..., Path], digest_cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    write_config()
+    shutil.copy(FIXTURES / "snapshots" / "blank-lines.txt", tmp_path / "inbox")
+    url = http_server.add("/feed", Reply(body=(FIXTURES / "feeds" / "arxiv_rss.xml").read_bytes()))
+    result = digest_cli("preview", "--url", url, "--out", str(tmp_path / "p"), "--json", check_code=0)
+    assert result.stderr == ""  # the config was found
+    assert [s["name"] for s in json.loads(result.stdout)["sources"]] == ["127.0.0.1"]
+
+
+def test_preview_of_a_failing_url_is_one_error_line_and_exit_1(digest_cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    url = http_server.add("/gone", Reply(status=404))
+    result = digest_cli("preview", "--url", url, "--out", str(tmp_path / "p"), check_code=1)
+    assert result.stderr.splitlines()[1] == f"error: source '127.0.0.1': {url}: HTTP 404 Not Found"
+
+
+def test_preview_open_with_no_config_opens_the_html_in_the_browser(digest_cli: Cli, tmp_path: Path) -> None:
+    browser = tmp_path / "browser"
+    browser.write_text('#!/bin/sh\nprintf "%s\\n" "$1" >> "$(dirname "$0")/opened"\n', encoding="utf-8")
+    browser.chmod(0o755)
+    out = tmp_path / "out"
+    digest_cli("preview", "--open", "--out", str(out), "--date", "2025-03-14", str(FIXTURES / "snapshots" / "blank-lines.txt"),
+               env={"BROWSER": f"{browser} %s"}, check_code=0)
+    assert (tmp_path / "opened").read_text(encoding="utf-8") == (out / "2025-03-14.html").resolve().as_uri() + "\n"
+
+
+def test_preview_with_nothing_to_preview_and_no_config_says_what_to_do(digest_cli: Cli) -> None:
+    result = digest_cli("preview", check_code=2)
+    assert result.stderr.splitlines() == [
+        "error: nothing to preview: no config file (--config, $DIGEST_CONFIG, ./digest.toml, ./config/digest.toml) "
+        "and no snapshot FILE or --url given",
+        "hint: digest preview LISTING.txt, digest preview --url FEED_URL, or `digest init` to write a config",
+    ]
+
+
+def test_run_with_no_config_points_to_init(digest_cli: Cli) -> None:
+    result = digest_cli("run", check_code=2)
+    assert result.stderr.splitlines()[-1] == "hint: run `digest init` to write a commented digest.toml here, or pass --config PATH"
+
+
+def test_a_url_that_is_not_http_is_a_usage_error(digest_cli: Cli) -> None:
+    result = digest_cli("preview", "--url", "file:///etc/passwd", check_code=2)
+    assert result.stderr.splitlines()[-1] == "Error: Invalid value for '--url': 'file:///etc/passwd' is not an http(s) URL"
+
+
+# --- shell completion (click's own) -------------------------------------------------------------------
+
+
+def _completion_script(shell: str) -> str:
+    digest = Path(sys.executable).parent / "digest"
+    result = subprocess.run([str(digest)], env={**os.environ, "_DIGEST_COMPLETE": f"{shell}_source"}, capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
+
+
+@pytest.mark.parametrize(("words", "cword", "expected"), [("digest pre", 1, ["preview"]), ("digest topics e", 2, ["eval"]), ("digest i", 1, ["init"])])
+def test_bash_completion_script_completes_subcommands(tmp_path: Path, words: str, cword: int, expected: list[str]) -> None:
+    script = tmp_path / "digest.bash"
+    script.write_text(_completion_script("bash"), encoding="utf-8")
+    assert "complete -o nosort -F _digest_completion digest" in script.read_text(encoding="utf-8")
+    command = f'source {script}; COMP_WORDS=({words}); COMP_CWORD={cword}; _digest_completion digest; printf "%s\\n" "${{COMPREPLY[@]}}"'
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(["bash", "--norc", "--noprofile", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+    assert result.stderr == ""
+    assert result.stdout.split() == expected
+
+
+@pytest.mark.parametrize(("shell", "mark"), [("zsh", "compdef _digest_completion digest"), ("fish", "complete --no-files --command digest")])
+def test_zsh_and_fish_completion_scripts_are_produced(shell: str, mark: str) -> None:
+    script = _completion_script(shell)
+    assert mark in script and f"_DIGEST_COMPLETE={shell}_complete" in script

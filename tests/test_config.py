@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
+import functools
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from digest.config import find_config, load_config
+from digest.config import find_config, load_config, schema_reference
 from digest.errors import ConfigError
 
 
@@ -114,3 +118,64 @@ def test_shipped_configs_are_valid() -> None:
 def test_unknown_time_zone(write_config: Callable[..., Path]) -> None:
     path = write_config('[schedule]\ntimezone = "Mars/Olympus"\n')
     assert errors_of(path) == [f"{path}: schedule.timezone: unknown time zone 'Mars/Olympus' (e.g. 'UTC', 'Europe/Paris')"]
+
+
+# -- the schema documents itself (the configuration reference is made from it) ---------------
+
+
+def test_every_table_and_key_of_the_schema_has_a_description() -> None:
+    sections = schema_reference()
+    headers = [s.header for s in sections]
+    assert headers[:2] == ["[store]", "[[sources]]"]  # in the order of the file
+    assert headers.index("[email]") + 1 == headers.index("[[email.recipients]]")
+    undocumented = [s.header for s in sections if not s.doc.strip()]
+    undocumented += [f"{s.header} {k.name}" for s in sections for k in s.keys if len(k.doc.strip()) < 10]
+    assert undocumented == [], "describe these keys beside them in digest/config.py"
+    untyped = [f"{s.header} {k.name}" for s in sections for k in s.keys if not k.type]
+    assert untyped == []
+    email = next(s for s in sections if s.header == "[email]")
+    assert [k.name for k in email.keys][:3] == ["enabled", "host", "port"]
+    assert "from" in [k.name for k in email.keys]  # the TOML key, not the attribute's name
+
+
+def test_the_reference_lists_exactly_the_keys_the_loader_knows(write_config: Callable[..., Path]) -> None:
+    """An unknown key's error lists the keys a table takes: the reference shows the same ones."""
+    listed = {s.header.strip("[]"): {k.name for k in s.keys} for s in schema_reference()}
+    for section, keys in listed.items():
+        subtables = {other.rsplit(".", 1)[-1] for other in listed if other.startswith(section + ".")}
+        array = section in ("sources", "email.recipients")
+        config = write_config(f"{'[[' if array else '['}{section}{']]' if array else ']'}\nnot_a_key = 1\n", inbox=False)
+        with pytest.raises(ConfigError) as caught:
+            load_config(config)
+        (unknown,) = [line for line in caught.value.message.splitlines() if "unknown key" in line]
+        known = unknown.split("(known keys here: ", 1)[1].rstrip(")").split(", ")
+        assert set(known) == keys | subtables, section
+
+
+def test_the_reference_gives_the_defaults_the_loader_uses(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = load_config(write_config(
+        """
+        [[email.recipients]]
+        address = "team@example.org"
+        """
+    ))
+    entries: dict[str, Any] = {"sources": config.sources[0], "email.recipients": config.email.recipients[0]}
+    given = {("sources", "name"), ("sources", "kind"), ("sources", "path"), ("email.recipients", "address")}
+    checked = 0
+    for section in schema_reference():
+        where = section.header.strip("[]")
+        table = entries.get(where) or functools.reduce(getattr, where.split("."), config)
+        attributes = {f.metadata.get("key", f.name): f.name for f in dataclasses.fields(table)}
+        for key in section.keys:
+            if (where, key.name) in given:
+                continue
+            value = getattr(table, attributes[key.name])
+            if key.default == "":
+                assert value is None, (where, key.name)
+            elif key.type == "path":
+                assert value == tmp_path / tomllib.loads(f"v = {key.default}")["v"], (where, key.name)
+            else:
+                expected = tomllib.loads(f"v = {key.default}")["v"]
+                assert value == (tuple(expected) if isinstance(expected, list) else expected), (where, key.name)
+            checked += 1
+    assert checked >= 35

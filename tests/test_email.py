@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -54,8 +53,20 @@ from digest.pipeline import deliver_pending, load_grouping, load_topics, run_cyc
 from digest.recall import load_digest
 from digest.render import Renderer
 from digest.store import Delivery, Diff, SeenStore
+from digest.subscribers import Preferences, Subscribers
+from digest.tokens import Signer
 from tests.httpserver import TestServer
 from tests.smtp_sink import Received, Sink, smtp_server
+
+SECRET = "test-secret-0123456789abcdef"
+SIGNER = Signer([SECRET.encode()])
+
+
+@pytest.fixture(autouse=True)
+def _link_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secret that signs readers' links, as ``[serve] secret_env`` names it (the default, DIGEST_SECRET)."""
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 DAY = dt.date(2025, 3, 14)
@@ -120,11 +131,11 @@ def test_each_recipient_gets_their_topics_in_one_multipart_message(write_config:
         assert msg["From"] == "Paper digest <digest@example.org>" and msg["To"] == address
         assert msg["Date"].datetime == NOW
         assert msg["List-Id"] == "Daily papers digest <daily-papers-digest.example.org>"
-        assert msg["List-Unsubscribe"] == (
-            "<mailto:digest@example.org?subject=unsubscribe>, "
-            f"<https://papers.example.org/unsubscribe?address={address.replace('@', '%40')}>"
-        )
+        unsubscribe = f"https://papers.example.org/unsubscribe?t={SIGNER.recipient_token('unsubscribe', address)}"
+        preferences = f"https://papers.example.org/preferences?t={SIGNER.recipient_token('preferences', address)}"
+        assert msg["List-Unsubscribe"] == f"<mailto:digest@example.org?subject=unsubscribe>, <{unsubscribe}>"
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert "@" not in unsubscribe.split("//")[1] and "%40" not in unsubscribe  # a token, never the address
         ids.add(msg["Message-ID"])
         assert msg.get_content_type() == "multipart/alternative"
         text, html = msg.iter_parts()
@@ -139,8 +150,9 @@ def test_each_recipient_gets_their_topics_in_one_multipart_message(write_config:
         assert 'style="' in body  # premailer inlined the CSS
         assert "@media (prefers-color-scheme: dark)" in body
         assert f"{count} new paper" in text.get_content()
-        assert '<a href="mailto:digest@example.org?subject=unsubscribe" style="color:#6b7280">Unsubscribe</a>' in body
-        assert "Unsubscribe: mailto:digest@example.org?subject=unsubscribe" in text.get_content()
+        assert f'<a href="{unsubscribe}" style="color:#6b7280">Unsubscribe</a>' in body
+        assert f'<a href="{preferences}" style="color:#6b7280">Preferences</a>' in body
+        assert f"Unsubscribe: {unsubscribe}" in text.get_content() and f"Preferences: {preferences}" in text.get_content()
         if address == "fast@example.org":
             assert "&lt;RET&gt;" in body and "<RET>" not in body  # feed text is data
     assert len(ids) == 3
@@ -162,7 +174,11 @@ def fresh_message(config: Config, received: Received, topics: list[str], categor
 
     (recipient,) = received.recipients
     info = ListInfo.from_config(config)
-    options = replace(render_options(config, NOW), unsubscribe=info.unsubscribe_mailto)
+    url = f"https://papers.example.org/unsubscribe?t={SIGNER.recipient_token('unsubscribe', recipient)}"
+    options = replace(
+        render_options(config, NOW), unsubscribe=url,
+        preferences=f"https://papers.example.org/preferences?t={SIGNER.recipient_token('preferences', recipient)}",
+    )
     with SeenStore.open(config.store.path, readonly=True) as store:  # a recalled digest reads its papers on demand
         (record,) = store.digests()
         digest = filter_digest(load_digest(store, [record], load_topics(config)), topics, categories or ())
@@ -171,7 +187,6 @@ def fresh_message(config: Config, received: Received, topics: list[str], categor
     msg = EmailMessage(policy=email_policy.SMTP.clone(max_line_length=998))
     msg["To"] = recipient
     msg["Message-ID"] = message_id(row, record.created_at, info.sender.rsplit("@", 1)[-1])
-    url = f"https://papers.example.org/unsubscribe?address={quote(recipient, safe='')}"
     msg["List-Unsubscribe"] = f"<mailto:digest@example.org?subject=unsubscribe>, <{url}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["From"] = config.email.sender
@@ -226,12 +241,23 @@ def test_each_copy_is_the_message_the_email_package_builds_from_scratch(write_co
     assert report.deliveries["email"] == {"sent": 5, "failed": 0, "pending": 0}
     wanted = dict(recipients)
     assert sorted(r.recipients[0] for r in sink.messages) == sorted(wanted)
-    bodies: dict[tuple[str, ...], set[bytes]] = {}
+    bodies: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
     for received in sink.messages:
         assert anatomy(received.data) == anatomy(fresh_message(config, received, wanted[received.recipients[0]]))
         assert received.data.isascii() and max(len(line) for line in received.data.split(b"\r\n")) <= 998
-        bodies.setdefault(tuple(wanted[received.recipients[0]]), set()).add(received.data.partition(b"\r\n\r\n")[2])
-    assert all(len(shared) == 1 for shared in bodies.values())  # one encoded body per topic filter
+        bodies.setdefault(tuple(wanted[received.recipients[0]]), set()).add(shared_texts(received))
+    assert all(len(shared) == 1 for shared in bodies.values())  # one rendering per topic filter, only the tokens differ
+
+
+def shared_texts(received: Received) -> tuple[str, ...]:
+    """Each part's text with the reader's own link tokens (asserted in every part) replaced by
+    ``TOKEN``: what the copies of one rendering share."""
+    tokens = [SIGNER.recipient_token(purpose, received.recipients[0]) for purpose in ("unsubscribe", "preferences")]
+    texts = anatomy(received.data)[2]
+    assert all(token in text for token in tokens for text in texts)  # each part has the reader's own links
+    for token in tokens:
+        texts = [text.replace(token, "TOKEN") for text in texts]
+    return tuple(texts)
 
 
 @pytest.mark.parametrize("content", [
@@ -318,7 +344,10 @@ def test_recipient_headers_are_written_as_the_email_package_writes_them(site_url
     ]
     assert plain_path_taken(info, "example.org")  # the plain path is really taken (it checks itself against the package)
     for address in addresses:
-        assert own_headers(address, info=info, msgid=msgid) == own_headers_by_email_package(address, info=info, msgid=msgid)
+        for url in ("", f"{info.unsubscribe_url}?t={SIGNER.recipient_token('unsubscribe', address)}" if info.unsubscribe_url else ""):
+            assert own_headers(address, info=info, msgid=msgid, url=url) == own_headers_by_email_package(
+                address, info=info, msgid=msgid, url=url
+            )
 
 
 def test_send_empty_mails_a_recipient_whose_topics_have_nothing(write_config: Callable[..., Path], tmp_path: Path) -> None:
@@ -339,6 +368,22 @@ def test_no_site_url_means_a_mailto_unsubscribe_only(write_config: Callable[...,
     (msg,) = sink.by_recipient()["all@example.org"]
     assert msg["List-Unsubscribe"] == "<mailto:leave@example.org?subject=unsubscribe>"
     assert msg["List-Unsubscribe-Post"] is None  # RFC 8058 one-click needs an https URI
+
+
+def test_without_the_secret_config_recipients_get_a_mailto_unsubscribe_and_no_personal_links(
+    write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET")
+    sink = Sink()
+    with smtp_server(sink) as port:
+        run_cycle(load_config(email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:1])), now=NOW, day=DAY)
+    (msg,) = sink.by_recipient()["all@example.org"]
+    assert msg["List-Unsubscribe"] == "<mailto:digest@example.org?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None
+    text = msg.get_body(("plain",))
+    assert text is not None
+    assert "Unsubscribe: mailto:digest@example.org?subject=unsubscribe" in text.get_content()
+    assert "Preferences:" not in text.get_content() and "SLOT" not in text.get_content()
 
 
 def test_feed_and_config_text_never_reach_a_header(write_config: Callable[..., Path], tmp_path: Path) -> None:
@@ -420,18 +465,33 @@ def test_an_unreachable_server_leaves_every_row_pending(write_config: Callable[.
     assert rows["all@example.org"][2] is not None and rows["all@example.org"][2].startswith("cannot connect")
 
 
+def readers_config(write_config: Callable[..., Path], tmp_path: Path, port: int, via: str, email: str = "") -> Path:
+    """A config whose first three RECIPIENTS are [[email.recipients]] (``via`` "config") or
+    active subscribers in the store (``via`` "store")."""
+    if via == "config":
+        return email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3], email=email)
+    path = email_config(write_config, tmp_path, port, recipients=[], email=email)
+    config = load_config(path)
+    with SeenStore.open(config.store.path) as store:
+        for address, topics in RECIPIENTS[:3]:
+            Subscribers(store).add(address, now=NOW, source="test", preferences=Preferences(tuple(topics)))
+    return path
+
+
+@pytest.mark.parametrize("via", ["config", "store"])
 @pytest.mark.parametrize("held", [1, 2])
 def test_killed_after_the_commit_every_recipient_gets_exactly_one_copy(
-    held: int, write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
+    held: int, via: str, write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
 ) -> None:
     """SIGKILL the real CLI while the server holds message ``held`` (not accepted), then run again.
 
     At the kill the digest and its outbox rows are committed and the messages before ``held`` are
     accepted and marked sent: this is the "after the commit, before (all of) the sending" crash.
+    The readers are config recipients or subscribers in the store.
     """
     sink = Sink(block_on=held)
     with smtp_server(sink) as port:
-        path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3])
+        path = readers_config(write_config, tmp_path, port, via)
         with killed_run(path, tmp_path):  # SIGKILLed when the block ends
             assert sink.blocked.wait(60), "the run never reached the SMTP server"
             config = load_config(path)
@@ -472,13 +532,14 @@ def run_again_unblocked(sink: Sink, digest_cli: Cli, path: Path) -> dict[str, in
     return summary
 
 
+@pytest.mark.parametrize("via", ["config", "store"])
 def test_killed_while_sending_over_two_connections_every_recipient_gets_exactly_one_copy(
-    write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
+    via: str, write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
 ) -> None:
     """The server holds the first message; the other connection sends and marks the rest; SIGKILL; run again."""
     sink = Sink(block_on=1)
     with smtp_server(sink) as port:
-        path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:3], email="connections = 2")
+        path = readers_config(write_config, tmp_path, port, via, email="connections = 2")
         with killed_run(path, tmp_path):  # SIGKILLed when the block ends
             assert sink.blocked.wait(60), "the run never reached the SMTP server"
             config = load_config(path)
@@ -572,6 +633,20 @@ def text_titles(message: EmailMessage) -> list[str]:
     return [line[2:] for line in str(text.get_content()).splitlines() if line.startswith("* ")]
 
 
+def arxiv_config(write_config: Callable[..., Path], tmp_path: Path, feed: str, port: int, recipients: str) -> Config:
+    """Two sources, the arXiv RSS fixture served at ``feed`` (five papers, all cs.LG) and the inbox
+    with the email listing (no categories), mailed through the SMTP server on ``port`` to
+    ``recipients`` (``[[email.recipients]]`` tables)."""
+    path = write_config(
+        f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{feed}"\n'
+        'announce_types = ["new", "cross", "replace", "replace-cross"]\n\n'
+        '[archive]\nsite_url = "https://papers.example.org"\n\n'
+        f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n{recipients}'
+    )
+    shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
+    return load_config(path)
+
+
 def test_recipients_filter_by_arxiv_category_as_well_as_topic(
     write_config: Callable[..., Path], tmp_path: Path, http_server: TestServer
 ) -> None:
@@ -593,14 +668,7 @@ def test_recipients_filter_by_arxiv_category_as_well_as_topic(
     )
     sink = Sink()
     with smtp_server(sink) as port:
-        path = write_config(
-            f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{feed}"\n'
-            'announce_types = ["new", "cross", "replace", "replace-cross"]\n\n'
-            '[archive]\nsite_url = "https://papers.example.org"\n\n'
-            f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n\n{listed}'
-        )
-        shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
-        config = load_config(path)
+        config = arxiv_config(write_config, tmp_path, feed, port, listed)
         report = run_cycle(config, now=NOW, day=DAY)
     assert report.deliveries["email"] == {"sent": 5, "failed": 0, "pending": 0}
     got = {address: copies[0] for address, copies in sink.by_recipient().items()}
@@ -622,8 +690,8 @@ def test_recipients_filter_by_arxiv_category_as_well_as_topic(
     for received in sink.messages:
         topics, categories = chosen[received.recipients[0]]
         assert anatomy(received.data) == anatomy(fresh_message(config, received, topics, categories))
-    bodies = {r.recipients[0]: r.data.partition(b"\r\n\r\n")[2] for r in sink.messages}
-    assert bodies["nlp@example.org"] == bodies["nlp-too@example.org"]  # one rendering per selection
+    bodies = {r.recipients[0]: shared_texts(r) for r in sink.messages}
+    assert bodies["nlp@example.org"] == bodies["nlp-too@example.org"]  # one rendering per selection, only the tokens differ
 
 
 def test_filter_digest_keeps_topics_and_categories_and_drops_emptied_groups() -> None:

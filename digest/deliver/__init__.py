@@ -44,7 +44,7 @@ class Channel(Protocol):
 
     name: str
 
-    def rows(self, config: Config) -> list[str]:
+    def rows(self, config: Config, store: SeenStore) -> list[str]:
         """The recipients a new digest gets an outbox row for ("" when the channel has none)."""
         ...
 

@@ -96,7 +96,7 @@ class ArchiveChannel:
 
     name = "archive"
 
-    def rows(self, config: Config) -> list[str]:
+    def rows(self, config: Config, store: SeenStore) -> list[str]:
         """One archive row per digest."""
         return [""]
 

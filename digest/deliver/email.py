@@ -45,21 +45,22 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
 
 from digest.categories import matches
-from digest.config import Config, EmailConfig, RecipientConfig
+from digest.config import Config, EmailConfig
 from digest.deliver import ChannelResult, DeliveryContext
 from digest.deliver.archive import render_options
 from digest.errors import ConfigError
 from digest.models import Digest, Paper
 from digest.recall import load_digest
 from digest.render import oneline, subject_line
-from digest.store import Delivery
+from digest.store import Delivery, SeenStore
+from digest.subscribers import Subscriber, Subscribers
+from digest.tokens import TOKEN_LENGTH, Signer, load_signer
 
 if TYPE_CHECKING:
     import smtplib
@@ -466,14 +467,43 @@ class MessageBody:
     head: bytes
     body: bytes
     wire: bytes
+    # (boundary, text, html) when the parts hold the personal-link slots (see ``personal``)
+    parts: tuple[str, str, str] | None = None
 
     @classmethod
-    def of(cls, size: int, head: bytes, body: bytes) -> MessageBody:
+    def of(cls, size: int, head: bytes, body: bytes, parts: tuple[str, str, str] | None = None) -> MessageBody:
         """A body with its ``wire`` form, dot-stuffed once here rather than by smtplib for every copy."""
         wire = (b"." if body.startswith(b".") else b"") + body.replace(b"\n.", b"\n..")
         if not wire.endswith(b"\r\n"):
             wire += b"\r\n"
-        return cls(size, head, body, wire)
+        return cls(size, head, body, wire, parts)
+
+    def personal(self, links: Links | None) -> MessageBody:
+        """This body with one reader's tokens in the slots of its links (itself when it has none).
+
+        The parts are rendered once per topic filter with fixed slots; a reader's copy replaces
+        them in the text and encodes the parts again (~0.2 ms for 50 KB: binascii's encoder).
+        """
+        if self.parts is None or links is None:
+            return self
+        boundary, text, html = self.parts
+        text = text.replace(UNSUBSCRIBE_SLOT, links.unsubscribe).replace(PREFERENCES_SLOT, links.preferences)
+        html = html.replace(UNSUBSCRIBE_SLOT, links.unsubscribe).replace(PREFERENCES_SLOT, links.preferences)
+        return MessageBody.of(self.size, self.head, _multipart(boundary, text, html))
+
+
+# Where a reader's tokens go in a rendered body: as long as a token, never in feed text (a paper
+# that shows them gets the reader's own token, in the reader's own copy).
+UNSUBSCRIBE_SLOT = ("DIGESTUNSUBSCRIBESLOT" * 3)[:TOKEN_LENGTH]
+PREFERENCES_SLOT = ("DIGESTPREFERENCESSLOT" * 3)[:TOKEN_LENGTH]
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """One reader's tokens, for the unsubscribe and preferences links of their copy."""
+
+    unsubscribe: str
+    preferences: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,7 +533,8 @@ class ListInfo:
     sender: str
     list_id: str
     unsubscribe_mailto: str
-    unsubscribe_url: str  # "" without an https site_url
+    unsubscribe_url: str  # "" without an https site_url (RFC 8058 one-click needs HTTPS)
+    site: str = ""  # the site_url without its final "/": where the personal links point
 
     @classmethod
     def from_config(cls, config: Config) -> ListInfo:
@@ -517,6 +548,7 @@ class ListInfo:
             list_id=f"{oneline(config.archive.title)} <{label}.{domain}>",
             unsubscribe_mailto=f"mailto:{config.email.unsubscribe or sender}?subject=unsubscribe",
             unsubscribe_url=f"{site}/unsubscribe" if site.startswith("https://") else "",
+            site=site,
         )
 
 
@@ -547,9 +579,10 @@ def _in_categories(papers: Sequence[Paper], categories: Sequence[str]) -> tuple[
     return tuple(p for p in papers if matches(p.categories, categories))
 
 
-def selection(recipient: RecipientConfig) -> Selection:
-    """The recipient's filter as the key of its rendering: equal filters share one."""
-    return tuple(sorted(set(recipient.topics))), tuple(sorted({c.lower() for c in recipient.categories}))
+def selection(topics: Iterable[str], categories: Iterable[str]) -> Selection:
+    """A reader's filter (a config recipient's or a subscriber's topics and arXiv categories) as
+    the key of its rendering: equal filters share one."""
+    return tuple(sorted(set(topics))), tuple(sorted({c.lower() for c in categories}))
 
 
 def quoted_printable(content: str) -> bytes:
@@ -575,16 +608,24 @@ def _boundary() -> str:
     return f"==============={random.randrange(sys.maxsize):019d}=="
 
 
-def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> MessageBody:
+def render_body(digest: Digest, context: DeliveryContext, info: ListInfo, *, personal: bool = False) -> MessageBody:
     """Render a (filtered) digest as a text part and an inlined-HTML part, with the shared headers.
 
     The headers come from the email package; the multipart body is assembled here, laid out as
     the package lays it out (the package's generator would encode and then re-write ~150 KB of
-    parts line by line: ~20 ms of a full day's render, against ~2 ms here).
+    parts line by line: ~20 ms of a full day's render, against ~2 ms here).  With ``personal``
+    the footer's unsubscribe and preferences links hold slots that each copy fills with its
+    reader's tokens (``MessageBody.personal``); else the footer's unsubscribe link is the mailto.
     """
     from email.message import EmailMessage
 
     options = replace(render_options(context.config, context.now), unsubscribe=info.unsubscribe_mailto)
+    if personal:
+        options = replace(
+            options,
+            unsubscribe=f"{info.site}/unsubscribe?t={UNSUBSCRIBE_SLOT}",
+            preferences=f"{info.site}/preferences?t={PREFERENCES_SLOT}",
+        )
     rendered = context.renderer.render(digest, options, markdown=False)
     boundary = _boundary()
     msg = EmailMessage(policy=header_policy())
@@ -595,13 +636,18 @@ def render_body(digest: Digest, context: DeliveryContext, info: ListInfo) -> Mes
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     head = b"".join(header_policy().fold_binary(name, value) for name, value in msg.items())  # as the generator writes them
+    parts = (boundary, rendered.text, rendered.html) if personal else None
+    return MessageBody.of(digest.size, head, _multipart(boundary, rendered.text, rendered.html), parts)
+
+
+def _multipart(boundary: str, text: str, html: str) -> bytes:
+    """The multipart/alternative body: the text part, then the HTML part."""
     delimiter = f"--{boundary}".encode()
-    body = b"".join([
-        delimiter, b"\r\n", _part("plain", rendered.text),
-        b"\r\n", delimiter, b"\r\n", _part("html", rendered.html),
+    return b"".join([
+        delimiter, b"\r\n", _part("plain", text),
+        b"\r\n", delimiter, b"\r\n", _part("html", html),
         b"\r\n", delimiter, b"--\r\n",
     ])
-    return MessageBody.of(digest.size, head, body)
 
 
 def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
@@ -610,13 +656,14 @@ def message_id(delivery: Delivery, created_at: dt.datetime, domain: str) -> str:
     return f"<digest.{delivery.digest_date:%Y%m%d}.{delivery.digest_id}.{delivery.id}.{token}@{domain}>"
 
 
-def outgoing(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str) -> Outgoing:
+def outgoing(body: MessageBody, recipient: str, *, info: ListInfo, msgid: str, links: Links | None = None) -> Outgoing:
     """One recipient's copy: To, Message-ID and List-Unsubscribe, then the shared headers and body
-    (only the header block is new bytes)."""
-    return Outgoing(own_headers(recipient, info=info, msgid=msgid) + body.head + b"\r\n", body)
+    (the body is new bytes only when it has personal links)."""
+    url = f"{info.unsubscribe_url}?t={links.unsubscribe}" if links is not None and info.unsubscribe_url else ""
+    return Outgoing(own_headers(recipient, info=info, msgid=msgid, url=url) + body.head + b"\r\n", body.personal(links))
 
 
-def own_headers(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
+def own_headers(recipient: str, *, info: ListInfo, msgid: str, url: str = "") -> bytes:
     """The recipient's own header lines (To, Message-ID, List-Unsubscribe[-Post]), each ending in CRLF.
 
     Written as plain text when every value is one that the email package would write unchanged
@@ -625,21 +672,24 @@ def own_headers(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
     plain path costs ~0.01 ms instead of ~0.4 ms, per message.
     """
     if _PLAIN_ADDRESS.match(recipient) and _plain_list(info, msgid.rpartition("@")[2].rstrip(">")):
-        text = _plain_headers(recipient, info, msgid)
+        text = _plain_headers(recipient, info, msgid, url)
         if _PLAIN_TEXT.match(text) and max(map(len, text.split("\r\n"))) <= _MAX_PLAIN_LINE:
             return text.encode("ascii")
-    return own_headers_by_email_package(recipient, info=info, msgid=msgid)
+    return own_headers_by_email_package(recipient, info=info, msgid=msgid, url=url)
 
 
-def own_headers_by_email_package(recipient: str, *, info: ListInfo, msgid: str) -> bytes:
-    """``own_headers`` built by the email package (folding and encoding whatever needs it)."""
+def own_headers_by_email_package(recipient: str, *, info: ListInfo, msgid: str, url: str = "") -> bytes:
+    """``own_headers`` built by the email package (folding and encoding whatever needs it).
+
+    ``url`` is the reader's tokenised one-click URL (https), "" for none: a mailto only.
+    """
     from email.message import EmailMessage
 
     own = EmailMessage(policy=header_policy())
     own["To"] = recipient
     own["Message-ID"] = msgid
-    if info.unsubscribe_url:
-        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{_unsubscribe_url(info, recipient)}>"
+    if url:
+        own["List-Unsubscribe"] = f"<{info.unsubscribe_mailto}>, <{url}>"
         # RFC 8058: one-click needs an HTTPS URI to POST to; a mailto alone cannot honour it.
         own["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     else:
@@ -647,15 +697,11 @@ def own_headers_by_email_package(recipient: str, *, info: ListInfo, msgid: str) 
     return own.as_bytes()[:-2]  # the header lines, without the blank line that ends them
 
 
-def _unsubscribe_url(info: ListInfo, recipient: str) -> str:
-    return f"{info.unsubscribe_url}?address={quote(recipient, safe='')}"
-
-
-def _plain_headers(recipient: str, info: ListInfo, msgid: str) -> str:
-    if info.unsubscribe_url:
+def _plain_headers(recipient: str, info: ListInfo, msgid: str, url: str) -> str:
+    if url:
         return (
             f"To: {recipient}\r\nMessage-ID: {msgid}\r\n"
-            f"List-Unsubscribe: <{info.unsubscribe_mailto}>, <{_unsubscribe_url(info, recipient)}>\r\n"
+            f"List-Unsubscribe: <{info.unsubscribe_mailto}>, <{url}>\r\n"
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
         )
     return f"To: {recipient}\r\nMessage-ID: {msgid}\r\nList-Unsubscribe: <{info.unsubscribe_mailto}>\r\n"
@@ -672,9 +718,10 @@ _MAX_PLAIN_LINE = 500  # far from 998, where the package would fold
 def _plain_list(info: ListInfo, domain: str) -> bool:
     """Whether the plain path writes this list's headers exactly as the email package does."""
     recipient, msgid = "probe.reader+x@example.org", f"<digest.20250314.1.2.0123456789abcdef@{domain}>"
+    url = f"{info.unsubscribe_url}?t={UNSUBSCRIBE_SLOT}" if info.unsubscribe_url else ""
     try:
-        return _plain_headers(recipient, info, msgid).encode("ascii") == own_headers_by_email_package(
-            recipient, info=info, msgid=msgid
+        return _plain_headers(recipient, info, msgid, url).encode("ascii") == own_headers_by_email_package(
+            recipient, info=info, msgid=msgid, url=url
         )
     except (UnicodeEncodeError, ValueError, TypeError):  # the package refuses it: so will the plain path
         return False
@@ -683,9 +730,10 @@ def _plain_list(info: ListInfo, domain: str) -> bool:
 class Composer:
     """Loads each stored digest once, and filters and renders it once per distinct selection."""
 
-    def __init__(self, context: DeliveryContext, info: ListInfo) -> None:
+    def __init__(self, context: DeliveryContext, info: ListInfo, *, personal: bool = False) -> None:
         self.context = context
         self.info = info
+        self.personal = personal
         self._digest: tuple[int, Digest, dt.datetime] | None = None
         self._view: tuple[tuple[int, Selection], Digest] | None = None
         self._body: tuple[tuple[int, Selection], MessageBody] | None = None
@@ -710,7 +758,7 @@ class Composer:
         """The message body for the row's digest filtered to a selection (the last one is kept)."""
         key = (delivery.digest_id, chosen)
         if self._body is None or self._body[0] != key:
-            self._body = (key, render_body(self.view(delivery, chosen), self.context, self.info))
+            self._body = (key, render_body(self.view(delivery, chosen), self.context, self.info, personal=self.personal))
         return self._body[1]
 
 
@@ -741,59 +789,79 @@ class EmailChannel:
         self.clock = clock
         self.connections = 0  # opened by the last ``deliver``
 
-    def rows(self, config: Config) -> list[str]:
-        """One row per recipient when ``[email] enabled``.
+    def rows(self, config: Config, store: SeenStore) -> list[str]:
+        """One row per reader (config recipients and mailed subscribers) when ``[email] enabled``.
 
-        The SMTP password is looked up here, before the commit, so that a missing secret stops
-        the run with a config error instead of storing a digest nobody can be sent.
+        The SMTP password (and, when subscribers are mailed, the link-signing secret) is looked up
+        here, before the commit, so that a missing secret stops the run with a config error
+        instead of storing a digest nobody can be sent.
         """
         if not config.email.enabled:
             return []
         smtp_password(config.email)
-        return [r.address for r in config.email.recipients]
+        found = readers(config, store)
+        load_signer(config, required=any(r.subscriber is not None for r in found.values()))
+        return [r.address for r in found.values()]
 
     def deliver(self, pending: Sequence[Delivery], context: DeliveryContext) -> ChannelResult:
         """Send the pending rows, oldest digest first, marking each one as soon as the server answers.
 
-        With email disabled, rows queued while it was enabled are left pending and untouched.
+        With email disabled, rows queued while it was enabled are left pending and untouched.  A
+        row whose reader left (unsubscribed, disabled, removed from the config) is skipped.
         """
-        settings, store, now = context.config.email, context.store, context.now
-        if not settings.enabled:
+        settings, store, now = context.config, context.store, context.now
+        email = settings.email
+        if not email.enabled:
             left = len(store.pending_deliveries(self.name))
             return ChannelResult({"sent": 0, "failed": 0, "pending": left})
-        chosen = {r.address: selection(r) for r in settings.recipients}
-        info = ListInfo.from_config(context.config)
+        found = readers(settings, store)
+        signer = load_signer(settings, required=any(r.subscriber is not None for r in found.values()))
+        info = ListInfo.from_config(settings)
         domain = info.sender.rsplit("@", 1)[-1]
-        composer = Composer(context, info)
+        personal = signer is not None and bool(info.site)
+        composer = Composer(context, info, personal=personal)
+        chosen = {key: reader.chosen for key, reader in found.items()}
         sent = failed = 0
+        recovered: list[str] = []
 
         def jobs() -> Iterator[Job]:
             for delivery in _render_order(pending, chosen):
-                if delivery.recipient not in chosen:
-                    store.mark_delivery(delivery.id, "sent", now=now, error="skipped: no longer in [[email.recipients]]")
+                reader = found.get(delivery.recipient.lower())
+                if reader is None:
+                    store.mark_delivery(delivery.id, "sent", now=now, error="skipped: no longer a reader (removed from the config, unsubscribed or disabled)")
                     continue
                 _, created_at = composer.digest(delivery)
-                if not settings.send_empty and composer.view(delivery, chosen[delivery.recipient]).size == 0:
-                    what = "topics and categories" if chosen[delivery.recipient][1] else "topics"
+                if not email.send_empty and composer.view(delivery, reader.chosen).size == 0:
+                    what = "topics and categories" if reader.chosen[1] else "topics"
                     store.mark_delivery(delivery.id, "sent", now=now, error=f"skipped: nothing new in the recipient's {what}")
                     continue
-                body = composer.body(delivery, chosen[delivery.recipient])
-                yield delivery, outgoing(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain))
+                body = composer.body(delivery, reader.chosen)
+                links = reader.links(signer) if personal and signer is not None else None
+                yield delivery, outgoing(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain), links=links)
 
         def settle(delivery: Delivery, error: SendError | None) -> bool:
             nonlocal sent, failed
+            reader = found.get(delivery.recipient.lower())
             if error is None:
                 store.mark_delivery(delivery.id, "sent", now=now)
                 sent += 1
+                if reader is not None and reader.subscriber is not None and reader.subscriber.status == "bouncing":
+                    recovered.append(reader.address)
                 return True
             permanent = isinstance(error, Refused) and error.permanent
             failed += self._record_failure(delivery, context, str(error), permanent=permanent)
+            if isinstance(error, Refused) and reader is not None and reader.subscriber is not None:
+                Subscribers(store).record_bounce(
+                    reader.address, hard=permanent, reason=str(error), now=now, source="smtp",
+                    limit=settings.subscribers.bounce_limit, window=dt.timedelta(days=settings.subscribers.bounce_window_days),
+                )
             return not isinstance(error, Unavailable)  # the server is unreachable: the rest stay pending, untried
 
-        pacer = Pacer(settings.rate_limit, clock=self.clock, sleep=self.sleep)
-        senders = Senders(lambda: self.connect(settings), settings.connections, info.sender, pacer)
+        pacer = Pacer(email.rate_limit, clock=self.clock, sleep=self.sleep)
+        senders = Senders(lambda: self.connect(email), email.connections, info.sender, pacer)
         senders.run(jobs(), settle)
         self.connections = senders.connections
+        Subscribers(store).delivered(recovered, now=now)
         left = len(store.pending_deliveries(self.name))
         return ChannelResult({"sent": sent, "failed": failed, "pending": left}, failed=bool(failed or left))
 
@@ -809,9 +877,46 @@ class EmailChannel:
         return 0
 
 
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Someone a digest goes to: a config recipient (``subscriber`` None) or a subscriber."""
+
+    address: str
+    chosen: Selection  # the topics and arXiv categories this reader gets
+    subscriber: Subscriber | None = None
+
+    def links(self, signer: Signer) -> Links:
+        """This reader's unsubscribe and preferences tokens."""
+        if self.subscriber is not None:
+            sub = self.subscriber
+            return Links(
+                signer.subscriber_token("unsubscribe", sub.id, sub.epoch), signer.subscriber_token("preferences", sub.id, sub.epoch)
+            )
+        return Links(signer.recipient_token("unsubscribe", self.address), signer.recipient_token("preferences", self.address))
+
+
+def readers(config: Config, store: SeenStore) -> dict[str, Reader]:
+    """Who a daily digest goes to, by lower-cased address: the config's recipients, unless the
+    store says the address left (unsubscribed, disabled) or has a subscription of its own, and the
+    subscribers with a daily cadence who are mailed (active or bouncing).
+    """
+    subscribers = Subscribers(store)
+    mailed = subscribers.mailed()
+    known = subscribers.statuses(r.address for r in config.email.recipients)
+    found: dict[str, Reader] = {}
+    for recipient in config.email.recipients:
+        key = recipient.address.lower()
+        if key not in known and key not in found:
+            found[key] = Reader(recipient.address, selection(recipient.topics, recipient.categories))
+    for key, subscriber in mailed.items():
+        if subscriber.cadence == "daily":
+            found[key] = Reader(subscriber.address, selection(subscriber.topics, subscriber.categories), subscriber)
+    return found
+
+
 def _render_order(pending: Sequence[Delivery], chosen: dict[str, Selection]) -> Iterator[Delivery]:
     """The rows oldest digest first, and within a digest grouped by selection (one render each)."""
     digest_rank: dict[int, int] = {}
     for delivery in pending:
         digest_rank.setdefault(delivery.digest_id, len(digest_rank))
-    yield from sorted(pending, key=lambda d: (digest_rank[d.digest_id], chosen.get(d.recipient, ((), ()))))
+    yield from sorted(pending, key=lambda d: (digest_rank[d.digest_id], chosen.get(d.recipient.lower(), ((), ()))))

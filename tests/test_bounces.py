@@ -1,0 +1,59 @@
+"""Bounces fed in after sending: an RFC 3464 report or one address, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from digest.bounces import Bounce, parse_dsn
+from digest.subscribers import SubscriberError
+from tests.conftest import FIXTURES
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+DSN = FIXTURES / "bounces" / "dsn.eml"
+
+
+def test_a_report_gives_each_failed_or_delayed_recipient_with_its_diagnostic() -> None:
+    assert parse_dsn(DSN.read_bytes()) == [
+        Bounce("gone@example.org", True, "5.1.1",
+               "550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown in virtual mailbox table"),
+        Bounce("full@example.org", False, "4.2.2", "452 4.2.2 Mailbox full"),
+    ]
+
+
+def test_a_mail_that_is_not_a_report_is_refused() -> None:
+    with pytest.raises(SubscriberError, match="not a delivery status report"):
+        parse_dsn(b"From: someone@example.org\r\nSubject: hello\r\n\r\nJust a mail.\r\n")
+
+
+def test_bounces_from_a_report_on_stdin_and_by_hand_disable_past_the_limit(
+    write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
+) -> None:
+    write_config("[subscribers]\nbounce_limit = 2\n")
+    for address in ("gone@example.org", "full@example.org"):
+        digest_cli("subscribers", "add", address, check_code=0)
+    run = subprocess.run(
+        [sys.executable, "-m", "digest", "subscribers", "bounce", "--dsn", "-"], cwd=tmp_path, input=DSN.read_bytes(),
+        capture_output=True, check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.decode().splitlines() == [
+        "gone@example.org: hard bounce recorded; status bouncing "
+        "(550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown in virtual mailbox table)",
+        "full@example.org: soft bounce recorded; status active (452 4.2.2 Mailbox full)",
+    ]
+    listed = digest_cli("subscribers", "list", "--status", "bouncing", check_code=0).stdout
+    assert "gone@example.org" in listed and "last error: 550 5.1.1" in listed
+    by_hand = digest_cli("subscribers", "bounce", "gone@example.org", "--reason", "550 still gone", check_code=0).stdout
+    assert by_hand == "gone@example.org: hard bounce recorded; status disabled (550 still gone)\n"
+    (row,) = json.loads(digest_cli("subscribers", "list", "--status", "disabled", "--json", check_code=0).stdout)
+    assert (row["address"], row["last_error"]) == ("gone@example.org", "550 still gone")
+    assert digest_cli("subscribers", "bounce", "stranger@example.org", "--reason", "x", check_code=0).stdout == (
+        "stranger@example.org: hard bounce, not a subscriber (ignored)\n"
+    )
+    assert "give an ADDRESS" in digest_cli("subscribers", "bounce", check_code=2).stderr

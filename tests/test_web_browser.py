@@ -1,0 +1,70 @@
+"""The subscriber pages as a visitor sees them: served by the real ``digest serve`` and laid out by
+Debian's headless Chromium at 375 px, light and dark."""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from digest.tokens import Signer
+from tests.test_render_browser import CHROMIUM, FLAGS
+from tests.test_web import SECRET, Served, serve  # noqa: F401 - the fixture
+
+# As in test_render_browser: the page goes in an iframe of the wanted width, the parent reports
+# what it measured through its title.
+WRAPPER = """<!DOCTYPE html><html><head><title>pending</title></head><body style="margin:0">
+<iframe id="frame" width="375" height="900" style="border:0" srcdoc="{srcdoc}"></iframe>
+<script>
+document.getElementById('frame').onload = () => {{
+  const d = document.getElementById('frame').contentDocument;
+  const buttons = [...d.querySelectorAll('button')].map(b => b.getBoundingClientRect());
+  document.title = JSON.stringify({{
+    scroll: d.documentElement.scrollWidth,
+    client: d.documentElement.clientWidth,
+    background: getComputedStyle(d.body).backgroundColor,
+    text: getComputedStyle(d.body).color,
+    buttons: buttons.map(r => [Math.round(r.width), Math.round(r.height), Math.round(r.right)]),
+  }});
+}};
+</script></body></html>"""
+
+
+def layout(page: str, tmp_path: Path, name: str, dark: bool) -> dict[str, object]:
+    assert CHROMIUM, "Debian's chromium is needed for this test (apt-get install chromium; .ci/run does it)"
+    path = tmp_path / f"{name}-{dark}.html"
+    path.write_text(WRAPPER.format(srcdoc=html_lib.escape(page, quote=True)), encoding="utf-8")
+    args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1000"]
+    if dark:
+        args.append("--force-dark-mode")
+    out = subprocess.run([*args, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=90).stdout
+    found = re.search(r"<title>(\{.*?\})</title>", out)
+    assert found, out[-2000:]
+    return dict(json.loads(html_lib.unescape(found.group(1))))
+
+
+def test_every_page_fits_375_px_in_light_and_dark(serve: Callable[..., Served], tmp_path: Path) -> None:
+    served = serve()
+    served.cli("subscribers", "add", "a-rather-long-address.for.testing@subdomain.example.org")
+    signer = Signer([SECRET.encode()])
+    pages = {
+        "subscribe": httpx.get(f"{served.base}/subscribe").text,
+        "preferences": httpx.get(f"{served.base}/preferences?t={signer.subscriber_token('preferences', 1, 1)}").text,
+        "unsubscribe": httpx.get(f"{served.base}/unsubscribe?t={signer.subscriber_token('unsubscribe', 1, 1)}").text,
+        "refused": httpx.get(f"{served.base}/unsubscribe?t={'A' * 48}").text,
+    }
+    assert "Your digest" in pages["preferences"] and "This link does not work" in pages["refused"]
+    for name, page in pages.items():
+        light, dark = layout(page, tmp_path, name, False), layout(page, tmp_path, name, True)
+        for seen in (light, dark):
+            assert seen["scroll"] == seen["client"] <= 375, (name, seen)  # nothing wider than the screen
+            for width, height, right in seen["buttons"]:  # type: ignore[attr-defined]
+                assert height >= 44 and right <= 375, (name, seen)  # big enough to tap, on screen
+        assert light["background"] == "rgb(255, 255, 255)" and dark["background"] == "rgb(17, 24, 39)", name
+        assert dark["text"] == "rgb(229, 231, 235)", name  # light text on the dark background
