@@ -1,6 +1,6 @@
 """Static word-piece vectors: the meaning of words, offline and fast.
 
-The vectors ship with the package (``static-embeddings.npz``, built by
+The vectors ship with the package (``static-embeddings.npy`` and ``static-vocab.txt``, built by
 ``tools/build_embeddings.py`` from all-MiniLM-L6-v2: each word piece of its vocabulary encoded
 alone by the full model, then reduced by PCA).  A text's vector is the IDF-weighted mean of
 its word pieces' vectors, so "Mamba" lands near "state space" without any transformer at
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-VECTORS_PATH = Path(__file__).resolve().parent / "static-embeddings.npz"
+VECTORS_PATH = Path(__file__).resolve().parent / "static-embeddings.npy"
+VOCAB_PATH = VECTORS_PATH.with_name("static-vocab.txt")
 _PIECES = re.compile(r"\w+|[^\w\s]")
 _MAX_WORD = 100
 #: Words that carry no topic: left out of a text's vector.
@@ -44,16 +45,18 @@ STOPWORDS = frozenset(
 class StaticEmbeddings:
     """Word-piece vectors and their vocabulary; :meth:`encode` turns texts into unit vectors."""
 
-    def __init__(self, path: Path = VECTORS_PATH) -> None:
-        """Load the vectors (numpy is imported here, not when the module is)."""
+    def __init__(self, vectors: Path = VECTORS_PATH, vocab: Path = VOCAB_PATH) -> None:
+        """Map the vectors (read lazily from disk: a run touches only the rows it uses) and
+        read the vocabulary; numpy is imported here, not when the module is."""
         import numpy as np
 
-        with np.load(path) as data:
-            self.vectors: NDArray[np.float32] = data["vectors"].astype(np.float32)
-            vocab = [str(v) for v in data["vocab"]]
-        self._index = {piece: i for i, piece in enumerate(vocab)}
+        self.vectors: NDArray[np.float16] = np.load(vectors, mmap_mode="r")
+        pieces = vocab.read_text(encoding="utf-8").splitlines()
+        self._index = {piece: i for i, piece in enumerate(pieces)}
         self._unknown = self._index.get("[UNK]", 0)
         self.dims = int(self.vectors.shape[1])
+        #: Identifies the vectors in cache keys.
+        self.identity = f"{len(pieces)}x{self.dims}:{vectors.stat().st_size}"
 
     def idf(self, texts: Iterable[str]) -> NDArray[np.float32]:
         """Each piece's inverse document frequency in ``texts`` (an unseen piece weighs as
@@ -91,7 +94,7 @@ class StaticEmbeddings:
             if not ids:
                 continue
             weights = idf[ids]
-            vector = weights @ self.vectors[ids]
+            vector = weights @ self.vectors[ids].astype(np.float32)
             norm = float(np.linalg.norm(vector))
             if norm > 0:
                 out[row] = vector / norm

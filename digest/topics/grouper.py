@@ -35,7 +35,8 @@ from digest.errors import ConfigError
 from digest.identity import normalise_title
 from digest.models import Paper, Placement, TopicGroup
 from digest.topics.embedding import StaticEmbeddings, shipped_embeddings
-from digest.topics.model import Vectors, WordModel, cached_train
+from digest.topics import cache, model
+from digest.topics.model import Vectors, WordModel
 from digest.topics.taxonomy import OTHER_CODE, OTHER_TITLE, Example, Taxonomy, category_matches, fold, parse_keyword
 
 if TYPE_CHECKING:
@@ -88,14 +89,27 @@ class Grouper:
     """Places papers in the topics of one taxonomy; build once per run, then call place()."""
 
     def __init__(self, taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> None:
-        """Learn (or load from the cache) the word model, and the example vectors."""
+        """Read the taxonomy; what it teaches is learned on first use (see ``_model``)."""
         self.taxonomy = taxonomy
         self._codes = taxonomy.codes()
-        self._embeddings = embeddings or shipped_embeddings()
+        self._embeddings_given = embeddings
         self._examples = {normalise_title(e.title): e.topic for e in taxonomy.examples()}
-        self._model = _learn(taxonomy, self._embeddings)
+        self._learned: _Model | None = None
         self._keywords = [_keyword_pattern(t.keywords) for t in taxonomy.topics]
         self._topic_categories = [t.categories for t in taxonomy.topics]
+
+    @property
+    def _model(self) -> _Model:
+        """What the grouper learned: learned (or read from the cache) on first use, so a run
+        with nothing new to place never pays for it."""
+        if self._learned is None:
+            self._learned = _learn(self.taxonomy, self._embeddings)
+        return self._learned
+
+    @property
+    def _embeddings(self) -> StaticEmbeddings:
+        """The vectors given, or the shipped ones (loaded once per process)."""
+        return self._embeddings_given or shipped_embeddings()
 
     def place(self, paper: Paper) -> Placement:
         """Choose the paper's topic, with the evidence that decided it and the runner-up."""
@@ -261,7 +275,8 @@ def _keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str] | None:
 
 
 def _learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
-    """The word model and the example vectors of a taxonomy."""
+    """The word model and the example vectors of a taxonomy, from the cache when they were
+    learned from the same texts before."""
     import numpy as np
 
     classes = taxonomy.codes() + (OTHER_CODE,)
@@ -274,20 +289,31 @@ def _learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
     labels = [position[e.topic] for e in examples] + list(range(len(classes)))
     weights = [INLINE_WEIGHT if i < inline else 1.0 for i in range(len(examples))]
     weights += [INLINE_WEIGHT] * len(descriptions)
-    words = cached_train(texts, labels, weights, classes)
-
     titles = [e.title for e in examples]
-    idf = embeddings.idf(titles + descriptions)
+
+    key = cache.fingerprint(
+        [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}", embeddings.identity, *classes]
+        + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
+    )
+    arrays = cache.load(key)
+    if arrays is None:
+        words = model.train(texts, labels, weights, classes)
+        idf = embeddings.idf(titles + descriptions)
+        arrays = {
+            **words.to_arrays(),
+            "example_vectors": embeddings.encode(titles, idf),
+            "description_vectors": embeddings.encode(descriptions, idf),
+            "meaning_idf": idf,
+        }
+        cache.save(key, arrays)
     return _Model(
         classes=classes,
-        words=words,
-        example_vectors=embeddings.encode(titles, idf),
-        members=tuple(
-            np.array([i for i, e in enumerate(examples) if e.topic == c], dtype=np.intp) for c in classes
-        ),
+        words=WordModel.from_arrays(classes, arrays),
+        example_vectors=np.asarray(arrays["example_vectors"], dtype=np.float32),
+        members=tuple(np.array([i for i, e in enumerate(examples) if e.topic == c], dtype=np.intp) for c in classes),
         example_titles=tuple(titles),
-        description_vectors=embeddings.encode(descriptions, idf),
-        idf=idf,
+        description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
+        idf=np.asarray(arrays["meaning_idf"], dtype=np.float32),
     )
 
 

@@ -2,9 +2,8 @@
 
 A taxonomy teaches it through its labelled texts (each topic's description and examples,
 the [other] table's).  Training minimises the class-balanced cross-entropy plus an L2
-penalty with L-BFGS; it takes a second or two for a few thousand examples, so a trained
-model is kept in the user's cache folder, keyed by a hash of everything it learned from,
-and loaded in milliseconds by later runs.
+penalty with L-BFGS; it takes a few seconds for a few thousand examples, so the grouper
+keeps a trained model in the cache folder (:mod:`digest.topics.cache`).
 
 Features are the words of a text (lower-cased, two letters or more, stopwords left out) and
 each pair of neighbouring words; their counts are damped (1 + log n), weighed by IDF and
@@ -13,14 +12,11 @@ the vector scaled to unit length.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from digest.topics.embedding import STOPWORDS
@@ -61,6 +57,31 @@ class WordModel:
     weights: NDArray[np.float64]  # features x classes
     bias: NDArray[np.float64]  # classes
     _names: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def to_arrays(self) -> dict[str, NDArray[np.generic]]:
+        """The model as named arrays, for the cache."""
+        import numpy as np
+
+        return {
+            "vocabulary": np.array(self.feature_names()),
+            "idf": self.idf,
+            "weights": self.weights.astype(np.float32),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_arrays(cls, classes: tuple[str, ...], arrays: dict[str, NDArray[np.generic]]) -> WordModel:
+        """The model :meth:`to_arrays` gave."""
+        import numpy as np
+
+        names = [str(f) for f in arrays["vocabulary"]]
+        return cls(
+            classes=classes,
+            vocabulary={f: i for i, f in enumerate(names)},
+            idf=np.asarray(arrays["idf"], dtype=np.float64),
+            weights=np.asarray(arrays["weights"], dtype=np.float64),
+            bias=np.asarray(arrays["bias"], dtype=np.float64),
+        )
 
     def vectorise(self, texts: Sequence[str]) -> Vectors:
         """The texts' TF-IDF vectors."""
@@ -149,75 +170,6 @@ def train(
         weights=theta[: n_features * k].reshape(n_features, k),
         bias=theta[n_features * k :],
     )
-
-
-def cached_train(
-    texts: Sequence[str], labels: Sequence[int], weights: Sequence[float], classes: tuple[str, ...]
-) -> WordModel:
-    """:func:`train`, or the model trained on exactly these inputs before, from the cache folder."""
-    import numpy as np
-
-    key = _fingerprint(texts, labels, weights, classes)
-    known = _MEMORY.get(key)
-    if known is not None:
-        return known
-    path = cache_dir() / f"{key}.npz"
-    model = None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            vocabulary = [str(f) for f in data["vocabulary"]]
-            model = WordModel(
-                classes=tuple(str(c) for c in data["classes"]),
-                vocabulary={f: i for i, f in enumerate(vocabulary)},
-                idf=data["idf"],
-                weights=data["weights"],
-                bias=data["bias"],
-            )
-    except (OSError, KeyError, ValueError):
-        model = None
-    if model is None or model.classes != classes:
-        model = train(texts, labels, weights, classes)
-        _save(path, model)
-    _MEMORY[key] = model
-    return model
-
-
-_MEMORY: dict[str, WordModel] = {}
-
-
-def cache_dir() -> Path:
-    """Where trained models are kept: ``$XDG_CACHE_HOME/digest/topics`` (``~/.cache`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "digest" / "topics"
-
-
-def _save(path: Path, model: WordModel) -> None:
-    """Write the model atomically; a cache that cannot be written is only a slower next run."""
-    import numpy as np
-
-    vocabulary = sorted(model.vocabulary, key=model.vocabulary.__getitem__)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with temporary.open("wb") as handle:
-            np.savez(
-                handle,
-                classes=np.array(model.classes),
-                vocabulary=np.array(vocabulary),
-                idf=model.idf,
-                weights=model.weights.astype(np.float32),
-                bias=model.bias,
-            )
-        os.replace(temporary, path)
-    except OSError:
-        pass
-
-
-def _fingerprint(texts: Sequence[str], labels: Sequence[int], weights: Sequence[float], classes: tuple[str, ...]) -> str:
-    digest = hashlib.sha256(f"v{MODEL_VERSION} C={C} min_df={MIN_DF} {classes!r}".encode())
-    for text, label, weight in zip(texts, labels, weights):
-        digest.update(f"\x00{label}\x00{weight}\x00{text}".encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()[:32]
 
 
 def _vectorise(

@@ -1,0 +1,69 @@
+"""What the grouper learned, kept between runs: one ``.npz`` per fingerprint.
+
+Learning a taxonomy (training the word model, encoding every example) takes seconds; reading
+it back takes milliseconds.  The fingerprint hashes everything the learning read, so an edit
+of the topics file, a new examples file or a new version of the code is learned afresh, and
+an old file is simply never asked for again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+Arrays = dict[str, "NDArray[np.generic]"]
+_MEMORY: dict[str, Arrays] = {}
+
+
+def cache_dir() -> Path:
+    """Where learned taxonomies are kept: ``$XDG_CACHE_HOME/digest/topics`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "digest" / "topics"
+
+
+def fingerprint(parts: Iterable[str]) -> str:
+    """A short hash of the strings, in order."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\x00")
+    return digest.hexdigest()[:32]
+
+
+def load(key: str) -> Arrays | None:
+    """The arrays kept under ``key`` (this process's first, then the cache folder's), or None."""
+    import numpy as np
+
+    known = _MEMORY.get(key)
+    if known is not None:
+        return known
+    try:
+        with np.load(cache_dir() / f"{key}.npz", allow_pickle=False) as data:
+            arrays: Arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError):  # missing, unreadable or damaged: learn again
+        return None
+    _MEMORY[key] = arrays
+    return arrays
+
+
+def save(key: str, arrays: Arrays) -> None:
+    """Keep ``arrays`` under ``key``, atomically; a cache that cannot be written only makes the
+    next run slower."""
+    import numpy as np
+
+    _MEMORY[key] = arrays
+    path = cache_dir() / f"{key}.npz"
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with temporary.open("wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
