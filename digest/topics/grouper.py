@@ -188,9 +188,7 @@ class Grouper:
         if listed is None and best != other:
             primary = paper.categories[0] if paper.categories else None
             nearest_fit = float(meaning[:other].max()) if other else 0.0
-            if primary and fit < ML_EVIDENCE and any(
-                category_matches(p, primary) for p in self.taxonomy.other.categories
-            ):
+            if primary and fit < ML_EVIDENCE and self._outside_by_category(paper.categories):
                 decided = (
                     f"Other: primary arXiv category {primary} lies outside the topics and the text "
                     f"is not clearly within them (fit {fit:.2f} < {ML_EVIDENCE})"
@@ -218,6 +216,14 @@ class Grouper:
             runner_up=m.classes[runner] if runner is not None else None,
             runner_up_score=round(float(totals[runner]), 3) if runner is not None else 0.0,
         )
+
+    def _outside_by_category(self, categories: Sequence[str]) -> bool:
+        """Whether the primary category is one that means Other, with no category of
+        ``[other] except_with`` beside it (then the text decides)."""
+        spec = self.taxonomy.other
+        if not any(category_matches(p, categories[0]) for p in spec.categories):
+            return False
+        return not any(category_matches(p, c) for c in categories for p in spec.except_with)
 
     def _word_reasons(self, vectors: Vectors, row: int, c: int, rival: int) -> list[str]:
         """The paper's words that speak most for class ``c`` over ``rival``."""

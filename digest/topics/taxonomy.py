@@ -30,7 +30,7 @@ _KEYWORD_TOKEN = re.compile(r"[^\W_]+\*?")
 #: An arXiv category ("cs.LG", "hep-ph", "math.AP") or a whole archive ("math", "astro-ph").
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 _TOPIC_FIELDS = ("code", "title", "description", "keywords", "examples", "categories", "wins_over")
-_OTHER_FIELDS = ("description", "examples", "categories")
+_OTHER_FIELDS = ("description", "examples", "categories", "except_with")
 _FILE_FIELDS = ("topics", "other", "examples_file")
 _REQUIRED_FIELDS = ("code", "title")
 
@@ -65,12 +65,14 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class OtherSpec:
-    """What lies outside the taxonomy: a description, example titles and the arXiv categories
-    that mean Other unless the text clearly makes the paper one of the taxonomy's."""
+    """What lies outside the taxonomy: a description, example titles, the arXiv categories
+    that mean Other unless the text clearly makes the paper one of the taxonomy's, and the
+    categories (``except_with``) that, listed as well, leave the decision to the text."""
 
     description: str = ""
     examples: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    except_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,9 @@ class Taxonomy:
             Topic(t.code, t.title, t.description, t.keywords, tuple(filter(keep, t.examples)), t.categories, t.wins_over)
             for t in self.topics
         )
-        other = OtherSpec(self.other.description, tuple(filter(keep, self.other.examples)), self.other.categories)
+        other = OtherSpec(
+            self.other.description, tuple(filter(keep, self.other.examples)), self.other.categories, self.other.except_with
+        )
         extra = tuple(e for e in self.extra_examples if keep(e.title))
         return Taxonomy(topics, self.path, other, extra)
 
@@ -339,7 +343,9 @@ def _check_other(raw: Any, errors: list[str]) -> OtherSpec:
     examples = _string_list(raw, "examples", "other", errors)
     categories = _string_list(raw, "categories", "other", errors)
     _check_categories(categories, "other", errors)
-    return OtherSpec(description.strip(), examples, categories)
+    except_with = _string_list(raw, "except_with", "other", errors)
+    _check_categories(except_with, "other.except_with", errors)
+    return OtherSpec(description.strip(), examples, categories, except_with)
 
 
 def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple[Example, ...]:
