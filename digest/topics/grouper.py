@@ -57,6 +57,8 @@ INLINE_WEIGHT = 3.0
 MEANING_WEIGHT = 8.0
 #: The meaning of a topic: the mean similarity to its ``NEAREST`` closest examples.
 NEAREST = 5
+#: The example shown as nearest is chosen among this many closest in meaning.
+NEAREST_SHOWN = 10
 #: A category the topic names adds this much (the primary category counts in full, others half).
 CATEGORY_BONUS = 1.5
 #: A keyword of the topic found in the title adds this much, in the abstract a third of it.
@@ -95,6 +97,7 @@ class Grouper:
         self._embeddings_given = embeddings
         self._examples = {normalise_title(e.title): e.topic for e in taxonomy.examples()}
         self._learned: _Model | None = None
+        self._title_words: dict[int, set[str]] = {}
         self._keywords = [_keyword_pattern(t.keywords) for t in taxonomy.topics]
         self._topic_categories = [t.categories for t in taxonomy.topics]
 
@@ -129,16 +132,14 @@ class Grouper:
         sims = meaning_vectors @ m.example_vectors.T  # papers x examples
         # A class's meaning: its description, or the mean similarity to its nearest examples.
         meaning = (meaning_vectors @ m.description_vectors.T).astype(np.float64)
-        nearest = np.full(meaning.shape, -1, dtype=np.intp)
         for c, members in enumerate(m.members):
             if members.size:
                 k = min(NEAREST, members.size)
                 part = sims[:, members]
                 top = np.argpartition(-part, k - 1, axis=1)[:, :k]
                 meaning[:, c] = np.maximum(meaning[:, c], np.take_along_axis(part, top, axis=1).mean(axis=1))
-                nearest[:, c] = members[np.argmax(part, axis=1)]
         return [
-            self._place_one(paper, vectors, i, log_p[i], meaning[i], nearest[i])
+            self._place_one(paper, vectors, i, log_p[i], meaning[i], sims[i])
             for i, paper in enumerate(papers)
         ]
 
@@ -151,7 +152,7 @@ class Grouper:
         row: int,
         log_p: NDArray[np.float64],
         meaning: NDArray[np.float64],
-        nearest: NDArray[np.intp],
+        sims: NDArray[np.float32],
     ) -> Placement:
         import numpy as np
 
@@ -185,10 +186,11 @@ class Grouper:
         else:
             best, decided = self._tie_break(totals, ranked)
         fit = _probability_not_other(totals, other)
+        primary = paper.categories[0] if paper.categories else None
+        outside = primary is not None and self._outside_by_category(paper.categories)
         if listed is None and best != other:
-            primary = paper.categories[0] if paper.categories else None
             nearest_fit = float(meaning[:other].max()) if other else 0.0
-            if primary and fit < ML_EVIDENCE and self._outside_by_category(paper.categories):
+            if outside and fit < ML_EVIDENCE:
                 decided = (
                     f"Other: primary arXiv category {primary} lies outside the topics and the text "
                     f"is not clearly within them (fit {fit:.2f} < {ML_EVIDENCE})"
@@ -199,16 +201,16 @@ class Grouper:
                 best = other
         elif best == other and listed is None:
             decided = f"Other: reads like papers outside the topics (fit to the topics {fit:.2f})"
+            if outside:
+                decided += f"; primary arXiv category {primary} lies outside them too"
         runner = next((c for c in ranked if c not in (best, other)), None)
-        # The evidence shown is for the topic the paper went to, or, for Other, the nearest topic.
-        shown = best if best != other else runner
         evidence = [decided] if decided else []
-        if shown is not None:
-            evidence += notes[shown]
-            rival = runner if shown == best else best
-            evidence += self._word_reasons(vectors, row, shown, rival if rival is not None else shown)
-            if nearest[shown] >= 0:
-                evidence.append(f'near the example "{m.example_titles[nearest[shown]]}"')
+        evidence += notes[best]
+        if runner is not None:
+            evidence += self._word_reasons(vectors, row, best, runner)
+        example = self._nearest_example(paper, best, sims)
+        if example is not None:
+            evidence.append(f'near the example "{example}"')
         return Placement(
             topic=m.classes[best],
             score=round(float(totals[best]), 3),
@@ -216,6 +218,27 @@ class Grouper:
             runner_up=m.classes[runner] if runner is not None else None,
             runner_up_score=round(float(totals[runner]), 3) if runner is not None else 0.0,
         )
+
+    def _nearest_example(self, paper: Paper, c: int, sims: NDArray[np.float32]) -> str | None:
+        """The example of class ``c`` most like the paper: of the ``NEAREST_SHOWN`` closest in
+        meaning, the one sharing most title words with it."""
+        import numpy as np
+
+        m = self._model
+        members = m.members[c]
+        if not members.size:
+            return None
+        closest = members[np.argsort(-sims[members])[:NEAREST_SHOWN]]
+        words = set(model.words(paper.title))
+        shared = [len(words & self._example_words(int(i))) for i in closest]
+        return m.example_titles[int(closest[int(np.argmax(shared))])]
+
+    def _example_words(self, i: int) -> set[str]:
+        """The title words of example ``i`` (remembered: the same examples come up again and again)."""
+        known = self._title_words.get(i)
+        if known is None:
+            known = self._title_words[i] = set(model.words(self._model.example_titles[i]))
+        return known
 
     def _outside_by_category(self, categories: Sequence[str]) -> bool:
         """Whether the primary category is one that means Other, with no category of
