@@ -63,7 +63,7 @@ def save(key: str, arrays: Arrays) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with temporary.open("wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle only
         os.replace(temporary, path)
     except OSError:
         temporary.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -227,13 +227,18 @@ def _sparse_t_dot(
 
 
 def _lbfgs(
-    func: object, x: NDArray[np.float64], *, memory: int = 10, iterations: int = 300, tolerance: float = 1e-5
+    f: Callable[[NDArray[np.float64]], tuple[float, NDArray[np.float64]]],
+    x: NDArray[np.float64],
+    *,
+    memory: int = 10,
+    iterations: int = 300,
+    tolerance: float = 1e-5,
 ) -> NDArray[np.float64]:
-    """Minimise a smooth convex function with L-BFGS and a backtracking (Armijo) line search."""
+    """Minimise a smooth convex function (``f`` gives its value and gradient) with L-BFGS and a
+    backtracking (Armijo) line search."""
     import numpy as np
 
-    f = func  # type: ignore[assignment]
-    value, grad = f(x)  # type: ignore[operator]
+    value, grad = f(x)
     s_list: list[NDArray[np.float64]] = []
     y_list: list[NDArray[np.float64]] = []
     for _ in range(iterations):
@@ -261,7 +266,7 @@ def _lbfgs(
         step = 1.0 if s_list else 1.0 / max(1.0, float(np.abs(grad).max()))
         while True:
             candidate = x + step * direction
-            new_value, new_grad = f(candidate)  # type: ignore[operator]
+            new_value, new_grad = f(candidate)
             if new_value <= value + 1e-4 * step * slope or step < 1e-10:
                 break
             step *= 0.5
