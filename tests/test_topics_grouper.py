@@ -226,6 +226,44 @@ def test_a_custom_taxonomy_from_descriptions_and_a_few_examples(custom: Grouper)
     assert custom.place(paper("Pruning attention heads of large language models")).topic == "my-lab"
 
 
+ON_TOPIC = {
+    "Exploration bonuses from prediction errors": (
+        "rl", "We reward the agent for visiting states whose outcome its model predicts badly, and learn a value function for the bonus."),
+    "Curiosity-driven exploration for sparse-reward reinforcement learning": (
+        "rl", "Agents rarely see a reward in sparse-reward tasks. We add an intrinsic curiosity reward and improve returns on Atari games."),
+    "Multi-agent policy gradients with a centralised critic": (
+        "rl", "We train several agents with a shared critic and decentralised policies."),
+    "Temporal-difference learning with function approximation": (
+        "rl", "We analyse the convergence of TD learning with linear function approximation."),
+    "Model-based reinforcement learning with learned world models": ("rl", ""),
+    "A quadruped robot learns to walk on ice": (
+        "robotics", "We train a locomotion controller in simulation and deploy it on a real quadruped."),
+    "Grasp planning with tactile feedback": ("robotics", "A robot hand adjusts its grasp using touch sensors."),
+    "Legged locomotion on rough terrain for a quadruped robot": ("robotics", ""),
+    "Motion planning for autonomous driving in dense traffic": ("robotics", ""),
+    "Pruning attention heads of large language models": ("my-lab", ""),
+    "KV cache compression for long-context LLM inference": ("my-lab", ""),
+}
+
+
+def test_an_other_table_does_not_pull_clearly_on_topic_papers_of_a_small_taxonomy_into_other(tmp_path: Path) -> None:
+    """The custom taxonomy plus an [other] table (a description, three examples, categories):
+    papers a reader would file under one of its topics without hesitation stay there."""
+    other = (FIXTURES / "topics-eval" / "topics.toml").read_text(encoding="utf-8").split("\n[other]\n")[1]
+    path = tmp_path / "topics.toml"
+    path.write_text(CUSTOM.read_text(encoding="utf-8") + "\n[other]\n" + other, encoding="utf-8")
+    taxonomy = load_taxonomy(path)
+    assert taxonomy.other.examples and taxonomy.other.categories
+    papers = [paper(title, abstract) for title, (_, abstract) in ON_TOPIC.items()]
+    placed = {p.title: pl for p, pl in zip(papers, Grouper(taxonomy).place_all(papers))}
+    wrong = [
+        f"{title} -> {placed[title].topic} ({placed[title].evidence[0]})"
+        for title, (expected, _) in ON_TOPIC.items()
+        if placed[title].topic != expected
+    ]
+    assert not wrong, f"{len(wrong)} of {len(ON_TOPIC)} misplaced:\n" + "\n".join(wrong)
+
+
 # ---------------------------------------------------------------------------- evidence and order
 
 

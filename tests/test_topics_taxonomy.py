@@ -54,6 +54,7 @@ def test_the_shipped_taxonomy_has_the_eleven_topics_in_order_and_teaches_each() 
     assert taxonomy.other.description and taxonomy.other.examples and from_file[OTHER_CODE] >= 100
     assert {"hep-ph", "math", "astro-ph"} <= set(taxonomy.other.categories)
     assert "cs.LG" not in taxonomy.other.categories
+    assert "cs.LG" in taxonomy.other.except_with  # an ML paper cross-listed from physics is judged by its text
     # examples() lists the inline examples, then [other]'s, then the file's.
     examples = taxonomy.examples()
     assert examples[0] == Example(taxonomy.topics[0].examples[0], "architecture")
@@ -113,6 +114,7 @@ wins_over = ["rl"]
 description = "Anything else."
 examples = ["A catalogue of variable stars"]
 categories = ["astro-ph", "math"]
+except_with = ["cs.LG"]
 """
 
 EXAMPLES = (
@@ -135,6 +137,7 @@ def test_a_full_topics_file_is_read_into_plain_values(tmp_path: Path) -> None:
     assert taxonomy.other.description == "Anything else."
     assert taxonomy.other.examples == ("A catalogue of variable stars",)
     assert taxonomy.other.categories == ("astro-ph", "math")
+    assert taxonomy.other.except_with == ("cs.LG",)
     assert taxonomy.extra_examples == (
         Example("Learning to Walk in Minutes", "robotics", "We train a quadruped to walk."),
         Example("Offline RL from logged data", "rl", ""),
@@ -147,7 +150,7 @@ def test_a_minimal_file_needs_only_codes_and_titles(tmp_path: Path) -> None:
     taxonomy = load_taxonomy(write(tmp_path, '[[topics]]\ncode = "a"\ntitle = "A"\n'))
     assert taxonomy.codes() == ("a",)
     assert taxonomy.topics[0].description == "" and taxonomy.extra_examples == ()
-    assert taxonomy.other.description == "" and taxonomy.other.categories == ()
+    assert taxonomy.other.description == "" and taxonomy.other.categories == () and taxonomy.other.except_with == ()
 
 
 def test_an_edited_topics_or_examples_file_is_read_again(tmp_path: Path) -> None:
@@ -179,6 +182,7 @@ def test_without_examples_leaves_out_the_given_titles_everywhere(tmp_path: Path)
         (t.description, t.categories, t.keywords, t.wins_over) for t in taxonomy.topics
     ]
     assert measured.other.categories == taxonomy.other.categories
+    assert measured.other.except_with == taxonomy.other.except_with == ("cs.LG",)
     assert measured.other.description == taxonomy.other.description
     assert len(taxonomy.examples()) == len(measured.examples()) + 3
     assert taxonomy.without_examples(set()) == taxonomy
@@ -225,6 +229,9 @@ TWO = '[[topics]]\ncode = "a"\ntitle = "A"\n[[topics]]\ncode = "b"\ntitle = "B"\
         (TWO + '[other]\nexamples = "A catalogue of stars"\n', "other.examples: expected a list of strings"),
         (TWO + '[other]\ncategories = ["hep-ph", "Physics!"]\n',
          "other.categories[1]: 'Physics!' is not an arXiv category such as 'cs.LG' or an archive such as 'math'"),
+        (TWO + '[other]\nexcept_with = ["cs.LG", "CS LG"]\n',
+         "other.except_with[1]: 'CS LG' is not an arXiv category"),
+        (TWO + '[other]\nexcept_with = "cs.LG"\n', "other.except_with: expected a list of strings"),
         # examples_file: the name itself
         ('examples_file = 3\n' + TWO, "examples_file: expected the name of a TSV file"),
         ('examples_file = " "\n' + TWO, "examples_file: expected the name of a TSV file"),
