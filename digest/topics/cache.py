@@ -8,8 +8,10 @@ an old file is simply never asked for again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,7 +48,7 @@ def load(key: str) -> Arrays | None:
     try:
         with np.load(cache_dir() / f"{key}.npz", allow_pickle=False) as data:
             arrays: Arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, KeyError):  # missing, unreadable or damaged: learn again
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, unreadable or damaged: learn again
         return None
     _MEMORY[key] = arrays
     return arrays
@@ -66,4 +68,5 @@ def save(key: str, arrays: Arrays) -> None:
             np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle only
         os.replace(temporary, path)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)

@@ -68,6 +68,8 @@ KEYWORD_BONUS = 1.0
 RULE_RATIO = 0.5
 #: The probability of "not Other" a paper filed under an Other category needs to stay in the taxonomy.
 ML_EVIDENCE = 0.9
+#: A paper of which the topics and their examples know fewer words than this share is Other.
+MIN_KNOWN_WORDS = 0.15
 #: A paper whose best meaning similarity is below this is close to no topic: Other.
 MIN_FIT = 0.1
 #: How many pieces of evidence a placement lists.
@@ -95,7 +97,11 @@ class Grouper:
         self.taxonomy = taxonomy
         self._codes = taxonomy.codes()
         self._embeddings_given = embeddings
-        self._examples = {normalise_title(e.title): e.topic for e in taxonomy.examples()}
+        # A title listed twice (inline and in the examples file) goes where it is listed first:
+        # the inline examples, which `digest topics add-example` writes.
+        self._examples: dict[str, str] = {}
+        for example in taxonomy.examples():
+            self._examples.setdefault(normalise_title(example.title), example.topic)
         self._learned: _Model | None = None
         self._title_words: dict[int, set[str]] = {}
         self._keywords = [_keyword_pattern(t.keywords) for t in taxonomy.topics]
@@ -198,6 +204,12 @@ class Grouper:
                 best = other
             elif nearest_fit < MIN_FIT:
                 decided = f"Other: close to no topic (best similarity {nearest_fit:.2f} < {MIN_FIT})"
+                best = other
+            elif vectors.known[row] < MIN_KNOWN_WORDS:
+                decided = (
+                    f"Other: shares almost no words with the topics and their examples "
+                    f"({100 * vectors.known[row]:.0f} % of its words < {100 * MIN_KNOWN_WORDS:.0f} %)"
+                )
                 best = other
         elif best == other and listed is None:
             decided = f"Other: reads like papers outside the topics (fit to the topics {fit:.2f})"
@@ -312,16 +324,17 @@ def _learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
     position = {c: i for i, c in enumerate(classes)}
     examples: list[Example] = list(taxonomy.examples())
     inline = len(examples) - len(taxonomy.extra_examples)
+    # The topics' descriptions teach too; [other]'s does not: it describes by negation
+    # ("outside machine learning", "without a learned model"), in the very words of the topics.
     descriptions = [f"{t.title}. {t.description}" for t in taxonomy.topics]
-    descriptions.append(taxonomy.other.description or OTHER_TITLE)
     texts = [_example_text(e) for e in examples] + descriptions
-    labels = [position[e.topic] for e in examples] + list(range(len(classes)))
+    labels = [position[e.topic] for e in examples] + list(range(len(descriptions)))
     weights = [INLINE_WEIGHT if i < inline else 1.0 for i in range(len(examples))]
     weights += [INLINE_WEIGHT] * len(descriptions)
     titles = [e.title for e in examples]
 
     key = cache.fingerprint(
-        [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}", embeddings.identity, *classes]
+        [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
     )
     arrays = cache.load(key)
@@ -331,7 +344,8 @@ def _learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
         arrays = {
             **words.to_arrays(),
             "example_vectors": embeddings.encode(titles, idf),
-            "description_vectors": embeddings.encode(descriptions, idf),
+            # Other's meaning comes from its examples alone (a zero row: no description).
+            "description_vectors": np.vstack([embeddings.encode(descriptions, idf), np.zeros((1, embeddings.dims), np.float32)]),
             "meaning_idf": idf,
         }
         cache.save(key, arrays)

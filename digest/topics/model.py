@@ -26,17 +26,26 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 #: Bump when the features or the training change: cached models of older versions are ignored.
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 #: Inverse strength of the L2 penalty (as scikit-learn's ``C``).
 C = 3.0
-#: A feature must occur in this many training texts to be learned.
+#: A feature must occur in this many training texts to be learned ...
 MIN_DF = 2
+#: ... when there are at least this many texts.
+MIN_DF_FROM = 1000
 _TOKEN = re.compile(r"\b\w\w+\b")
 
 
 def words(text: str) -> list[str]:
-    """The content words of ``text``, lower-cased, in order."""
-    return [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
+    """The content words of ``text``, lower-cased and singular ("rewards" -> "reward"), in order."""
+    return [_singular(w) for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
+
+
+def _singular(word: str) -> str:
+    """Drop a plural ending: "caches" -> "cache", "studies" -> "study" ("loss", "status" stay)."""
+    if len(word) > 3 and word[-1] == "s" and word[-2] not in "su" and not word.endswith("is"):
+        return word[:-3] + "y" if word.endswith("ies") and len(word) > 4 else word[:-1]
+    return word
 
 
 def features(text: str) -> Counter[str]:
@@ -114,11 +123,13 @@ class WordModel:
 
 
 class Vectors(NamedTuple):
-    """TF-IDF vectors of several texts, as the rows of a CSR matrix."""
+    """TF-IDF vectors of several texts, as the rows of a CSR matrix, and for each text the
+    share of its distinct words the model knows."""
 
     indptr: NDArray[np.intp]
     indices: NDArray[np.intp]
     values: NDArray[np.float64]
+    known: NDArray[np.float64]
 
 
 def train(
@@ -131,11 +142,13 @@ def train(
     df: Counter[str] = Counter()
     for text in texts:
         df.update(features(text).keys())
-    # A feature seen in one text only is noise more often than signal (and half the vocabulary).
-    kept = sorted(f for f, count in df.items() if count >= MIN_DF)
+    # In a large teaching set a feature seen in one text only is noise more often than signal
+    # (and half the vocabulary); a small one needs every word it has.
+    min_df = MIN_DF if n >= MIN_DF_FROM else 1
+    kept = sorted(f for f, count in df.items() if count >= min_df)
     vocabulary = {f: i for i, f in enumerate(kept)}
     idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in kept], dtype=np.float64)
-    indptr, indices, values = _vectorise(texts, vocabulary, idf)
+    indptr, indices, values, _ = _vectorise(texts, vocabulary, idf)
     y = np.asarray(labels, dtype=np.intp)
     k = len(classes)
     # Balanced classes: each class weighs as much in all as the others, whatever its size.
@@ -174,14 +187,18 @@ def train(
 
 def _vectorise(
     texts: Sequence[str], vocabulary: dict[str, int], idf: NDArray[np.float64]
-) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
     import numpy as np
 
     indptr = [0]
     indices: list[int] = []
     values: list[float] = []
+    known: list[float] = []
     for text in texts:
-        row = [(vocabulary[f], 1.0 + math.log(n)) for f, n in features(text).items() if f in vocabulary]
+        counts = features(text)
+        row = [(vocabulary[f], 1.0 + math.log(n)) for f, n in counts.items() if f in vocabulary]
+        single = [f for f in counts if " " not in f]
+        known.append(sum(f in vocabulary for f in single) / len(single) if single else 0.0)
         if row:
             ids = [i for i, _ in row]
             tf = np.array([v for _, v in row]) * idf[ids]
@@ -189,7 +206,12 @@ def _vectorise(
             indices.extend(ids)
             values.extend(tf.tolist())
         indptr.append(len(indices))
-    return np.array(indptr, dtype=np.intp), np.array(indices, dtype=np.intp), np.array(values, dtype=np.float64)
+    return (
+        np.array(indptr, dtype=np.intp),
+        np.array(indices, dtype=np.intp),
+        np.array(values, dtype=np.float64),
+        np.array(known, dtype=np.float64),
+    )
 
 
 def _sparse_dot(

@@ -276,11 +276,12 @@ def _string_list(raw: Mapping[str, Any], key: str, where: str, errors: list[str]
     return tuple(v.strip() for v in value if v.strip())
 
 
-def _check_categories(values: tuple[str, ...], where: str, errors: list[str]) -> None:
+def _check_categories(values: tuple[str, ...], key: str, errors: list[str]) -> None:
+    """Append an error for each of ``values`` (the list at ``key``) that is not an arXiv category."""
     for j, category in enumerate(values):
         if not _CATEGORY.match(category):
             errors.append(
-                f"{where}.categories[{j}]: {category!r} is not an arXiv category such as 'cs.LG' or an archive such as 'math'"
+                f"{key}[{j}]: {category!r} is not an arXiv category such as 'cs.LG' or an archive such as 'math'"
             )
 
 
@@ -314,7 +315,7 @@ def _check_topic(raw: Mapping[str, Any], where: str, errors: list[str]) -> Topic
             parse_keyword(keyword)
         except ValueError as exc:
             errors.append(f"{where}.keywords[{j}]: {exc}")
-    _check_categories(lists["categories"], where, errors)
+    _check_categories(lists["categories"], f"{where}.categories", errors)
     if len(errors) > before:
         return None
     return Topic(
@@ -342,7 +343,7 @@ def _check_other(raw: Any, errors: list[str]) -> OtherSpec:
         description = ""
     examples = _string_list(raw, "examples", "other", errors)
     categories = _string_list(raw, "categories", "other", errors)
-    _check_categories(categories, "other", errors)
+    _check_categories(categories, "other.categories", errors)
     except_with = _string_list(raw, "except_with", "other", errors)
     _check_categories(except_with, "other.except_with", errors)
     return OtherSpec(description.strip(), examples, categories, except_with)
