@@ -388,3 +388,24 @@ def test_a_cache_folder_that_cannot_be_made_only_costs_time(tmp_path: Path) -> N
     placed = place_in_a_new_process(topics, blocked)
     assert [item[0] for item in placed] == ["rl", "robotics", "my-lab"]  # type: ignore[index]
     assert blocked.read_text(encoding="utf-8") == "not a folder"
+
+
+def test_the_shipped_model_is_learned_from_the_shipped_topics_as_they_are() -> None:
+    """digest/topics/shipped-model.npz spares every user the first learning of the shipped
+    topics; it must be the model of config/topics.toml and its examples file as they are now
+    (after an edit: python tools/build_shipped_model.py)."""
+    import numpy as np
+
+    from digest.topics.cache import SHIPPED
+    from digest.topics.grouper import teaching
+
+    with np.load(SHIPPED, allow_pickle=False) as data:
+        shipped = str(data["fingerprint"])
+    assert shipped == teaching(load_taxonomy(default_taxonomy_path())).key
+
+
+def test_a_first_run_with_the_shipped_topics_learns_nothing(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    placed = place_in_a_new_process(default_taxonomy_path(), cache)
+    assert len(placed) == 3
+    assert not (cache / "digest" / "topics").exists()  # read from the shipped file: nothing learned, nothing written

@@ -38,20 +38,35 @@ def fingerprint(parts: Iterable[str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def load(key: str) -> Arrays | None:
-    """The arrays kept under ``key`` (this process's first, then the cache folder's), or None."""
-    import numpy as np
+#: The shipped taxonomy, learned in advance (``tools/build_shipped_model.py``), so that no user
+#: waits for it: used when its fingerprint is the one asked for.
+SHIPPED = Path(__file__).resolve().parent / "shipped-model.npz"
 
+
+def load(key: str) -> Arrays | None:
+    """The arrays kept under ``key`` (this process's, the cache folder's, the shipped ones), or None."""
     known = _MEMORY.get(key)
     if known is not None:
         return known
-    try:
-        with np.load(cache_dir() / f"{key}.npz", allow_pickle=False) as data:
-            arrays: Arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, unreadable or damaged: learn again
-        return None
+    arrays = _read(cache_dir() / f"{key}.npz")
+    if arrays is None:
+        shipped = _read(SHIPPED)
+        if shipped is None or str(shipped.pop("fingerprint", "")) != key:
+            return None
+        arrays = shipped
     _MEMORY[key] = arrays
     return arrays
+
+
+def _read(path: Path) -> Arrays | None:
+    """The arrays of an ``.npz``; None when it is missing, unreadable or damaged (learn again)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def save(key: str, arrays: Arrays) -> None:

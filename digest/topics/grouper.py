@@ -112,7 +112,7 @@ class Grouper:
         """What the grouper learned: learned (or read from the cache) on first use, so a run
         with nothing new to place never pays for it."""
         if self._learned is None:
-            self._learned = _learn(self.taxonomy, self._embeddings)
+            self._learned = _model_of(self.taxonomy, self._embeddings)
         return self._learned
 
     @property
@@ -315,46 +315,80 @@ def _keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile(r"\b(" + "|".join(sorted(parts, key=len, reverse=True)) + r")\b")
 
 
-def _learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
-    """The word model and the example vectors of a taxonomy, from the cache when they were
-    learned from the same texts before."""
-    import numpy as np
+@dataclass(frozen=True, slots=True)
+class _Teaching:
+    """Everything a taxonomy teaches, as the model reads it, and its fingerprint."""
 
+    classes: tuple[str, ...]
+    examples: tuple[Example, ...]
+    texts: tuple[str, ...]  # each example's text, then each topic's description
+    labels: tuple[int, ...]
+    weights: tuple[float, ...]
+    descriptions: tuple[str, ...]
+    key: str
+
+
+def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> _Teaching:
+    """What ``taxonomy`` teaches the grouper, and the fingerprint its learned model is kept under."""
+    embeddings = embeddings or shipped_embeddings()
     classes = taxonomy.codes() + (OTHER_CODE,)
     position = {c: i for i, c in enumerate(classes)}
-    examples: list[Example] = list(taxonomy.examples())
+    examples = taxonomy.examples()
     inline = len(examples) - len(taxonomy.extra_examples)
     # The topics' descriptions teach too; [other]'s does not: it describes by negation
     # ("outside machine learning", "without a learned model"), in the very words of the topics.
-    descriptions = [f"{t.title}. {t.description}" for t in taxonomy.topics]
-    texts = [_example_text(e) for e in examples] + descriptions
-    labels = [position[e.topic] for e in examples] + list(range(len(descriptions)))
-    weights = [INLINE_WEIGHT if i < inline else 1.0 for i in range(len(examples))]
-    weights += [INLINE_WEIGHT] * len(descriptions)
-    titles = [e.title for e in examples]
-
+    descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)
+    texts = tuple(_example_text(e) for e in examples) + descriptions
+    labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
+    weights = tuple(INLINE_WEIGHT if i < inline else 1.0 for i in range(len(examples)))
+    weights += (INLINE_WEIGHT,) * len(descriptions)
     key = cache.fingerprint(
         [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
+        + [e.title for e in examples]
     )
-    arrays = cache.load(key)
+    return _Teaching(classes, examples, texts, labels, weights, descriptions, key)
+
+
+def learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> dict[str, NDArray[np.generic]]:
+    """Learn ``taxonomy`` (or read what was learned from the cache): the arrays of its model."""
+    import numpy as np
+
+    embeddings = embeddings or shipped_embeddings()
+    taught = teaching(taxonomy, embeddings)
+    arrays = cache.load(taught.key)
     if arrays is None:
-        words = model.train(texts, labels, weights, classes)
-        idf = embeddings.idf(titles + descriptions)
+        words = model.train(taught.texts, taught.labels, taught.weights, taught.classes)
+        titles = [e.title for e in taught.examples]
+        idf = embeddings.idf(titles + list(taught.descriptions))
         arrays = {
             **words.to_arrays(),
-            "example_vectors": embeddings.encode(titles, idf),
+            "example_vectors": embeddings.encode(titles, idf).astype(np.float16),
             # Other's meaning comes from its examples alone (a zero row: no description).
-            "description_vectors": np.vstack([embeddings.encode(descriptions, idf), np.zeros((1, embeddings.dims), np.float32)]),
+            "description_vectors": np.vstack(
+                [embeddings.encode(taught.descriptions, idf), np.zeros((1, embeddings.dims), np.float32)]
+            ),
             "meaning_idf": idf,
         }
-        cache.save(key, arrays)
+        cache.save(taught.key, arrays)
+    return arrays
+
+
+def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
+    """The grouper's model of ``taxonomy``, from what :func:`learn` gives."""
+    import numpy as np
+
+    taught = teaching(taxonomy, embeddings)
+    arrays = learn(taxonomy, embeddings)
+    classes = taught.classes
     return _Model(
         classes=classes,
         words=WordModel.from_arrays(classes, arrays),
         example_vectors=np.asarray(arrays["example_vectors"], dtype=np.float32),
-        members=tuple(np.array([i for i, e in enumerate(examples) if e.topic == c], dtype=np.intp) for c in classes),
-        example_titles=tuple(titles),
+        members=tuple(
+            np.array([i for i, e in enumerate(taught.examples) if e.topic == c], dtype=np.intp) for c in classes
+        ),
+        example_titles=tuple(e.title for e in taught.examples),
         description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
         idf=np.asarray(arrays["meaning_idf"], dtype=np.float32),
     )
