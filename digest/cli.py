@@ -495,18 +495,21 @@ def topics() -> None:
 @config_option
 @click.argument("labels", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--papers", "paper_files", multiple=True, type=click.Path(path_type=Path, exists=True),
-              help="Snapshot files (or folders) holding the labelled papers (default: ../seeds beside LABELS).")
-def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...]) -> None:
-    """Measure the grouper against hand labels: accuracy, macro-F1, per-topic precision and recall.
+              help="Snapshot or saved feed files (or folders) holding the labelled papers (default: ../seeds beside LABELS).")
+@click.option("--misses", type=int, default=0, show_default=True, help="List this many misplaced papers with their evidence.")
+def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...], misses: int) -> None:
+    """Measure the grouper against hand labels: accuracy, macro-F1, per-topic precision and recall
+    (Other's too when the labels use it).
 
     LABELS is a tab-separated file with a header line, then one paper per line: its title, its
-    topic code and, optionally, the snapshot file that lists it.
+    topic code (or "other") and, optionally, the snapshot file that lists it. Examples of the
+    topics file that are labelled papers are left out while measuring.
     """
-    from digest.topics_eval import run_eval
+    from digest.topics.eval_command import run_eval
 
     with _errors():
         config = _load(config_path) if config_path else None
-        click.echo(run_eval(config, labels, paper_files))
+        click.echo(run_eval(config, labels, paper_files, misses=misses))
 
 
 @topics.command("add-example")

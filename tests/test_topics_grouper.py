@@ -1,0 +1,411 @@
+"""The grouper: one topic (or Other) per paper, decided by what the topics file teaches, arXiv
+categories and tie-break rules, with the evidence a reader sees; what it learned is cached."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from digest.errors import ConfigError
+from digest.models import Paper
+from digest.topics import (
+    OTHER_CODE,
+    Grouper,
+    add_example,
+    default_taxonomy_path,
+    explain,
+    group_papers,
+    load_taxonomy,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CUSTOM = FIXTURES / "custom-topics.toml"
+
+
+def paper(title: str, abstract: str = "", *categories: str, **fields: object) -> Paper:
+    return Paper(title=title, abstract=abstract, categories=categories, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def grouper() -> Grouper:
+    """The shipped taxonomy (learned once per test session, then served by the cache)."""
+    return Grouper(load_taxonomy(default_taxonomy_path()))
+
+
+@pytest.fixture(scope="module")
+def custom() -> Grouper:
+    """A user's own taxonomy: three topics from descriptions and three examples each."""
+    return Grouper(load_taxonomy(CUSTOM))
+
+
+RECIPES = paper(
+    "Sourdough Bread Recipes from Small Bakeries",
+    "We collect bread recipes from bakeries, compare flour, hydration and baking times, and "
+    "describe how the crust and the crumb depend on them.",
+)
+PROOF = paper(
+    "On the Divisibility of Class Numbers of Imaginary Quadratic Fields",
+    "We prove that for every odd prime p there are infinitely many imaginary quadratic fields "
+    "whose class number is divisible by p, using an explicit lower bound on the discriminant, a "
+    "lemma of Siegel and the theory of genus characters.",
+)
+TOP_TAGGING = "Tagging boosted top quarks at the LHC"
+PHYSICS_ABSTRACT = (
+    "We compute the jet mass distribution of boosted top-quark jets at next-to-leading "
+    "logarithmic accuracy in perturbative QCD, including non-global logarithms, and compare "
+    "with ATLAS and CMS measurements at 13 TeV."
+)
+ML_ABSTRACT = (
+    "We apply deep learning to jet tagging: a graph neural network trained on simulated "
+    "collision events classifies jets from top quarks, W bosons and QCD background, and "
+    "outperforms boosted decision trees."
+)
+
+
+# ---------------------------------------------------------------------------- one topic per paper
+
+
+def test_every_paper_lands_in_exactly_one_group(grouper: Grouper) -> None:
+    titles = [
+        "Speculative decoding with a small draft model for faster LLM inference",
+        "Low-rank adapters for instruction tuning of a 7B language model",
+        "Text-to-video generation with a latent diffusion transformer",
+        "A neural audio codec for speech at 1.5 kbps",
+    ]
+    papers = [paper(t, position=i) for i, t in enumerate(titles)]
+    papers += [
+        paper(RECIPES.title, RECIPES.abstract, position=4),
+        paper(TOP_TAGGING, PHYSICS_ABSTRACT, "hep-ph", position=5),
+    ]
+    groups, placements = group_papers(papers, grouper)
+    grouped = [p.key for g in groups for p in g.papers]
+    assert sorted(grouped) == sorted(p.key for p in papers)  # each paper once, none lost
+    assert set(placements) == {p.key for p in papers}
+    codes = [g.code for g in groups]
+    taxonomy = grouper.taxonomy.codes()
+    assert codes[-1] == OTHER_CODE and len(set(codes)) == len(codes)
+    assert codes[:-1] == [c for c in taxonomy if c in codes]  # taxonomy order, no empty group
+    for group in groups:
+        assert group.papers and group.title == grouper.taxonomy.title_of(group.code)
+        assert all(placements[p.key].topic == group.code for p in group.papers)
+    assert [placements[p.key].topic for p in papers] == [
+        "inference", "adaptation", "generation", "audio", OTHER_CODE, OTHER_CODE,
+    ]
+
+
+def test_place_all_agrees_with_place_and_an_empty_list_is_fine(grouper: Grouper) -> None:
+    papers = [RECIPES, PROOF, paper("Sparse mixture-of-experts layers with expert-choice routing")]
+    assert grouper.place_all(papers) == [grouper.place(p) for p in papers]
+    assert grouper.place_all([]) == []
+
+
+# ---------------------------------------------------------------------------- Other
+
+
+def test_a_physics_paper_filed_under_hep_ph_goes_to_other_and_says_why(grouper: Grouper) -> None:
+    placement = grouper.place(paper(TOP_TAGGING, PHYSICS_ABSTRACT, "hep-ph"))
+    assert placement.topic == OTHER_CODE
+    assert placement.evidence[0].startswith("Other: ")
+    assert "hep-ph" in placement.evidence[0]
+    assert placement.runner_up is not None and placement.runner_up != OTHER_CODE
+
+
+def test_the_same_paper_with_an_ml_abstract_cross_listed_to_cs_lg_goes_to_applications(grouper: Grouper) -> None:
+    placement = grouper.place(paper(TOP_TAGGING, ML_ABSTRACT, "hep-ph", "cs.LG"))
+    assert placement.topic == "applications"
+    assert not placement.evidence[0].startswith("Other")
+    # Filed under hep-ph alone, the same text is not ML enough to leave Other: the category decides.
+    alone = grouper.place(paper(TOP_TAGGING, ML_ABSTRACT, "hep-ph"))
+    assert alone.topic == OTHER_CODE
+    assert alone.evidence[0].startswith("Other: primary arXiv category hep-ph lies outside the topics")
+
+
+@pytest.mark.parametrize("outside", [RECIPES, PROOF], ids=["bread-recipes", "number-theory-proof"])
+def test_a_text_clearly_outside_ml_goes_to_other_without_categories(grouper: Grouper, outside: Paper) -> None:
+    placement = grouper.place(outside)
+    assert outside.categories == ()
+    assert placement.topic == OTHER_CODE
+    assert placement.evidence[0].startswith("Other: ")
+    assert placement.runner_up in grouper.taxonomy.codes()
+
+
+# ---------------------------------------------------------------------------- categories, rules, examples
+
+
+def test_an_arxiv_category_named_by_a_topic_pulls_a_borderline_paper_to_it(grouper: Grouper) -> None:
+    title = "Self-supervised pretraining of a small encoder on unlabelled recordings"
+    abstract = "We pretrain a small encoder on unlabelled recordings with masked prediction and fine-tune it on few labels."
+    assert grouper.place(paper(title, abstract)).topic != "audio"
+    placement = grouper.place(paper(title, abstract, "eess.AS"))
+    assert placement.topic == "audio"
+    assert "arXiv category eess.AS" in placement.evidence
+
+
+BIRDS_AND_FISH = """\
+[[topics]]
+code = "fish"
+title = "Fish"
+description = "Fish of rivers, lakes and seas: salmon, trout, cod, their spawning, migration and fisheries."
+examples = ["Salmon spawning runs in northern rivers", "Trout growth in cold lakes", "Cod stocks of the North Sea"]
+
+[[topics]]
+code = "birds"
+title = "Birds"
+description = "Birds: songbirds, seabirds, raptors, their nesting, migration and feeding."
+examples = ["Nesting success of songbirds in hedgerows", "Raptor migration over mountain passes", "Feeding habits of garden birds"]
+"""
+
+
+def test_a_wins_over_rule_decides_between_two_close_topics(tmp_path: Path) -> None:
+    both = paper("Seasonal migration of salmon and seabirds")
+    clearly_fish = paper("Salmon and seabirds")  # fish by a wide margin
+    path = tmp_path / "topics.toml"
+    path.write_text(BIRDS_AND_FISH, encoding="utf-8")
+    plain = Grouper(load_taxonomy(path))
+    before = plain.place(both)
+    assert (before.topic, before.runner_up) == ("fish", "birds")
+    assert not any(e.startswith("tie-break") for e in before.evidence)
+    assert plain.place(clearly_fish).topic == "fish"
+
+    path.write_text(BIRDS_AND_FISH + 'wins_over = ["fish"]\n', encoding="utf-8")  # a rule for birds
+    ruled = Grouper(load_taxonomy(path))
+    after = ruled.place(both)
+    assert (after.topic, after.runner_up) == ("birds", "fish")
+    assert after.evidence[0] == "tie-break: birds wins over fish"
+    # The rule breaks ties only: a paper that is clearly fish stays fish.
+    assert ruled.place(clearly_fish).topic == "fish"
+
+
+def test_an_example_title_decides_its_topic(tmp_path: Path, custom: Grouper) -> None:
+    robot = paper(
+        "Learning Bimanual Grasping for a Humanoid Robot",
+        "We train a humanoid robot to grasp and hand over objects with two arms.",
+    )
+    assert custom.place(robot).topic == "robotics"
+    path = tmp_path / "topics.toml"
+    shutil.copy(CUSTOM, path)
+    add_example(path, "rl", "Learning bimanual grasping for a humanoid robot.")  # matched by normalised title
+    placement = Grouper(load_taxonomy(path)).place(robot)
+    assert placement.topic == "rl"
+    assert placement.evidence[0] == "listed as an example of 'rl'"
+    assert placement.runner_up == "robotics"
+
+
+def test_a_custom_taxonomy_from_descriptions_and_a_few_examples(custom: Grouper) -> None:
+    cases = {
+        "rl": paper(
+            "Conservative Value Estimation for Offline Reinforcement Learning",
+            "Offline reinforcement learning learns a policy from a fixed dataset of transitions. "
+            "We regularise the value function so that the policy does not exploit unseen actions "
+            "and report higher returns and rewards on continuous control benchmarks.",
+        ),
+        "robotics": paper(
+            "Learning Bimanual Grasping for a Humanoid Robot",
+            "We train a humanoid robot to grasp and hand over objects with two arms. Policies "
+            "trained in simulation transfer to the real robot (sim-to-real) and succeed in 87 % "
+            "of manipulation trials.",
+        ),
+        "my-lab": paper(
+            "Outlier-Aware 3-bit Quantization of Large Language Models",
+            "We quantize the weights of large language models to 3 bits and prune outlier "
+            "channels, keeping perplexity close to the FP16 model while LLM inference runs 2x faster.",
+        ),
+        OTHER_CODE: RECIPES,
+    }
+    for expected, item in cases.items():
+        assert custom.place(item).topic == expected, item.title
+    # Titles alone, as a listing without abstracts gives them.
+    assert custom.place(paper("Model-based reinforcement learning with learned world models")).topic == "rl"
+    assert custom.place(paper("Legged locomotion on rough terrain for a quadruped robot")).topic == "robotics"
+    assert custom.place(paper("Pruning attention heads of large language models")).topic == "my-lab"
+
+
+ON_TOPIC = {
+    "Exploration bonuses from prediction errors": (
+        "rl", "We reward the agent for visiting states whose outcome its model predicts badly, and learn a value function for the bonus."),
+    "Curiosity-driven exploration for sparse-reward reinforcement learning": (
+        "rl", "Agents rarely see a reward in sparse-reward tasks. We add an intrinsic curiosity reward and improve returns on Atari games."),
+    "Multi-agent policy gradients with a centralised critic": (
+        "rl", "We train several agents with a shared critic and decentralised policies."),
+    "Temporal-difference learning with function approximation": (
+        "rl", "We analyse the convergence of TD learning with linear function approximation."),
+    "Model-based reinforcement learning with learned world models": ("rl", ""),
+    "A quadruped robot learns to walk on ice": (
+        "robotics", "We train a locomotion controller in simulation and deploy it on a real quadruped."),
+    "Grasp planning with tactile feedback": ("robotics", "A robot hand adjusts its grasp using touch sensors."),
+    "Legged locomotion on rough terrain for a quadruped robot": ("robotics", ""),
+    "Motion planning for autonomous driving in dense traffic": ("robotics", ""),
+    "Pruning attention heads of large language models": ("my-lab", ""),
+    "KV cache compression for long-context LLM inference": ("my-lab", ""),
+}
+
+
+def test_an_other_table_does_not_pull_clearly_on_topic_papers_of_a_small_taxonomy_into_other(tmp_path: Path) -> None:
+    """The custom taxonomy plus an [other] table (a description, three examples, categories):
+    papers a reader would file under one of its topics without hesitation stay there."""
+    other = (FIXTURES / "topics-eval" / "topics.toml").read_text(encoding="utf-8").split("\n[other]\n")[1]
+    path = tmp_path / "topics.toml"
+    path.write_text(CUSTOM.read_text(encoding="utf-8") + "\n[other]\n" + other, encoding="utf-8")
+    taxonomy = load_taxonomy(path)
+    assert taxonomy.other.examples and taxonomy.other.categories
+    papers = [paper(title, abstract) for title, (_, abstract) in ON_TOPIC.items()]
+    placed = {p.title: pl for p, pl in zip(papers, Grouper(taxonomy).place_all(papers))}
+    wrong = [
+        f"{title} -> {placed[title].topic} ({placed[title].evidence[0]})"
+        for title, (expected, _) in ON_TOPIC.items()
+        if placed[title].topic != expected
+    ]
+    assert not wrong, f"{len(wrong)} of {len(ON_TOPIC)} misplaced:\n" + "\n".join(wrong)
+
+
+# ---------------------------------------------------------------------------- evidence and order
+
+
+def test_evidence_is_never_empty_and_the_explanation_names_the_runner_up(grouper: Grouper) -> None:
+    papers = [
+        paper("Speculative decoding with a small draft model for faster LLM inference"),
+        paper("Mixed-precision 4-bit weight quantization for large language models"),
+        RECIPES,
+        paper(TOP_TAGGING, PHYSICS_ABSTRACT, "hep-ph"),
+        paper("Efficient Streaming Language Models with Attention Sinks"),  # a shipped example
+    ]
+    for item, placement in zip(papers, grouper.place_all(papers)):
+        assert placement.evidence, item.title
+        assert all(e.strip() for e in placement.evidence)
+        assert placement.runner_up is not None and placement.runner_up not in (placement.topic, OTHER_CODE)
+        assert placement.score >= placement.runner_up_score or placement.evidence[0].startswith(("tie-break", "listed", "Other"))
+        text = explain(item, placement, grouper.taxonomy)
+        lines = text.splitlines()
+        assert lines[0] == item.title
+        assert lines[1] == (
+            f"  -> {grouper.taxonomy.title_of(placement.topic)} "
+            f"(runner-up: {grouper.taxonomy.title_of(placement.runner_up)})"
+        )
+        assert lines[2] == "     " + "; ".join(placement.evidence)
+    # A topic chosen from the text names the words and the nearest example that decided it.
+    first = grouper.place(papers[0])
+    assert first.topic == "inference"
+    assert any(e.startswith("words ") for e in first.evidence)
+    assert any(e.startswith('near the example "') for e in first.evidence)
+
+
+def test_group_order_source_and_upvotes(grouper: Grouper) -> None:
+    titles = [
+        "Speculative decoding for fast LLM inference",
+        "KV cache eviction for LLM serving",
+        "Early exit inference for on-device LLMs",
+        "Offloading LLM inference to CPU memory",
+    ]
+    upvotes = [5, None, 30, 5]
+    papers = [paper(t, position=i, upvotes=u) for i, (t, u) in enumerate(zip(titles, upvotes))]
+    shuffled = [papers[2], papers[0], papers[3], papers[1]]
+    (by_source,), _ = group_papers(shuffled, grouper)
+    assert by_source.code == "inference"
+    assert [p.position for p in by_source.papers] == [0, 1, 2, 3]
+    (by_votes,), _ = group_papers(shuffled, grouper, order="upvotes")
+    assert [p.position for p in by_votes.papers] == [2, 0, 3, 1]  # 30, 5 (pos 0), 5 (pos 3), none
+    with pytest.raises(ConfigError, match="unknown topic order 'random'"):
+        group_papers(papers, grouper, order="random")
+
+
+# ---------------------------------------------------------------------------- the cache
+
+PLACE = """\
+import json, sys
+from pathlib import Path
+from digest.models import Paper
+from digest.topics import Grouper, load_taxonomy
+grouper = Grouper(load_taxonomy(Path(sys.argv[1])))
+papers = [Paper(title=t) for t in ("Offline reinforcement learning from logged data",
+                                   "A quadruped robot walks on rough terrain",
+                                   "Pruning attention heads of large language models")]
+print(json.dumps([[p.topic, p.score, list(p.evidence)] for p in grouper.place_all(papers)]))
+"""
+
+
+def place_in_a_new_process(topics: Path, cache: Path) -> list[object]:
+    """What a new run (a new process) places with the taxonomy ``topics`` and cache folder ``cache``."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    done = subprocess.run([sys.executable, "-c", PLACE, str(topics)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result: list[object] = json.loads(done.stdout)
+    return result
+
+
+def test_what_was_learned_is_cached_per_taxonomy_and_read_back_by_the_next_run(tmp_path: Path) -> None:
+    import numpy as np
+
+    topics = tmp_path / "topics.toml"
+    shutil.copy(CUSTOM, topics)
+    cache = tmp_path / "cache"
+    folder = cache / "digest" / "topics"
+
+    first = place_in_a_new_process(topics, cache)
+    (learned,) = folder.glob("*.npz")
+    stat = learned.stat()
+    # The next run reads the file (nothing is learned, so nothing is written) and places alike.
+    assert place_in_a_new_process(topics, cache) == first
+    again = learned.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+    assert list(folder.glob("*.npz")) == [learned]
+
+    # An edited taxonomy is learned afresh, under a new fingerprint.
+    text = topics.read_text(encoding="utf-8")
+    topics.write_text(text.replace("Robot learning:", "Robot learning and robot hardware:"), encoding="utf-8")
+    assert place_in_a_new_process(topics, cache) != first  # the description's words changed the scores
+    files = sorted(folder.glob("*.npz"))
+    assert len(files) == 2 and learned in files
+    assert not list(folder.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_damaged_cache_file_is_ignored_and_learned_again(tmp_path: Path, damage: str) -> None:
+    import numpy as np
+
+    topics = tmp_path / "topics.toml"
+    shutil.copy(CUSTOM, topics)
+    cache = tmp_path / "cache"
+    placed = place_in_a_new_process(topics, cache)
+    (learned,) = (cache / "digest" / "topics").glob("*.npz")
+    whole = learned.read_bytes()
+    learned.write_bytes({"garbage": b"PK\x03\x04 not a zip archive", "truncated": whole[: len(whole) // 2], "empty": b""}[damage])
+    assert place_in_a_new_process(topics, cache) == placed
+    with np.load(learned, allow_pickle=False) as data:  # repaired
+        assert "weights" in data.files
+
+
+def test_a_cache_folder_that_cannot_be_made_only_costs_time(tmp_path: Path) -> None:
+    topics = tmp_path / "topics.toml"
+    shutil.copy(CUSTOM, topics)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")  # $XDG_CACHE_HOME/digest cannot be made under it
+    placed = place_in_a_new_process(topics, blocked)
+    assert [item[0] for item in placed] == ["rl", "robotics", "my-lab"]  # type: ignore[index]
+    assert blocked.read_text(encoding="utf-8") == "not a folder"
+
+
+def test_the_shipped_model_is_learned_from_the_shipped_topics_as_they_are() -> None:
+    """digest/topics/shipped-model.npz spares every user the first learning of the shipped
+    topics; it must be the model of config/topics.toml and its examples file as they are now
+    (after an edit: python tools/build_shipped_model.py)."""
+    import numpy as np
+
+    from digest.topics.cache import SHIPPED
+    from digest.topics.grouper import teaching
+
+    with np.load(SHIPPED, allow_pickle=False) as data:
+        shipped = str(data["fingerprint"])
+    assert shipped == teaching(load_taxonomy(default_taxonomy_path())).key
+
+
+def test_a_first_run_with_the_shipped_topics_learns_nothing(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    placed = place_in_a_new_process(default_taxonomy_path(), cache)
+    assert len(placed) == 3
+    assert not (cache / "digest" / "topics").exists()  # read from the shipped file: nothing learned, nothing written
