@@ -84,7 +84,11 @@ def _report_sources(report: Any) -> None:
                 "(see digest status)", err=True,
             )
         elif summary == "failed":
-            click.echo(f"error: {channel}: delivery failed (see digest status)", err=True)
+            why = report.delivery_errors.get(channel)
+            if why:
+                click.echo(f"error: {channel}: {why} (left pending: the next run delivers it)", err=True)
+            else:
+                click.echo(f"error: {channel}: delivery failed (see digest status)", err=True)
 
 
 @contextmanager

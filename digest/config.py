@@ -39,9 +39,10 @@ def _choice(default: str, choices: tuple[str, ...]) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    """``[store]``: where the SQLite file lives."""
+    """``[store]``: where the SQLite file lives, and how long to wait for another process's lock."""
 
     path: Path = _path("var/digest.sqlite3")
+    busy_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,8 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
         errors.append(f"render.templates: folder {config.render.templates} does not exist")
     _check_email(config, errors)
     _check_schedule(config.schedule, errors)
+    if config.store.busy_timeout < 0:
+        errors.append("store.busy_timeout: must be 0 or more seconds")
     if config.fetch.max_bytes < 1:
         errors.append("fetch.max_bytes: must be positive")
     if config.fetch.timeout <= 0:

@@ -30,7 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from digest.config import Config, ScheduleConfig
 from digest.errors import DigestError
 from digest.pipeline import RunReport, run_cycle
-from digest.store import SeenStore
+from digest.store import open_store
 
 log = logging.getLogger("digest.schedule")
 JOB_ID = "digest-cycle"
@@ -52,7 +52,7 @@ def catch_up_due(trigger: BaseTrigger, last_digest_at: dt.datetime | None, now: 
 
 def last_digest_at(config: Config) -> dt.datetime | None:
     """When the store's most recent digest was made (None for a new store)."""
-    with SeenStore.open(config.store.path, readonly=True) as store:
+    with open_store(config.store, readonly=True) as store:
         last = store.last_digest()
     return last.created_at if last else None
 
@@ -173,5 +173,10 @@ class DigestSchedule:
 
 
 def run_schedule(config: Config) -> None:
-    """Run cycles on the configured schedule until SIGTERM or Ctrl-C."""
+    """Run cycles on the configured schedule until SIGTERM or Ctrl-C.
+
+    The store is opened for writing first: a store no cycle could use (damaged, locked, read-only,
+    from a newer digest) stops the command at once with its one-line error.
+    """
+    open_store(config.store).close()
     DigestSchedule(config).run()

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,7 +42,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_sqlite_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     path.write_text("this is not a database" * 100)
-    with pytest.raises(StoreError, match="not a usable digest store"):
+    with pytest.raises(StoreError, match="not a digest store: the file is not an SQLite database"):
         SeenStore.open(path)
 
 
@@ -233,3 +239,96 @@ def test_the_first_n_of_a_topic_come_through_the_rank_index_as_an_older_store_nu
             plan = query_plan(store, *filed_papers_query(topic=topic, digest_ids=ids, per_topic=2))
             assert not [step for step in plan if step.startswith("SCAN") and "USING" not in step], plan
             assert any(step.startswith("SEARCH dp USING") and "rank<?" in step for step in plan), plan  # N rows, not the day
+
+
+# -- every command opens the store one way: the same one-line error for each kind of damage -----
+
+COMMANDS = ["run", "preview", "status", "site", "schedule"]  # (the topics commands never open the store)
+READERS = {"preview", "status", "site"}  # they only read the store: a read-only file serves them
+
+
+def drop_file_permission_override() -> None:
+    """In the child, before exec: give up root's power to write what its permission bits forbid
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER), so that a read-only file is read-only."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2, 3):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def digest_as_a_user(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``digest`` command in ``cwd``, with file permissions enforced even when the tests run as root."""
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+        preexec_fn=drop_file_permission_override if os.geteuid() == 0 else None,
+    )
+
+
+@pytest.fixture
+def deployment(replayed: tuple[Path, dict[str, dict[str, object]]], tmp_path: Path) -> Path:
+    """A copy of the replayed folder: its config, store and archive."""
+    folder = tmp_path / "deploy"
+    shutil.copytree(replayed[0], folder)
+    return folder
+
+
+@contextmanager
+def damaged(case: str, store: Path) -> Iterator[str]:
+    """Damage the store at ``store`` as ``case`` says; yield the error line every command must print."""
+    if case == "not-a-database":
+        store.write_text("id,title\n1,not a database\n" * 200, encoding="utf-8")
+        yield f"error: {store}: not a digest store: the file is not an SQLite database"
+    elif case == "malformed":
+        with store.open("r+b") as file:  # a copy cut short, as a full disk or an interrupted copy leaves it
+            file.truncate(store.stat().st_size // 2)
+        yield f"error: {store}: the store is damaged (database disk image is malformed)"
+    elif case == "newer-schema":
+        with closing(sqlite3.connect(store)) as db:
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        yield f"error: {store}: store schema version {len(MIGRATIONS) + 1} is newer than this digest knows ({len(MIGRATIONS)})"
+    elif case == "locked":
+        with (store.parent.parent / "digest.toml").open("a", encoding="utf-8") as config:
+            config.write("\n[store]\nbusy_timeout = 0.2\n")  # (30 s by default)
+        holder = subprocess.Popen(  # another program holds the file with an exclusive lock
+            [sys.executable, "-c", "import sqlite3, sys\n"
+             f"db = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+             "db.execute('PRAGMA locking_mode = EXCLUSIVE'); db.execute('BEGIN EXCLUSIVE')\n"
+             "print('locked', flush=True); sys.stdin.read()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            yield f"error: {store}: the store is locked by another process (waited 0.2 s)"
+        finally:
+            holder.kill()
+            holder.wait()
+    elif case == "read-only-file":
+        store.chmod(0o444)
+        yield f"error: {store}: the store is read-only"
+    elif case == "read-only-folder":
+        store.parent.chmod(0o555)
+        try:
+            yield f"error: {store}: the store's folder is read-only (SQLite keeps its -wal and -shm files beside the store)"
+        finally:
+            store.parent.chmod(0o755)
+    else:  # pragma: no cover
+        raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["not-a-database", "malformed", "newer-schema", "locked", "read-only-file", "read-only-folder"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_gives_the_same_one_line_error_for_a_store_it_cannot_use(command: str, case: str, deployment: Path) -> None:
+    store = deployment / "var" / "digest.sqlite3"
+    with damaged(case, store) as expected:
+        result = digest_as_a_user(deployment, command)
+    assert "Traceback" not in result.stderr
+    if case == "read-only-file" and command in READERS:  # reading needs no write: the command does its job
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    error, hint = result.stderr.splitlines()
+    assert error == expected
+    assert hint.startswith("hint: ")

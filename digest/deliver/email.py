@@ -50,6 +50,7 @@ from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from digest import faults
 from digest.config import Config, EmailConfig
 from digest.deliver import ChannelResult, DeliveryContext
 from digest.deliver.archive import render_options
@@ -751,7 +752,9 @@ class EmailChannel:
         def settle(delivery: Delivery, error: SendError | None) -> bool:
             nonlocal sent, failed
             if error is None:
+                faults.crash_point("email-accepted")
                 store.mark_delivery(delivery.id, "sent", now=now)
+                faults.crash_point("email-marked")
                 sent += 1
                 return True
             permanent = isinstance(error, Refused) and error.permanent
