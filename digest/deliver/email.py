@@ -427,6 +427,9 @@ def _send_wire(client: smtplib.SMTP, sender: str, recipient: str, message: Outgo
     client.putcmd("data")
     code, reply = client.getreply()
     if code != 354:
+        # (smtplib leaves the transaction open here: the next message's MAIL would get "503 nested
+        # MAIL command", failing a recipient who did nothing wrong)
+        _reset(client, code)
         raise smtplib.SMTPDataError(code, reply)
     client.send(message.wire() + b".\r\n")
     code, reply = client.getreply()
