@@ -372,7 +372,8 @@ class SeenStore:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # (SQLite has already rolled back after SQLITE_FULL, IOERR, ...)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 

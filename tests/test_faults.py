@@ -109,3 +109,132 @@ def test_an_smtp_fault_at_each_stage_leaves_each_row_right_and_the_next_run_send
     else:
         assert copies == {"all@example.org": 1, "audio@example.org": 1}
         assert [s for s, _, _ in email_rows(config).values()] == ["sent", "sent"]
+
+
+# -- the process killed at each commit point of a run -------------------------------------------
+
+RUN_POINTS = [point for point in CRASH_POINTS if point != "site-batch"]
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def temp_files(folder: Path) -> list[Path]:
+    """What an interrupted atomic write would leave: ``.NAME.*.tmp`` files."""
+    return sorted(folder.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("point", RUN_POINTS)
+def test_killed_at_each_commit_point_the_next_run_completes_the_digest_once(
+    point: str, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        path = email_config(write_config, tmp_path, port, recipients=RECIPIENTS[:2])
+        crashed = run_digest(tmp_path, "run", "--config", str(path), "--date", "2025-03-14", env={ENV: f"crash:{point}"})
+        assert crashed.returncode == CRASH_EXIT, crashed.stderr
+        store = tmp_path / "var" / "digest.sqlite3"
+        with sqlite3.connect(store) as db:  # what the crash left: all of the commit or none of it
+            digests = db.execute("SELECT COUNT(*) FROM digests").fetchone()[0]
+            papers = db.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
+        assert (digests, papers) == ((0, 0) if point == "before-commit" else (1, 5))
+        again = run_digest(tmp_path, "run", "--config", str(path), "--date", "2025-03-14", "--json", check_code=0)
+    summary = json.loads(again.stdout)
+    assert summary["new"] == (5 if point == "before-commit" else 0)  # a paper is in one digest, whatever the crash
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM digests").fetchone()[0] == 1
+        assert db.execute("SELECT COUNT(*) FROM papers").fetchone()[0] == 5
+        assert db.execute("SELECT DISTINCT state FROM deliveries").fetchall() == [("sent",)]
+    archive = tmp_path / "archive"
+    assert (archive / "2025" / "03" / "2025-03-14.md").is_file() and "2025-03-14" in (archive / "index.md").read_text()
+    assert temp_files(archive) == []
+    copies = sink.by_recipient()
+    if point == "email-accepted":  # the one window SMTP leaves: accepted, not yet marked; resent once, same Message-ID
+        first, second = copies["all@example.org"]
+        assert first["Message-ID"] == second["Message-ID"]
+        assert len(copies["audio@example.org"]) == 1
+    else:
+        assert {address: len(messages) for address, messages in copies.items()} == {"all@example.org": 1, "audio@example.org": 1}
+
+
+def test_killed_between_site_batches_the_next_build_gives_the_whole_site(replayed: Replayed, tmp_path: Path) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(replayed[0], folder)
+    crashed = run_digest(folder, "site", env={ENV: "crash:site-batch"})
+    assert crashed.returncode == CRASH_EXIT
+    assert temp_files(folder / "site") == []
+    run_digest(folder, "site", check_code=0)
+    run_digest(folder, "site", "--out", str(tmp_path / "fresh"), check_code=0)
+    built, fresh = files_of(folder / "site"), files_of(tmp_path / "fresh")
+    built.pop(".digest-site.json"), fresh.pop(".digest-site.json")  # the build's cache (file times)
+    assert built == fresh
+
+
+# -- a full disk while the archive, the site or the store is written ----------------------------
+
+
+@pytest.fixture
+def deployed(replayed: Replayed, tmp_path: Path) -> Path:
+    """A copy of the replayed folder with a new listing in its inbox (five new papers on 2025-05-07)."""
+    folder = tmp_path / "copy"
+    shutil.copytree(replayed[0], folder)
+    shutil.copy(FIXTURES / "email" / "listing.txt", folder / "inbox" / "listing.txt")
+    return folder
+
+
+def test_a_full_disk_while_the_archive_is_written_keeps_it_whole_and_the_next_run_writes_it(deployed: Path) -> None:
+    archive = deployed / "archive"
+    before = files_of(archive)
+    full = run_digest(deployed, "run", "--date", "2025-05-07", env={ENV: "disk-full:*/archive/index.md"})
+    assert full.returncode == 1 and "Traceback" not in full.stderr
+    assert full.stderr.splitlines() == [
+        f"error: archive: {archive / 'index.md'}: No space left on device (left pending: the next run delivers it)"
+    ]
+    assert files_of(archive) == before  # no page of the day, no half index, no temp file
+    status = json.loads(run_digest(deployed, "status", "--json", check_code=0).stdout)
+    assert status["last_digest"]["date"] == "2025-05-07" and status["deliveries"]["pending"] == 1
+    run_digest(deployed, "run", "--date", "2025-05-07", check_code=0)
+    after = files_of(archive)
+    assert "2025/05/2025-05-07.md" in after and "2025-05-07" in after["index.md"].decode()
+    run_digest(deployed, "site", "--rebuild", check_code=0)  # what the store alone gives: the same files
+    assert files_of(archive) == after
+
+
+def test_a_full_disk_while_the_site_is_written_leaves_whole_files_and_the_next_build_finishes(deployed: Path, tmp_path: Path) -> None:
+    run_digest(deployed, "site", check_code=0)
+    site = deployed / "site"
+    before = files_of(site)
+    run_digest(deployed, "run", "--date", "2025-05-07", check_code=0)
+    full = run_digest(deployed, "site", env={ENV: "disk-full:*/site/index.html"})
+    assert full.returncode == 1 and "Traceback" not in full.stderr
+    assert full.stderr.splitlines()[0] == f"error: {site / 'index.html'}: cannot write: No space left on device"
+    middle = files_of(site)
+    assert temp_files(site) == [] and middle[".digest-site.json"] == before[".digest-site.json"]
+    run_digest(deployed, "site", check_code=0)
+    after = files_of(site)
+    assert all(middle[name] in (before.get(name), after.get(name)) for name in middle)  # each file old or new, never half
+    run_digest(deployed, "site", "--out", str(tmp_path / "fresh"), check_code=0)
+    fresh = files_of(tmp_path / "fresh")
+    after.pop(".digest-site.json"), fresh.pop(".digest-site.json")
+    assert after == fresh
+
+
+def test_a_full_disk_while_the_store_is_written_stores_nothing_and_the_next_run_does_it_all(deployed: Path) -> None:
+    store, archive = deployed / "var" / "digest.sqlite3", deployed / "archive"
+    entries = "".join(  # 40 more papers with long abstracts: the store must grow to take them
+        f"Robust Streaming Method Number {n} for Sparse Attention\n\n" + f"We study variant {n} of sparse attention. " * 40 + "\n\n"
+        for n in range(40)
+    )
+    (deployed / "inbox" / "big.txt").write_text("May 7\n\n" + entries, encoding="utf-8")
+    before = files_of(archive)
+    full = run_digest(deployed, "run", "--date", "2025-05-07", env={ENV: "disk-full:store"})
+    assert full.returncode == 2
+    assert full.stderr.splitlines()[0] == f"error: {store}: the disk is full: the store could not be written (database or disk is full)"
+    assert "Traceback" not in full.stderr
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT MAX(date), COUNT(*) FROM digests").fetchone() == ("2025-05-06", 4)
+    assert files_of(archive) == before
+    summary = json.loads(run_digest(deployed, "run", "--date", "2025-05-07", "--json", check_code=0).stdout)
+    assert summary["new"] == 45 and summary["deliveries"]["archive"] == "done"
+    assert (archive / "2025" / "05" / "2025-05-07.md").is_file()
