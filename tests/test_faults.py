@@ -9,8 +9,10 @@ the previous state intact, and the next run completing the work with nothing don
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import shutil
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -27,6 +29,7 @@ from digest.deliver.email import EmailChannel, connect_smtp
 from digest.faults import CRASH_EXIT, CRASH_POINTS, ENV
 from digest.pipeline import run_cycle
 from tests.conftest import FIXTURES, run_digest
+from tests.httpserver import Reply, TestServer
 from tests.smtp_sink import STAGES, Fault, Sink, smtp_server
 from tests.test_email import DAY, NOW, RECIPIENTS, email_config, email_rows
 
@@ -238,3 +241,32 @@ def test_a_full_disk_while_the_store_is_written_stores_nothing_and_the_next_run_
     summary = json.loads(run_digest(deployed, "run", "--date", "2025-05-07", "--json", check_code=0).stdout)
     assert summary["new"] == 45 and summary["deliveries"]["archive"] == "done"
     assert (archive / "2025" / "05" / "2025-05-07.md").is_file()
+
+
+# -- sources that fail on the wire: each is one line, the others go in --------------------------
+
+
+def test_dns_failure_refusal_reset_and_trickle_are_one_line_each_and_the_run_goes_on(
+    write_config: Callable[..., Path], http_server: TestServer, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{probe.getsockname()[1]}/feed"
+    reset = http_server.add("/reset", Reply(body=b"<rss>" + b"x" * 5000, reset_after=100))
+    trickle = http_server.add("/trickle", Reply(chunks=itertools.repeat(b"x"), chunk_delay=1.0))  # a byte a second
+    (tmp_path / "hostaliases").write_text("digest-test-no-such-host bad..name\n", encoding="utf-8")
+    feeds = {"dns": "http://digest-test-no-such-host/feed", "refused": refused, "reset": reset, "trickle": trickle}
+    write_config("[fetch]\ntimeout = 1\nretries = 0\n\n" + "".join(
+        f'[[sources]]\nname = "{name}"\nkind = "feed"\nurl = "{url}"\n\n' for name, url in feeds.items()
+    ))
+    shutil.copy(FIXTURES / "email" / "listing.txt", tmp_path / "inbox")
+    result = run_digest(tmp_path, "run", "--date", "2025-03-14", "--json", env={"HOSTALIASES": str(tmp_path / "hostaliases")})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: source 'dns': {feeds['dns']}: cannot resolve the host name 'digest-test-no-such-host' ([Errno -2] Name or service not known) after 1 attempt",
+        f"error: source 'refused': {refused}: connection failed ([Errno 111] Connection refused) after 1 attempt",
+        f"error: source 'reset': {reset}: connection broken while reading ([Errno 104] Connection reset by peer) after 1 attempt",
+        f"error: source 'trickle': {trickle}: the response did not complete within 1s",
+    ]
+    summary = json.loads(result.stdout)
+    assert summary["new"] == 5 and [s["ok"] for s in summary["sources"]] == [True, False, False, False, False]
