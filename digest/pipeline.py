@@ -26,6 +26,7 @@ from digest.models import Digest, DigestCounts, Paper, Placement
 from digest.render import Renderer
 from digest.sources import LOCAL_KINDS, ReadContext, SourceResult, Validators, read_sources
 from digest.sources.snapshots import read_snapshot
+from digest.sources.text import displayable
 from digest.store import Diff, SeenStore, open_store
 from digest.topics import Grouper, Taxonomy, configured_taxonomy, group_papers
 
@@ -212,7 +213,7 @@ def _ingest(
     """
     config, now = context.config, context.now
     results = read_sources(_enabled(config), context, on_done=on_source)
-    merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
+    merged, duplicates = merge_duplicates(papers_read(results))
     diff = store.diff(merged)
     digest = None
     if diff.new:
@@ -228,6 +229,11 @@ def _ingest(
     _remember_sources(store, results, now)
     counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
     return (report_digest(digest) if digest else None), counts, source_reports(results)
+
+
+def papers_read(results: Iterable[SourceResult]) -> list[Paper]:
+    """Every paper the sources listed, in order, with text that displays as it reads (:func:`displayable`)."""
+    return list(displayable(p for r in results for s in r.snapshots for p in s.papers))
 
 
 def report_digest(digest: Digest) -> Digest:
@@ -273,7 +279,7 @@ def preview_cycle(
                 already_ingested=(lambda hashes: set()) if include_seen else store.ingested_hashes,
             )
             results = read_sources(_enabled(config), context, on_done=on_source)
-        merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
+        merged, duplicates = merge_duplicates(papers_read(results))
         diff = Diff(tuple(merged), ()) if include_seen else store.diff(merged)
     digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
     outputs: dict[str, Path] = {}
