@@ -82,7 +82,7 @@ class ScheduleConfig:
 
     cron: str = "0 7 * * *"
     timezone: str = "UTC"
-    misfire_grace: int = 3600
+    misfire_grace: int = 3600  # no longer used (a run missed while asleep happens once on waking); old configs still load
 
 
 @dataclass(frozen=True, slots=True)
