@@ -269,6 +269,19 @@ def site(config_path: Path | None, out_dir: Path | None, rebuild: bool) -> None:
     click.echo(f"index: {report.index.resolve()}")
 
 
+@main.command()
+@config_option
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+def backup(config_path: Path | None, target: Path) -> None:
+    """Copy the store to TARGET: one consistent copy, safe to take while a run is active."""
+    from digest.store import backup_store
+
+    with _errors():
+        config = _load(config_path)
+        size = backup_store(config.store, target)
+    click.echo(f"Backed up {config.store.path} to {target} ({size / 1e6:.1f} MB).")
+
+
 @main.group()
 def topics() -> None:
     """Inspect and teach the topic grouper."""

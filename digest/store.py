@@ -214,6 +214,35 @@ def open_store(settings: StoreConfig, *, readonly: bool = False) -> SeenStore:
     return SeenStore.open(settings.path, readonly=readonly, busy_timeout=settings.busy_timeout)
 
 
+def backup_store(settings: StoreConfig, target: Path) -> int:
+    """Copy the store to ``target`` with SQLite's backup API; return the copy's size in bytes.
+
+    The copy is one consistent state of the store (what was committed when the copy was taken),
+    safe to take while a run writes; it is written beside ``target`` and renamed over it, so a
+    failed copy never leaves half a file.
+    """
+    if not settings.path.exists():
+        raise StoreError(f"{settings.path}: there is no store yet to back up", hint="run digest once first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    with open_store(settings, readonly=True) as store:
+        try:
+            copy = sqlite3.connect(partial)
+            try:
+                store.db.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+            finally:
+                copy.close()
+            with open(partial, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(partial, target)
+        except (sqlite3.Error, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StoreError(f"{target}: cannot write the backup: {reason}", hint="nothing was replaced; try again") from exc
+    return target.stat().st_size
+
+
 # SQLite's primary result codes (the low byte of an extended code) that say what is wrong with the file.
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
 _READONLY_DIRECTORY = _READONLY | (6 << 8)

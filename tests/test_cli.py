@@ -150,7 +150,7 @@ def test_a_crash_between_grouping_and_commit_loses_nothing(
 
 
 def test_every_command_has_help(digest_cli: Cli) -> None:
-    for command in ([], ["run"], ["preview"], ["status"], ["topics"], ["topics", "eval"], ["topics", "add-example"], ["schedule"], ["site"]):
+    for command in ([], ["run"], ["preview"], ["status"], ["topics"], ["topics", "eval"], ["topics", "add-example"], ["schedule"], ["site"], ["backup"]):
         result = digest_cli(*command, "--help", check_code=0)
         assert "Usage:" in result.stdout
         assert len(result.stdout.splitlines()) > 3

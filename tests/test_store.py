@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import multiprocessing
 import os
 import shutil
@@ -243,8 +244,8 @@ def test_the_first_n_of_a_topic_come_through_the_rank_index_as_an_older_store_nu
 
 # -- every command opens the store one way: the same one-line error for each kind of damage -----
 
-COMMANDS = ["run", "preview", "status", "site", "schedule"]  # (the topics commands never open the store)
-READERS = {"preview", "status", "site"}  # they only read the store: a read-only file serves them
+COMMANDS = ["run", "preview", "status", "site", "schedule", "backup"]  # (the topics commands never open the store)
+READERS = {"preview", "status", "site", "backup"}  # they only read the store: a read-only file serves them
 
 
 def drop_file_permission_override() -> None:
@@ -323,7 +324,7 @@ def damaged(case: str, store: Path) -> Iterator[str]:
 def test_every_command_gives_the_same_one_line_error_for_a_store_it_cannot_use(command: str, case: str, deployment: Path) -> None:
     store = deployment / "var" / "digest.sqlite3"
     with damaged(case, store) as expected:
-        result = digest_as_a_user(deployment, command)
+        result = digest_as_a_user(deployment, *([command, "copy.sqlite3"] if command == "backup" else [command]))
     assert "Traceback" not in result.stderr
     if case == "read-only-file" and command in READERS:  # reading needs no write: the command does its job
         assert result.returncode == 0, result.stderr
@@ -332,3 +333,43 @@ def test_every_command_gives_the_same_one_line_error_for_a_store_it_cannot_use(c
     error, hint = result.stderr.splitlines()
     assert error == expected
     assert hint.startswith("hint: ")
+
+
+def test_backup_while_a_run_writes_is_one_consistent_store_that_digest_can_use(deployment: Path) -> None:
+    store = deployment / "var" / "digest.sqlite3"
+    writer = subprocess.Popen(  # a run in the middle of its commit: a write transaction not yet committed
+        [sys.executable, "-c", "import sqlite3, sys\n"
+         f"db = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+         "db.execute('BEGIN IMMEDIATE'); db.execute(\"INSERT INTO sources (name) VALUES ('uncommitted')\")\n"
+         "print('writing', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        result = digest_as_a_user(deployment, "backup", "backups/digest.sqlite3")
+    finally:
+        writer.kill()
+        writer.wait()
+    copy = deployment / "backups" / "digest.sqlite3"
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Backed up {store} to backups/digest.sqlite3 (")
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["digest.sqlite3"]  # one file: no -wal, no partial copy
+    with closing(sqlite3.connect(copy)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM digests").fetchone() == (4,)
+        assert db.execute("SELECT COUNT(*) FROM sources WHERE name = 'uncommitted'").fetchone() == (0,)
+    (deployment / "restored.toml").write_text(
+        (deployment / "digest.toml").read_text(encoding="utf-8") + '\n[store]\npath = "backups/digest.sqlite3"\n', encoding="utf-8"
+    )
+    original = json.loads(digest_as_a_user(deployment, "status", "--json").stdout)
+    restored = json.loads(digest_as_a_user(deployment, "status", "--json", "--config", "restored.toml").stdout)
+    assert restored["last_digest"] == original["last_digest"] and restored["store"]["papers"] == original["store"]["papers"]
+
+
+def test_backup_without_a_store_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text("", encoding="utf-8")
+    result = digest_as_a_user(tmp_path, "backup", "copy.sqlite3")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'var' / 'digest.sqlite3'}: there is no store yet to back up", "hint: run digest once first"
+    ]
