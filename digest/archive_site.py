@@ -47,6 +47,7 @@ from urllib.parse import unquote
 
 from markupsafe import Markup
 
+from digest import faults
 from digest.config import Config
 from digest.deliver.archive import (
     ArchiveDay,
@@ -64,9 +65,9 @@ from digest.deliver.archive import (
     topic_path,
 )
 from digest.fileio import AtomicBatch, write_atomic
-from digest.errors import SiteError
+from digest.errors import OutputError, SiteError
 from digest.render import Renderer, anchor_for_key, day_path
-from digest.store import SeenStore
+from digest.store import SeenStore, open_store
 from digest.topics import Taxonomy, configured_taxonomy
 
 MANIFEST = ".digest-site.json"
@@ -146,9 +147,15 @@ def build_site(config: Config, *, out_dir: Path | None = None, rebuild: bool = F
     out = out_dir or config.archive.site
     taxonomy = configured_taxonomy(config.topics.file)
     renderer = Renderer(config.render.templates)
-    with SeenStore.open(config.store.path, readonly=True) as store:
-        written = sync_archive(store, config, taxonomy, renderer, rebuild=rebuild)
-        report = SiteBuilder(store, config, taxonomy, renderer, out).build(rebuild=rebuild)
+    with open_store(config.store, readonly=True) as store:
+        try:
+            written = sync_archive(store, config, taxonomy, renderer, rebuild=rebuild)
+            report = SiteBuilder(store, config, taxonomy, renderer, out).build(rebuild=rebuild)
+        except OSError as exc:  # a full disk, a read-only folder: every file is whole, old or new
+            raise OutputError(
+                f"{exc.filename or out}: cannot write: {exc.strerror or exc}",
+                hint="free some space (or fix the folder's permissions) and run `digest site` again: it writes what is missing",
+            ) from exc
     return replace(report, archive_days_written=written)
 
 
@@ -232,6 +239,7 @@ class SiteBuilder:
                     rendered.append((page.path, rendering.fresh))
             for path in reused:  # (the mark of the file as renamed into place)
                 manifest[path]["written"] = file_mark(self.out / path)
+            faults.crash_point("site-batch")
         removed = tuple(sorted(set(old) - set(manifest)))
         for path in removed:
             (self.out / path).unlink(missing_ok=True)

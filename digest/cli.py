@@ -84,7 +84,11 @@ def _report_sources(report: Any) -> None:
                 "(see digest status)", err=True,
             )
         elif summary == "failed":
-            click.echo(f"error: {channel}: delivery failed (see digest status)", err=True)
+            why = report.delivery_errors.get(channel)
+            if why:
+                click.echo(f"error: {channel}: {why} (left pending: the next run delivers it)", err=True)
+            else:
+                click.echo(f"error: {channel}: delivery failed (see digest status)", err=True)
 
 
 @contextmanager
@@ -484,6 +488,19 @@ def subscribers_bounce(
         )
     for line in lines:
         click.echo(line)
+
+
+@main.command()
+@config_option
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+def backup(config_path: Path | None, target: Path) -> None:
+    """Copy the store to TARGET: one consistent copy, safe to take while a run is active."""
+    from digest.store import backup_store
+
+    with _errors():
+        config = _load(config_path)
+        size = backup_store(config.store, target)
+    click.echo(f"Backed up {config.store.path} to {target} ({size / 1e6:.1f} MB).")
 
 
 @main.group()

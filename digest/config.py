@@ -50,11 +50,14 @@ def _choice(default: str, choices: tuple[str, ...], doc: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    """``[store]``: where the SQLite file lives."""
+    """``[store]``: where the SQLite file lives, and how long to wait for another process's lock."""
 
     path: Path = _path(
         "var/digest.sqlite3",
         "The SQLite file that remembers every paper seen, the digests and the delivery outbox; created by the first run.",
+    )
+    busy_timeout: float = _key(
+        30.0, "Seconds a command waits for another process that holds the store locked before it gives up with an error."
     )
 
 
@@ -111,7 +114,7 @@ class ScheduleConfig:
     cron: str = _key("0 7 * * *", "When `digest schedule` runs a cycle, in crontab syntax: minute hour day month weekday.")
     timezone: str = _key("UTC", "The IANA time zone `cron` is read in, e.g. `Europe/Berlin`.")
     misfire_grace: int = _key(
-        3600, "Seconds a scheduled run may start late (the machine was asleep or busy) and still happen."
+        3600, "No longer used: a run missed while the machine slept or the clock jumped happens once when the scheduler runs again. Old configs still load."
     )
 
 
@@ -457,6 +460,8 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
     _check_email(config, errors)
     _check_serve(config, errors)
     _check_schedule(config.schedule, errors)
+    if config.store.busy_timeout < 0:
+        errors.append("store.busy_timeout: must be 0 or more seconds")
     if config.fetch.max_bytes < 1:
         errors.append("fetch.max_bytes: must be positive")
     if config.fetch.timeout <= 0:

@@ -6,6 +6,7 @@
     ├── StoreError              the store cannot be opened or is from a newer version (exit 2)
     ├── TemplateError           a (user) template does not compile or render (exit 2)
     ├── SiteError               the built HTML site has a broken internal link (exit 1)
+    ├── OutputError             an output file could not be written: disk full, read-only (exit 1)
     └── SourceError             one source failed (reported, the run goes on; exit 1)
         └── ParseError          the source's input could not be read as papers
 """
@@ -45,6 +46,12 @@ class TemplateError(DigestError):
 
 class SiteError(DigestError):
     """The static site was built but a check failed (a broken internal link)."""
+
+    exit_code = 1
+
+
+class OutputError(DigestError):
+    """An output file or folder could not be written (a full disk, a read-only folder)."""
 
     exit_code = 1
 

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from digest import faults
+
 FSYNC_THREADS = 8
 
 
@@ -54,6 +56,7 @@ class AtomicBatch:
                     out.write(text)
                 else:
                     out.writelines(text)
+                faults.disk_full(path)  # (tests: the disk fills up as this file is written)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from digest import faults
 from digest.config import Config, SourceConfig, source_for_url
 from digest.errors import SourceError
 from digest.deliver import Channel, DeliveryContext
@@ -25,7 +26,8 @@ from digest.models import Digest, DigestCounts, Paper, Placement
 from digest.render import Renderer
 from digest.sources import LOCAL_KINDS, ReadContext, SourceResult, Validators, read_sources
 from digest.sources.snapshots import read_snapshot
-from digest.store import Diff, SeenStore
+from digest.sources.text import displayable
+from digest.store import Diff, SeenStore, open_store
 from digest.topics import Grouper, Taxonomy, configured_taxonomy, group_papers
 
 
@@ -53,6 +55,7 @@ class RunReport:
     deliveries: dict[str, Any] = field(default_factory=dict)
     preview: bool = False
     delivery_failed: bool = False
+    delivery_errors: dict[str, str] = field(default_factory=dict)  # channel -> why it failed, in one line
 
     @property
     def failed(self) -> bool:
@@ -170,7 +173,7 @@ def run_cycle(
     active = list(delivery_channels) if delivery_channels is not None else channels()
     taxonomy = load_topics(config)  # checked up front; the grouper is built only when there is something new
     renderer = Renderer(config.render.templates)
-    with SeenStore.open(config.store.path) as store, store.lock():
+    with open_store(config.store) as store, store.lock():
         context = ReadContext(
             config,
             now,
@@ -182,7 +185,7 @@ def run_cycle(
         digest, counts, sources = _ingest(store, context, taxonomy, active, on_source)
         if digest is not None and counts.new >= TRIM_AFTER_PAPERS:
             release_free_memory()  # the papers read are stored and freed: the delivery reads them back
-        deliveries, delivery_failed, outputs = deliver_pending(
+        deliveries, delivery_failed, outputs, errors = deliver_pending(
             store, config, taxonomy, renderer, now=now, delivery_channels=active
         )
         return RunReport(
@@ -193,6 +196,7 @@ def run_cycle(
             outputs=outputs.get(day, {}) if digest else {},
             deliveries=deliveries,
             delivery_failed=delivery_failed,
+            delivery_errors=errors,
         )
 
 
@@ -210,7 +214,7 @@ def _ingest(
     """
     config, now = context.config, context.now
     results = read_sources(_enabled(config), context, on_done=on_source)
-    merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
+    merged, duplicates = merge_duplicates(papers_read(results))
     diff = store.diff(merged)
     digest = None
     if diff.new:
@@ -220,10 +224,17 @@ def _ingest(
         (s.content_hash, s.source, s.origin, len(s.papers)) for r in results if r.name in inboxes for s in r.snapshots
     ]
     rows = [(channel.name, recipient) for channel in active for recipient in channel.rows(config, store)]
+    faults.crash_point("before-commit")
     store.commit(digest, diff, ingested=ingested, channels=rows, now=now)
+    faults.crash_point("after-commit")
     _remember_sources(store, results, now)
     counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
     return (report_digest(digest) if digest else None), counts, source_reports(results)
+
+
+def papers_read(results: Iterable[SourceResult]) -> list[Paper]:
+    """Every paper the sources listed, in order, with text that displays as it reads (:func:`displayable`)."""
+    return list(displayable(p for r in results for s in r.snapshots for p in s.papers))
 
 
 def report_digest(digest: Digest) -> Digest:
@@ -262,7 +273,7 @@ def preview_cycle(
         url_sources.append(source_for_url(url, [s.name for s in url_sources]))
     grouper = load_grouping(config)
     renderer = Renderer(config.render.templates)
-    with SeenStore.open(config.store.path, readonly=True) as store:
+    with open_store(config.store, readonly=True) as store:
         context = ReadContext(
             config,
             now,
@@ -275,7 +286,7 @@ def preview_cycle(
             results += read_sources(url_sources, context, on_done=on_source) if url_sources else []
         else:
             results = read_sources(_enabled(config), context, on_done=on_source)
-        merged, duplicates = merge_duplicates([p for r in results for s in r.snapshots for p in s.papers])
+        merged, duplicates = merge_duplicates(papers_read(results))
         diff = Diff(tuple(merged), ()) if include_seen else store.diff(merged)
     digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
     outputs: dict[str, Path] = {}
@@ -341,16 +352,20 @@ def deliver_pending(
     *,
     now: dt.datetime,
     delivery_channels: Sequence[Channel] | None = None,
-) -> tuple[dict[str, Any], bool, dict[dt.date, dict[str, Path]]]:
-    """Work through the outbox channel by channel; return the summary, whether anything failed, the files."""
+) -> tuple[dict[str, Any], bool, dict[dt.date, dict[str, Path]], dict[str, str]]:
+    """Work through the outbox channel by channel; return the summary, whether anything failed,
+    the files and each failed channel's error line."""
     context = DeliveryContext(store, config, taxonomy, renderer, now)
     summary: dict[str, Any] = {}
     outputs: dict[dt.date, dict[str, Path]] = {}
+    errors: dict[str, str] = {}
     failed = False
     for channel in delivery_channels if delivery_channels is not None else channels():
         result = channel.deliver(store.pending_deliveries(channel.name, now=now), context)
         summary[channel.name] = result.summary
         failed = failed or result.failed
+        if result.error:
+            errors[channel.name] = result.error
         for day, files in result.outputs.items():
             outputs.setdefault(day, {}).update(files)
-    return summary, failed, outputs
+    return summary, failed, outputs, errors

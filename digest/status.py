@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from digest.config import Config
-from digest.store import SeenStore
+from digest.store import open_store
 from digest.subscribers import Subscribers
 
 
 def collect_status(config: Config) -> dict[str, Any]:
     """Everything ``digest status`` shows, as plain JSON-ready values (the store is only read)."""
-    with SeenStore.open(config.store.path, readonly=True) as store:
+    with open_store(config.store, readonly=True) as store:
         last = store.last_digest()
         known = {s["name"]: s for s in store.sources()}
         return {

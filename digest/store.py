@@ -29,8 +29,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from digest import faults
+from digest.config import StoreConfig
 from digest.errors import LockedError, StoreError
 from digest.models import Digest, DigestCounts, Paper, Placement
 
@@ -182,6 +185,7 @@ CATEGORIES_VERSION = 5  # the schema version that added papers.categories
 SUBSCRIBERS_VERSION = 6  # the schema version that added subscribers and subscriber_events
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
+DEFAULT_BUSY_TIMEOUT = 30.0  # seconds a statement waits for another process's lock ([store] busy_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +245,75 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def open_store(settings: StoreConfig, *, readonly: bool = False) -> SeenStore:
+    """The store ``[store]`` names, opened as every command opens it (see :meth:`SeenStore.open`)."""
+    return SeenStore.open(settings.path, readonly=readonly, busy_timeout=settings.busy_timeout)
+
+
+def backup_store(settings: StoreConfig, target: Path) -> int:
+    """Copy the store to ``target`` with SQLite's backup API; return the copy's size in bytes.
+
+    The copy is one consistent state of the store (what was committed when the copy was taken),
+    safe to take while a run writes; it is written beside ``target`` and renamed over it, so a
+    failed copy never leaves half a file.
+    """
+    if not settings.path.exists():
+        raise StoreError(f"{settings.path}: there is no store yet to back up", hint="run digest once first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    with open_store(settings, readonly=True) as store:
+        try:
+            copy = sqlite3.connect(partial)
+            try:
+                store.db.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+            finally:
+                copy.close()
+            with open(partial, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(partial, target)
+        except (sqlite3.Error, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StoreError(f"{target}: cannot write the backup: {reason}", hint="nothing was replaced; try again") from exc
+    return target.stat().st_size
+
+
+# SQLite's primary result codes (the low byte of an extended code) that say what is wrong with the file.
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+_READONLY_DIRECTORY = _READONLY | (6 << 8)
+
+
+def store_error(path: Path, exc: sqlite3.Error, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> StoreError:
+    """The one-line StoreError for an SQLite error on the store at ``path``: says what is wrong and what to do."""
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    primary = code & 0xFF
+    if primary == _NOTADB:
+        return StoreError(f"{path}: not a digest store: the file is not an SQLite database",
+                          hint="check [store] path in the config")
+    if primary == _CORRUPT:
+        return StoreError(f"{path}: the store is damaged ({exc})",
+                          hint=f"restore the last backup (see docs/guarantees.md); `sqlite3 {path} .recover` may save the rest")
+    if primary in (_BUSY, _LOCKED):
+        return StoreError(f"{path}: the store is locked by another process (waited {busy_timeout:g} s)",
+                          hint="try again when it is done (an sqlite3 shell, a copy?), or raise [store] busy_timeout")
+    if code == _READONLY_DIRECTORY:
+        return StoreError(f"{path}: the store's folder is read-only (SQLite keeps its -wal and -shm files beside the store)",
+                          hint=f"let this user write to {path.parent}")
+    if primary == _READONLY:
+        return StoreError(f"{path}: the store is read-only", hint=f"let this user write to {path} and its folder")
+    if primary == _CANTOPEN:
+        return StoreError(f"{path}: cannot open the store ({exc})",
+                          hint=f"check that {path.parent} exists and this user may write to it")
+    if primary == _FULL:
+        return StoreError(f"{path}: the disk is full: the store could not be written ({exc})",
+                          hint="free some space and run again: what was not stored is done again")
+    if primary == _IOERR:
+        return StoreError(f"{path}: the store could not be read or written: disk I/O error ({exc})",
+                          hint="check the disk; restore the last backup if the file is damaged")
+    return StoreError(f"{path}: store error: {exc}")
+
+
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -249,63 +322,107 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
 class SeenStore:
     """The SQLite store.  Open with :meth:`open`; use as a context manager to close it."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, connection: sqlite3.Connection, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path
         self.db = connection
+        self.busy_timeout = busy_timeout
 
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = False) -> SeenStore:
+    def open(cls, path: Path, *, readonly: bool = False, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> SeenStore:
         """Open (creating if needed) the store at ``path`` and bring its schema up to date.
 
         ``readonly`` never writes the file: a missing store opens as an empty one in memory.
+        Opened for writing, the file is checked to be writable (a write rolled back), so that a
+        read-only store stops a run before it reads its sources.  Whatever makes the file
+        unusable, here or later inside ``with store:``, is a :class:`StoreError` of one line
+        (see :func:`store_error`); ``busy_timeout`` is how many seconds a statement waits for
+        another process's lock.
         """
         try:
             if readonly:
-                target = f"file:{path}?mode=ro" if path.exists() else ":memory:"
-                db = sqlite3.connect(target, isolation_level=None, timeout=30, uri=True)
+                target = f"{path.resolve().as_uri()}?mode=ro" if path.exists() else ":memory:"
+                db = sqlite3.connect(target, isolation_level=None, timeout=busy_timeout, uri=True)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{path}: cannot open the store: {exc}") from None
+                db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+        except sqlite3.Error as exc:
+            raise store_error(path, exc, busy_timeout) from exc
+        except OSError as exc:
+            raise StoreError(
+                f"{path}: cannot create the store: {exc.strerror or exc}",
+                hint=f"check that this user may create {path.parent}",
+            ) from None
         db.row_factory = sqlite3.Row
-        store = cls(path, db)
-        if readonly and path.exists():
-            return store
+        store = cls(path, db, busy_timeout)
         try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA foreign_keys = ON")
-            store._migrate()
-        except sqlite3.DatabaseError as exc:
+            with store.translated():
+                if readonly and path.exists():
+                    store._check_version()
+                    return store
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+                db.execute("PRAGMA foreign_keys = ON")
+                store._migrate()  # (a missing store opened read-only: an empty one in memory)
+                if not readonly:
+                    store._check_writable()
+                    faults.store_full(db)
+        except BaseException:
             db.close()
-            raise StoreError(f"{path}: not a usable digest store: {exc}") from None
+            raise
         return store
 
     def __enter__(self) -> SeenStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        """Close the connection; an SQLite error that ends the block becomes a one-line StoreError."""
         self.close()
+        if isinstance(error, sqlite3.Error):
+            raise store_error(self.path, error, self.busy_timeout) from error
 
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
+
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """Turn an SQLite error raised in the block into the store's one-line StoreError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc, self.busy_timeout) from exc
 
     @property
     def schema_version(self) -> int:
         """The schema version the file is at."""
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
+    def _check_version(self) -> int:
+        """The file's schema version; a StoreError if a newer digest wrote it."""
         version = self.schema_version
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"{self.path}: store schema version {version} is newer than this digest knows ({len(MIGRATIONS)})",
-                hint="upgrade digest",
+                hint="upgrade digest (a newer version made this store), or restore a backup made before the upgrade",
             )
+        return version
+
+    def _check_writable(self) -> None:
+        """Write the schema version over itself and roll back: SQLite refuses it on a read-only file.
+
+        ``BEGIN IMMEDIATE`` also waits (up to the busy timeout) for another process's write lock.
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(f"PRAGMA user_version = {self.schema_version}")
+        finally:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+
+    def _migrate(self) -> None:
+        version = self._check_version()
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
                 for statement in script.split(";"):
@@ -320,7 +437,8 @@ class SeenStore:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # (SQLite has already rolled back after SQLITE_FULL, IOERR, ...)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
@@ -331,7 +449,13 @@ class SeenStore:
         An OS file lock: released by the kernel even when the holder is killed.
         """
         lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = open(lock_path, "a+")
+        try:
+            handle = open(lock_path, "a+")
+        except OSError as exc:
+            raise StoreError(
+                f"{lock_path}: cannot open the store's lock file: {exc.strerror or exc}",
+                hint=f"check that this user may write to {lock_path.parent}",
+            ) from None
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

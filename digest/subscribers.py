@@ -34,7 +34,7 @@ from typing import Any, TextIO
 from digest.categories import is_arxiv_category, not_a_category
 from digest.config import Config, is_address
 from digest.errors import DigestError
-from digest.store import SUBSCRIBERS_VERSION, SeenStore
+from digest.store import SUBSCRIBERS_VERSION, SeenStore, open_store
 
 STATUSES = ("pending", "active", "unsubscribed", "bouncing", "disabled")
 MAILED = ("active", "bouncing")
@@ -501,7 +501,7 @@ def export_csv(subscribers: Sequence[Subscriber]) -> str:
 @contextmanager
 def opened(config: Config, *, readonly: bool = False) -> Iterator[Subscribers]:
     """The subscribers of the configured store (opened, migrated unless ``readonly``, closed after)."""
-    with SeenStore.open(config.store.path, readonly=readonly) as store:
+    with open_store(config.store, readonly=readonly) as store:
         yield Subscribers(store)
 
 

@@ -45,7 +45,7 @@ from starlette.types import Receive, Scope, Send
 
 from digest.config import Config
 from digest.render import Renderer
-from digest.store import SeenStore
+from digest.store import SeenStore, open_store
 from digest.subscribers import (
     Preferences,
     SubscriberError,
@@ -130,7 +130,7 @@ class SubscriberPages:
         and delete the WAL on every request (~20 ms)."""
         store: SeenStore | None = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = SeenStore.open(self.config.store.path)
+            store = self._local.store = open_store(self.config.store)
         yield Subscribers(store)
 
     def page(self, name: str, status: int = 200, *, background: BackgroundTask | None = None, **context: Any) -> HTMLResponse:
@@ -406,7 +406,7 @@ def create_app(config: Config, *, now: Clock = _utcnow, send_mail: Callable[[str
     """The ASGI app: subscriber pages, then the static site.  Needs the signing secret."""
     signer = load_signer(config, required=True)
     assert signer is not None
-    with SeenStore.open(config.store.path):  # create or migrate the store once, before any request
+    with open_store(config.store):  # create or migrate the store once, before any request
         pass
     pages = SubscriberPages(config, signer, now=now, send_mail=send_mail)
     site = config.archive.site

@@ -7,6 +7,7 @@ Use the ``http_server`` fixture (``tests/conftest.py``) or ``with TestServer() a
     server.add("/slow", Reply(body=b"late", delay=2.0))           # headers only after 2 s
     server.add("/stream", Reply(chunks=iter(lambda: b"x" * 1024, None)))  # chunked, never ends
     server.add("/echo", lambda seen: Reply(body=seen.headers.get("user-agent", "").encode()))
+    server.add("/reset", Reply(body=b"x" * 1000, reset_after=100))  # 100 bytes of 1000, then a TCP reset
     client.get(server.url("/feed")); server.requests  # what arrived, in order
 
 Replies are given in turn; the last one repeats.  Every reply closes its connection, so
@@ -16,7 +17,9 @@ tests see one request per connection and a slow reply never holds up the next te
 from __future__ import annotations
 
 import gzip as gzip_module
+import socket
 import ssl
+import struct
 import threading
 import time
 import zlib
@@ -38,6 +41,7 @@ class Reply:
     chunks: Iterable[bytes] | None = None  # sent with chunked encoding, no Content-Length
     chunk_delay: float = 0.0  # seconds between chunks
     gzip: bool = False  # compress the body (or each chunk) and say Content-Encoding: gzip
+    reset_after: int | None = None  # send this many bytes of the body, then reset the connection (RST)
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if "Content-Length" not in reply.headers:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if reply.reset_after is not None:
+                    self.wfile.write(body[: reply.reset_after])
+                    self.wfile.flush()
+                    # SO_LINGER 0: closing sends a reset, not a clean end of stream
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    return
                 if self.command != "HEAD":
                     self.wfile.write(body)
             else:

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 def free_port() -> int:
@@ -101,12 +102,96 @@ class Sink:
         return found
 
 
+STAGES = ("connect", "starttls", "auth", "mail", "rcpt", "data", "quit")
+
+
+@dataclass
+class Fault:
+    """What the server does the first time a session reaches ``stage`` (one of :data:`STAGES`):
+    answer ``reply`` (e.g. ``"451 4.3.0 try again later"``) instead of going on, or, when
+    ``reply`` is None, drop the connection without a word.  Later sessions go through.
+
+    An AUTH fault answers every AUTH of that session (smtplib tries each mechanism in turn).
+    """
+
+    stage: str
+    reply: str | None
+    struck: int = 0
+    armed: bool = False  # set once the server is up (the controller's own check connection is spared)
+    session: object = None  # the session it struck
+
+
+class FaultySMTP(SMTP):
+    """aiosmtpd's SMTP session with a :class:`Fault` at one stage."""
+
+    def __init__(self, handler: Any, *, fault: Fault, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.fault = fault
+
+    async def _strike(self, stage: str) -> bool:
+        """True (after answering or dropping) when the fault is at ``stage`` and has not struck yet."""
+        again = stage == "auth" and self.fault.session is self
+        if self.fault.stage != stage or (self.fault.struck and not again) or not self.fault.armed:
+            return False
+        self.fault.struck += 1
+        self.fault.session = self
+        if self.fault.reply is not None:
+            await self.push(self.fault.reply)
+        if self.fault.reply is None or stage in ("connect", "quit"):
+            assert self.transport is not None
+            self.transport.close()
+        return True
+
+    async def _handle_client(self) -> None:
+        if not await self._strike("connect"):
+            await super()._handle_client()
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if not await self._strike("starttls"):
+            await super().smtp_STARTTLS(arg)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if not await self._strike("auth"):
+            await super().smtp_AUTH(arg)
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if not await self._strike("mail"):
+            await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if not await self._strike("rcpt"):
+            await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if not await self._strike("data"):
+            await super().smtp_DATA(arg)
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        if not await self._strike("quit"):
+            await super().smtp_QUIT(arg)
+
+
+class _FaultyController(Controller):
+    def __init__(self, handler: Any, *, fault: Fault, **kwargs: Any) -> None:
+        self.fault = fault
+        super().__init__(handler, **kwargs)
+
+    def factory(self) -> SMTP:
+        return FaultySMTP(self.handler, fault=self.fault, **self.SMTP_kwargs)
+
+
 @contextmanager
-def smtp_server(sink: Sink, **smtp_kwargs: Any) -> Iterator[int]:
-    """Run ``sink`` behind a real aiosmtpd server on 127.0.0.1; yield its port."""
+def smtp_server(sink: Sink, *, fault: Fault | None = None, **smtp_kwargs: Any) -> Iterator[int]:
+    """Run ``sink`` behind a real aiosmtpd server on 127.0.0.1 (with ``fault``, if given); yield its port."""
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port, **smtp_kwargs)
+    controller: Controller
+    if fault is not None:
+        controller = _FaultyController(sink, fault=fault, hostname="127.0.0.1", port=port, **smtp_kwargs)
+    else:
+        controller = Controller(sink, hostname="127.0.0.1", port=port, **smtp_kwargs)
     controller.start()
+    if fault is not None:
+        fault.armed = True
     try:
         yield port
     finally:

@@ -399,7 +399,7 @@ def test_feed_and_config_text_never_reach_a_header(write_config: Callable[..., P
         grouper = load_grouping(config)
         with SeenStore.open(config.store.path) as store:
             store.commit(digest, Diff(digest.papers, ()), channels=[("email", "all@example.org")], now=NOW)
-            summary, failed, _ = deliver_pending(
+            summary, failed, _, _ = deliver_pending(
                 store, config, grouper.taxonomy, Renderer(), now=NOW, delivery_channels=[EmailChannel()]
             )
     assert summary["email"] == {"sent": 1, "failed": 0, "pending": 0} and not failed

@@ -264,6 +264,25 @@ def test_connection_refused_is_retried_then_reported(client: httpx.Client) -> No
     assert len(sleeps.waits) == 2
 
 
+def test_a_connection_reset_mid_body_is_retried_then_reported(http_server: TestServer, client: httpx.Client) -> None:
+    url = http_server.add("/reset", Reply(body=b"<rss>" + b"x" * 5000, reset_after=100))
+    sleeps = Sleeps()
+    message = fails(client, url, FetchSettings(timeout=5.0, retries=1), sleeps)
+    assert message == f"{url}: connection broken while reading ([Errno 104] Connection reset by peer) after 2 attempts"
+    assert http_server.hits("/reset") == 2
+
+
+def test_a_name_that_does_not_resolve_is_reported_as_such(client: httpx.Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A real resolver failure without leaving the machine: glibc's HOSTALIASES turns the name
+    into one no DNS query can be made of, so getaddrinfo fails here, as for an unknown host."""
+    aliases = tmp_path / "hostaliases"
+    aliases.write_text("digest-test-no-such-host bad..name\n", encoding="utf-8")
+    monkeypatch.setenv("HOSTALIASES", str(aliases))
+    url = "http://digest-test-no-such-host/feed"
+    message = fails(client, url, FetchSettings(timeout=5.0, retries=0))
+    assert message.startswith(f"{url}: cannot resolve the host name 'digest-test-no-such-host' (")
+
+
 def test_bad_url_is_a_source_error(client: httpx.Client) -> None:
     with pytest.raises(SourceError, match=r"^ftp://example\.org/feed: "):
         get(client, "ftp://example.org/feed")

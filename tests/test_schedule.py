@@ -11,9 +11,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import apscheduler.schedulers.base as apscheduler_base
 import pytest
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.config import ScheduleConfig, load_config
@@ -31,10 +37,10 @@ def report() -> RunReport:
     return RunReport(date=dt.date(2025, 3, 14), digest=None, counts=DigestCounts(), sources=())
 
 
-def counting(runs: list[float]) -> Callable[[], RunReport]:
+def counting(runs: list[float]) -> Callable[[dt.datetime, dt.date | None], RunReport]:
     """A cycle that notes when it ran."""
 
-    def cycle() -> RunReport:
+    def cycle(now: dt.datetime, day: dt.date | None) -> RunReport:
         runs.append(time.monotonic())
         return report()
 
@@ -116,7 +122,7 @@ def test_overlapping_triggers_never_run_two_cycles(write_config: Callable[..., P
     active, peak, runs = [0], [0], [0]
     lock = threading.Lock()
 
-    def slow_cycle() -> RunReport:
+    def slow_cycle(now: dt.datetime, day: dt.date | None) -> RunReport:
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
@@ -126,9 +132,8 @@ def test_overlapping_triggers_never_run_two_cycles(write_config: Callable[..., P
             runs[0] += 1
         return report()
 
-    schedule = DigestSchedule(
-        config, cycle=slow_cycle, trigger=IntervalTrigger(seconds=0.1), last_run=lambda: dt.datetime.now(UTC)
-    )
+    started = dt.datetime.now(UTC) - dt.timedelta(seconds=5)  # a digest made before the trigger's first time
+    schedule = DigestSchedule(config, cycle=slow_cycle, trigger=IntervalTrigger(seconds=0.1), last_run=lambda: started)
     thread = run_in_thread(schedule)
     time.sleep(1.5)
     thread.stop()
@@ -139,7 +144,7 @@ def test_a_cycle_that_raises_is_logged_and_the_schedule_goes_on(write_config: Ca
     config = load_config(write_config())
     calls = [0]
 
-    def flaky() -> RunReport:
+    def flaky(now: dt.datetime, day: dt.date | None) -> RunReport:
         calls[0] += 1
         if calls[0] == 1:
             raise RuntimeError("boom")
@@ -206,3 +211,157 @@ def test_sigterm_while_idle_exits_0_at_once(write_config: Callable[..., Path], t
         proc.kill()
         proc.wait()
     assert log.read_text().rstrip().endswith("digest.schedule: stopped")
+
+
+# -- a hostile clock: DST gaps and overlaps, jumps, sleep -------------------------------------
+# APScheduler's own job processing (BaseScheduler._process_jobs, coalescing, the trigger's fire
+# times) runs on a fake clock: the test says what time it is and when the scheduler wakes.
+
+
+class FakeClock:
+    """The wall clock the scheduler and the cycle see; the test sets it."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now.astimezone(UTC)  # (arithmetic on UTC times: no wall-clock surprises in the test itself)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+class SteppedScheduler(BaseScheduler):
+    """APScheduler's scheduler without its main loop: :meth:`step` does what the loop does each
+    time it wakes (run the due jobs, coalesced, then plan the next fire time), in this thread."""
+
+    def wakeup(self) -> None:
+        pass
+
+    def shutdown(self, wait: bool = True) -> None:
+        super().shutdown(wait)
+
+    def _create_default_executor(self) -> DebugExecutor:
+        return DebugExecutor()
+
+    def step(self) -> None:
+        self._process_jobs()
+
+
+class Deployment:
+    """``DigestSchedule`` on a stepped scheduler and a fake clock, with a fake store of digests."""
+
+    def __init__(
+        self, cron: str, zone: str, start: dt.datetime, last: dt.datetime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        self.zone = ZoneInfo(zone)
+        self.config = replace(
+            load_config(_config_file(tmp_path)), schedule=ScheduleConfig(cron=cron, timezone=zone)
+        )
+        self.clock = FakeClock(start)
+        # (created_at as stored, its date): the store's digests, the last one made at ``last``
+        self.digests: list[tuple[dt.datetime, dt.date]] = [(last.astimezone(UTC), last.astimezone(self.zone).date())]
+        clock = self.clock
+
+        class Now(dt.datetime):
+            @classmethod
+            def now(cls, tz: dt.tzinfo | None = None) -> Any:
+                return clock.now.astimezone(tz)
+
+        monkeypatch.setattr(apscheduler_base, "datetime", Now)  # what APScheduler asks for the time
+        self.restart()
+
+    def restart(self) -> None:
+        """A new process: a new scheduler, which looks at the store to catch up."""
+        self.scheduler = SteppedScheduler(timezone=self.zone)
+        schedule = DigestSchedule(
+            self.config, cycle=self.cycle, clock=self.clock, scheduler=self.scheduler,
+            last_run=lambda: self.digests[-1][0],
+        )
+        schedule.run(handle_signals=False)
+        self.step()
+
+    def cycle(self, now: dt.datetime, day: dt.date | None) -> RunReport:
+        self.digests.append((now.replace(microsecond=0), day or now.astimezone(self.zone).date()))
+        return report()
+
+    def step(self) -> None:
+        self.scheduler.step()
+
+    def live(self, until: dt.datetime, every: dt.timedelta = dt.timedelta(minutes=10)) -> None:
+        """The clock runs (the scheduler waking every ``every``) until ``until``."""
+        until = until.astimezone(UTC)
+        while self.clock.now < until:
+            self.clock.now = min(self.clock.now + every, until)
+            self.step()
+
+    def days(self) -> list[str]:
+        return [day.isoformat() for _, day in self.digests]
+
+
+def _config_file(tmp_path: Path) -> Path:
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    path = tmp_path / "digest.toml"
+    path.write_text('[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n', encoding="utf-8")
+    return path
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def berlin(*args: int, fold: int = 0) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=BERLIN, fold=fold)
+
+
+def test_a_run_time_in_the_dst_gap_runs_once_that_day(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clock = Deployment("30 2 * * *", "Europe/Berlin", berlin(2025, 3, 28, 12, 0), berlin(2025, 3, 28, 2, 30), monkeypatch, tmp_path)
+    clock.live(berlin(2025, 4, 1, 12, 0))  # 02:30 does not exist on 30 March: the clock goes 01:59 -> 03:00
+    assert clock.days() == ["2025-03-28", "2025-03-29", "2025-03-30", "2025-03-31", "2025-04-01"]
+
+
+def test_a_run_time_the_dst_overlap_repeats_runs_once_that_day(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clock = Deployment("30 2 * * *", "Europe/Berlin", berlin(2025, 10, 24, 12, 0), berlin(2025, 10, 24, 2, 30), monkeypatch, tmp_path)
+    clock.live(berlin(2025, 10, 28, 12, 0))  # 02:30 happens twice on 26 October (CEST, then CET)
+    assert clock.days() == ["2025-10-24", "2025-10-25", "2025-10-26", "2025-10-27", "2025-10-28"]
+
+
+def test_restarted_in_the_repeated_hour_after_its_run_it_does_not_run_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clock = Deployment("30 2 * * *", "Europe/Berlin", berlin(2025, 10, 26, 2, 0), berlin(2025, 10, 25, 2, 30), monkeypatch, tmp_path)
+    clock.live(berlin(2025, 10, 26, 2, 40))  # 02:30 CEST: the day's run
+    clock.clock.now = berlin(2025, 10, 26, 2, 20, fold=1).astimezone(UTC)  # 02:20 CET, the hour again
+    clock.restart()
+    clock.live(berlin(2025, 10, 27, 12, 0))
+    assert clock.days() == ["2025-10-25", "2025-10-26", "2025-10-27"]
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_the_clock_jumping_back_an_hour_after_the_run_never_runs_it_again(
+    restart: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clock = Deployment("0 7 * * *", "UTC", dt.datetime(2025, 3, 14, 6, 0, tzinfo=UTC), dt.datetime(2025, 3, 13, 7, 0, tzinfo=UTC), monkeypatch, tmp_path)
+    clock.live(dt.datetime(2025, 3, 14, 7, 10, tzinfo=UTC))
+    clock.clock.now = dt.datetime(2025, 3, 14, 6, 10, tzinfo=UTC)  # NTP corrects a clock an hour fast
+    if restart:
+        clock.restart()
+    clock.live(dt.datetime(2025, 3, 15, 7, 30, tzinfo=UTC))
+    assert clock.days() == ["2025-03-13", "2025-03-14", "2025-03-15"]
+
+
+def test_the_clock_jumping_forward_a_day_makes_the_skipped_days_digest_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clock = Deployment("0 7 * * *", "UTC", dt.datetime(2025, 3, 14, 5, 0, tzinfo=UTC), dt.datetime(2025, 3, 13, 7, 0, tzinfo=UTC), monkeypatch, tmp_path)
+    clock.live(dt.datetime(2025, 3, 14, 6, 0, tzinfo=UTC))
+    clock.clock.now = dt.datetime(2025, 3, 15, 6, 0, tzinfo=UTC)  # a day forward, before the 14th's run
+    clock.step()
+    clock.live(dt.datetime(2025, 3, 16, 7, 30, tzinfo=UTC))
+    assert clock.days() == ["2025-03-13", "2025-03-14", "2025-03-15", "2025-03-16"]
+    assert clock.digests[1][0] == dt.datetime(2025, 3, 15, 6, 0, tzinfo=UTC)  # the 14th's, made late, once
+
+
+def test_asleep_through_the_run_it_runs_once_on_waking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clock = Deployment("0 7 * * *", "UTC", dt.datetime(2025, 3, 14, 5, 0, tzinfo=UTC), dt.datetime(2025, 3, 13, 7, 0, tzinfo=UTC), monkeypatch, tmp_path)
+    clock.live(dt.datetime(2025, 3, 14, 6, 50, tzinfo=UTC))
+    clock.clock.now = dt.datetime(2025, 3, 14, 10, 0, tzinfo=UTC)  # the lid opens three hours late
+    clock.step()
+    clock.live(dt.datetime(2025, 3, 15, 6, 0, tzinfo=UTC))
+    clock.clock.now = dt.datetime(2025, 3, 17, 9, 0, tzinfo=UTC)  # asleep over three run times: one run, on waking
+    clock.step()
+    clock.live(dt.datetime(2025, 3, 18, 7, 30, tzinfo=UTC))
+    assert clock.days() == ["2025-03-13", "2025-03-14", "2025-03-17", "2025-03-18"]
+    assert [made for made, _ in clock.digests[1:3]] == [dt.datetime(2025, 3, 14, 10, 0, tzinfo=UTC), dt.datetime(2025, 3, 17, 9, 0, tzinfo=UTC)]

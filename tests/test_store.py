@@ -1,8 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import multiprocessing
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,7 +44,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_sqlite_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     path.write_text("this is not a database" * 100)
-    with pytest.raises(StoreError, match="not a usable digest store"):
+    with pytest.raises(StoreError, match="not a digest store: the file is not an SQLite database"):
         SeenStore.open(path)
 
 
@@ -295,3 +302,140 @@ def test_categories_are_stored_as_a_json_list_primary_first(tmp_path: Path) -> N
         store.commit(digest_of(papers), store.diff(papers), now=NOW)
         rows = store.db.execute("SELECT title, categories FROM papers ORDER BY id").fetchall()
     assert [tuple(r) for r in rows] == [("Tagged", '["math.OC", "cs.LG"]'), ("Untagged", "[]")]
+
+
+# -- every command opens the store one way: the same one-line error for each kind of damage -----
+
+COMMANDS = {  # every command that opens the store, with the arguments it needs (the topics commands never open it)
+    "run": [], "preview": [], "status": [], "site": [], "schedule": [], "backup": ["copy.sqlite3"],
+    "subscribers list": [], "subscribers export": [], "subscribers add": ["new@example.org"],
+    "subscribers remove": ["reader@example.org"], "subscribers bounce": ["reader@example.org", "--reason", "550 no such user"],
+}
+READERS = {"preview", "status", "site", "backup", "subscribers list", "subscribers export"}  # a read-only file serves them
+
+
+def drop_file_permission_override() -> None:
+    """In the child, before exec: give up root's power to write what its permission bits forbid
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER), so that a read-only file is read-only."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2, 3):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def digest_as_a_user(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``digest`` command in ``cwd``, with file permissions enforced even when the tests run as root."""
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+        preexec_fn=drop_file_permission_override if os.geteuid() == 0 else None,
+    )
+
+
+@pytest.fixture
+def deployment(replayed: tuple[Path, dict[str, dict[str, object]]], tmp_path: Path) -> Path:
+    """A copy of the replayed folder: its config, store and archive."""
+    folder = tmp_path / "deploy"
+    shutil.copytree(replayed[0], folder)
+    return folder
+
+
+@contextmanager
+def damaged(case: str, store: Path) -> Iterator[str]:
+    """Damage the store at ``store`` as ``case`` says; yield the error line every command must print."""
+    if case == "not-a-database":
+        store.write_text("id,title\n1,not a database\n" * 200, encoding="utf-8")
+        yield f"error: {store}: not a digest store: the file is not an SQLite database"
+    elif case == "malformed":
+        with store.open("r+b") as file:  # a copy cut short, as a full disk or an interrupted copy leaves it
+            file.truncate(store.stat().st_size // 2)
+        yield f"error: {store}: the store is damaged (database disk image is malformed)"
+    elif case == "newer-schema":
+        with closing(sqlite3.connect(store)) as db:
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        yield f"error: {store}: store schema version {len(MIGRATIONS) + 1} is newer than this digest knows ({len(MIGRATIONS)})"
+    elif case == "locked":
+        with (store.parent.parent / "digest.toml").open("a", encoding="utf-8") as config:
+            config.write("\n[store]\nbusy_timeout = 0.2\n")  # (30 s by default)
+        holder = subprocess.Popen(  # another program holds the file with an exclusive lock
+            [sys.executable, "-c", "import sqlite3, sys\n"
+             f"db = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+             "db.execute('PRAGMA locking_mode = EXCLUSIVE'); db.execute('BEGIN EXCLUSIVE')\n"
+             "print('locked', flush=True); sys.stdin.read()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            yield f"error: {store}: the store is locked by another process (waited 0.2 s)"
+        finally:
+            holder.kill()
+            holder.wait()
+    elif case == "read-only-file":
+        store.chmod(0o444)
+        yield f"error: {store}: the store is read-only"
+    elif case == "read-only-folder":
+        store.parent.chmod(0o555)
+        try:
+            yield f"error: {store}: the store's folder is read-only (SQLite keeps its -wal and -shm files beside the store)"
+        finally:
+            store.parent.chmod(0o755)
+    else:  # pragma: no cover
+        raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["not-a-database", "malformed", "newer-schema", "locked", "read-only-file", "read-only-folder"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_gives_the_same_one_line_error_for_a_store_it_cannot_use(command: str, case: str, deployment: Path) -> None:
+    store = deployment / "var" / "digest.sqlite3"
+    with damaged(case, store) as expected:
+        result = digest_as_a_user(deployment, *command.split(), *COMMANDS[command])
+    assert "Traceback" not in result.stderr
+    if case == "read-only-file" and command in READERS:  # reading needs no write: the command does its job
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    error, hint = result.stderr.splitlines()
+    assert error == expected
+    assert hint.startswith("hint: ")
+
+
+def test_backup_while_a_run_writes_is_one_consistent_store_that_digest_can_use(deployment: Path) -> None:
+    store = deployment / "var" / "digest.sqlite3"
+    writer = subprocess.Popen(  # a run in the middle of its commit: a write transaction not yet committed
+        [sys.executable, "-c", "import sqlite3, sys\n"
+         f"db = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+         "db.execute('BEGIN IMMEDIATE'); db.execute(\"INSERT INTO sources (name) VALUES ('uncommitted')\")\n"
+         "print('writing', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        result = digest_as_a_user(deployment, "backup", "backups/digest.sqlite3")
+    finally:
+        writer.kill()
+        writer.wait()
+    copy = deployment / "backups" / "digest.sqlite3"
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Backed up {store} to backups/digest.sqlite3 (")
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["digest.sqlite3"]  # one file: no -wal, no partial copy
+    with closing(sqlite3.connect(copy)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM digests").fetchone() == (4,)
+        assert db.execute("SELECT COUNT(*) FROM sources WHERE name = 'uncommitted'").fetchone() == (0,)
+    (deployment / "restored.toml").write_text(
+        (deployment / "digest.toml").read_text(encoding="utf-8") + '\n[store]\npath = "backups/digest.sqlite3"\n', encoding="utf-8"
+    )
+    original = json.loads(digest_as_a_user(deployment, "status", "--json").stdout)
+    restored = json.loads(digest_as_a_user(deployment, "status", "--json", "--config", "restored.toml").stdout)
+    assert restored["last_digest"] == original["last_digest"] and restored["store"]["papers"] == original["store"]["papers"]
+
+
+def test_backup_without_a_store_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text("", encoding="utf-8")
+    result = digest_as_a_user(tmp_path, "backup", "copy.sqlite3")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'var' / 'digest.sqlite3'}: there is no store yet to back up", "hint: run digest once first"
+    ]

@@ -37,6 +37,7 @@ class ChannelResult:
     summary: Any
     failed: bool = False
     outputs: dict[dt.date, dict[str, Path]] = field(default_factory=dict)
+    error: str | None = None  # why it failed, in one line (the first error when several rows failed)
 
 
 class Channel(Protocol):

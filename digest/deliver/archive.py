@@ -36,6 +36,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
+from digest import faults
 from digest.config import Config
 from digest.deliver import ChannelResult, DeliveryContext
 from digest.fileio import AtomicBatch
@@ -106,6 +107,7 @@ class ArchiveChannel:
         outputs: dict[dt.date, dict[str, Path]] = {}
         written: list[Delivery] = []
         failed = False
+        first_error: str | None = None
         try:
             with AtomicBatch() as batch:  # the run's files are made durable together, then renamed
                 for delivery in pending:
@@ -116,6 +118,7 @@ class ArchiveChannel:
                                 day, config.archive.dir, context.renderer, render_options(config, context.now), batch=batch
                             )
                     except OSError as exc:
+                        first_error = first_error or _write_error(config, exc)
                         store.mark_delivery(delivery.id, "pending", now=context.now, error=_write_error(config, exc))
                         failed = True
                         continue
@@ -124,12 +127,17 @@ class ArchiveChannel:
                     days = {delivery.digest_date for delivery in pending}
                     write_archive_pages(store, config, context.taxonomy, context.renderer, dates=days, batch=batch)
         except OSError as exc:
+            error = _write_error(config, exc)
             for delivery in written:
-                store.mark_delivery(delivery.id, "pending", now=context.now, error=_write_error(config, exc))
-            return ChannelResult("failed", True, outputs)
+                store.mark_delivery(delivery.id, "pending", now=context.now, error=error)
+            return ChannelResult("failed", True, outputs, error=error)
+        if written:
+            faults.crash_point("archive-written")
         for delivery in written:
             store.mark_delivery(delivery.id, "sent", now=context.now)
-        return ChannelResult("failed" if failed else "done", failed, outputs)
+        if written:
+            faults.crash_point("archive-marked")
+        return ChannelResult("failed" if failed else "done", failed, outputs, error=first_error)
 
 
 def _write_error(config: Config, exc: OSError) -> str:

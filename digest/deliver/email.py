@@ -50,6 +50,7 @@ from dataclasses import dataclass, replace
 from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any, Protocol
 
+from digest import faults
 from digest.categories import matches
 from digest.config import Config, EmailConfig
 from digest.deliver import ChannelResult, DeliveryContext
@@ -429,6 +430,9 @@ def _send_wire(client: smtplib.SMTP, sender: str, recipient: str, message: Outgo
     client.putcmd("data")
     code, reply = client.getreply()
     if code != 354:
+        # (smtplib leaves the transaction open here: the next message's MAIL would get "503 nested
+        # MAIL command", failing a recipient who did nothing wrong)
+        _reset(client, code)
         raise smtplib.SMTPDataError(code, reply)
     client.send(message.wire() + b".\r\n")
     code, reply = client.getreply()
@@ -843,7 +847,9 @@ class EmailChannel:
             nonlocal sent, failed
             reader = found.get(delivery.recipient.lower())
             if error is None:
+                faults.crash_point("email-accepted")
                 store.mark_delivery(delivery.id, "sent", now=now)
+                faults.crash_point("email-marked")
                 sent += 1
                 if reader is not None and reader.subscriber is not None and reader.subscriber.status == "bouncing":
                     recovered.append(reader.address)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import random
+import socket
 import tempfile
 import threading
 import time
@@ -278,9 +279,23 @@ def _send(client: httpx.Client, request: httpx.Request, url: str) -> httpx.Respo
     except httpx.TimeoutException as exc:
         raise _Retry(_timeout_reason(exc)) from exc
     except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        if _name_not_resolved(exc):
+            raise _Retry(f"cannot resolve the host name {request.url.host!r} ({clip(str(exc))})") from exc
         raise _Retry(f"connection failed ({clip(str(exc)) or type(exc).__name__})") from exc
     except httpx.HTTPError as exc:  # unsupported scheme, local protocol error…
         raise SourceError(f"{url}: {clip(str(exc)) or type(exc).__name__}") from exc
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """True when the error comes from a failed name lookup (``socket.gaierror`` somewhere in its chain)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx -> httpcore -> the socket error
+        if seen is None:
+            return False
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _read(

@@ -2,12 +2,24 @@
 
 Every string a source hands on is plain text.  Abstracts keep paragraph breaks as one blank
 line (``"\\n\\n"``) and no other newline; titles, author names and messages are one line.
+
+Text that displays differently from what it says is neutralised (:func:`visible`, applied to
+every paper a run reads by :func:`displayable`): bidi controls (a right-to-left override shows
+``exe.png`` as ``gnp.exe``) and invisible characters are removed, so every output shows the same
+text: the email's HTML and text parts, the Markdown, the site, the feed and ``--json``.  Identity
+keys do not change: the normalised title drops these characters anyway.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from digest.models import Paper
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v\u00a0]*\n\s*")
 
@@ -23,6 +35,35 @@ _BLOCK = frozenset(
 _LINE = frozenset({"br", "td", "th"})
 # Elements whose content is never text.
 _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "iframe", "object"})
+
+
+# Bidi controls (ALM, LRM, RLM, LRE/RLE/PDF/LRO/RLO, LRI/RLI/FSI/PDI), zero-width and invisible
+# characters (ZWSP, word joiner and invisible operators, BOM, Mongolian vowel separator, soft
+# hyphen, combining grapheme joiner, Hangul fillers) and the tag characters of "ASCII smuggling".
+_INVISIBLE = re.compile(
+    "[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b\u2060-\u2064\ufeff\u180e\u00ad\u034f"
+    "\u115f\u1160\u3164\uffa0\U000e0000-\U000e007f]"
+    # ZWNJ and ZWJ shape emoji sequences and some scripts: kept only between two such characters
+    "|[\u200c\u200d](?![^\x00-\x7f\\s])|(?<![^\x00-\x7f\\s])[\u200c\u200d]"
+)
+
+
+def visible(text: str) -> str:
+    """``text`` without bidi controls and invisible characters (ZWJ/ZWNJ kept inside emoji and words of other scripts)."""
+    if text.isascii():
+        return text
+    return _INVISIBLE.sub("", text)
+
+
+def displayable(papers: Iterable[Paper]) -> Iterator[Paper]:
+    """The papers with :func:`visible` title, abstract and authors (the same objects when nothing changes)."""
+    for paper in papers:
+        title, abstract = visible(paper.title), visible(paper.abstract)
+        authors = paper.authors if all(name.isascii() for name in paper.authors) else tuple(visible(a) for a in paper.authors)
+        if title is paper.title and abstract is paper.abstract and authors is paper.authors:
+            yield paper
+        else:
+            yield dataclasses.replace(paper, title=title, abstract=abstract, authors=authors)
 
 
 def one_line(text: str) -> str:
