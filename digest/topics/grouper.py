@@ -407,10 +407,11 @@ def _meaning_text(paper: Paper) -> str:
 
 
 def _paper_text(paper: Paper) -> str:
-    """What the word model reads of a paper: the title twice (it says what the paper
-    contributes), then the start of the abstract (mostly context)."""
+    """What the word model reads of a paper: the title three times (it says what the paper
+    contributes, and the examples it learned from are mostly titles), then the start of the
+    abstract (mostly context)."""
     abstract = " ".join(paper.abstract.split()[:ABSTRACT_WORDS])
-    return f"{paper.title} {paper.title} {abstract}"
+    return f"{paper.title} {paper.title} {paper.title} {abstract}"
 
 
 # --------------------------------------------------------------------------- grouping
