@@ -374,13 +374,15 @@ def _preference_options(func: F) -> F:
     return func
 
 
-@subscribers.command("list")
-@config_option
-@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bouncing", "disabled"]), help="Only this status.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def subscribers_list(config_path: Path | None, status: str | None, as_json: bool) -> None:
-    """List subscribers: address, status, topics, cadence, and the last bounce of a bouncing one."""
-    from digest.subscribers import format_list, opened
+def _status_option(func: F) -> F:
+    return click.option(
+        "--status", type=click.Choice(["pending", "active", "unsubscribed", "bouncing", "disabled"]), help="Only this status."
+    )(func)
+
+
+def _echo_subscribers(config_path: Path | None, status: str | None, as_json: bool, formatted: Callable[[list[Any]], str]) -> None:
+    """Print the subscribers (of ``status``) as a JSON array, or as ``formatted`` makes them."""
+    from digest.subscribers import opened
 
     with _errors():
         with opened(_load(config_path), readonly=True) as subs:
@@ -390,7 +392,18 @@ def subscribers_list(config_path: Path | None, status: str | None, as_json: bool
 
         click.echo(json.dumps([s.to_json() for s in found], indent=2, ensure_ascii=False))
     else:
-        click.echo(format_list(found))
+        click.echo(formatted(found), nl=False)
+
+
+@subscribers.command("list")
+@config_option
+@_status_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def subscribers_list(config_path: Path | None, status: str | None, as_json: bool) -> None:
+    """List subscribers: address, status, topics, cadence, and the last bounce of a bouncing one."""
+    from digest.subscribers import format_list
+
+    _echo_subscribers(config_path, status, as_json, lambda found: format_list(found) + "\n")
 
 
 @subscribers.command("add")
@@ -448,21 +461,13 @@ def subscribers_import(config_path: Path | None, csv_file: Any) -> None:
 
 @subscribers.command("export")
 @config_option
-@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bouncing", "disabled"]), help="Only this status.")
+@_status_option
 @click.option("--json", "as_json", is_flag=True, help="A JSON array instead of CSV.")
 def subscribers_export(config_path: Path | None, status: str | None, as_json: bool) -> None:
     """Write the subscribers as CSV (or JSON) on stdout; `digest subscribers import` reads it back."""
-    from digest.subscribers import export_csv, opened
+    from digest.subscribers import export_csv
 
-    with _errors():
-        with opened(_load(config_path), readonly=True) as subs:
-            found = subs.all(status)
-    if as_json:
-        import json
-
-        click.echo(json.dumps([s.to_json() for s in found], indent=2, ensure_ascii=False))
-    else:
-        click.echo(export_csv(found), nl=False)
+    _echo_subscribers(config_path, status, as_json, export_csv)
 
 
 @subscribers.command("bounce")

@@ -343,6 +343,24 @@ def deployment(replayed: tuple[Path, dict[str, dict[str, object]]], tmp_path: Pa
 
 
 @contextmanager
+def another_process_holding(store: Path, *statements: str) -> Iterator[None]:
+    """Another process that has run ``statements`` on the store and holds it so until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys\n"
+         f"db = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+         f"for sql in {list(statements)!r}: db.execute(sql)\n"
+         "print('holding', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@contextmanager
 def damaged(case: str, store: Path) -> Iterator[str]:
     """Damage the store at ``store`` as ``case`` says; yield the error line every command must print."""
     if case == "not-a-database":
@@ -359,19 +377,9 @@ def damaged(case: str, store: Path) -> Iterator[str]:
     elif case == "locked":
         with (store.parent.parent / "digest.toml").open("a", encoding="utf-8") as config:
             config.write("\n[store]\nbusy_timeout = 0.2\n")  # (30 s by default)
-        holder = subprocess.Popen(  # another program holds the file with an exclusive lock
-            [sys.executable, "-c", "import sqlite3, sys\n"
-             f"db = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
-             "db.execute('PRAGMA locking_mode = EXCLUSIVE'); db.execute('BEGIN EXCLUSIVE')\n"
-             "print('locked', flush=True); sys.stdin.read()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        try:
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        # another program holds the file with an exclusive lock
+        with another_process_holding(store, "PRAGMA locking_mode = EXCLUSIVE", "BEGIN EXCLUSIVE"):
             yield f"error: {store}: the store is locked by another process (waited 0.2 s)"
-        finally:
-            holder.kill()
-            holder.wait()
     elif case == "read-only-file":
         store.chmod(0o444)
         yield f"error: {store}: the store is read-only"
@@ -403,19 +411,9 @@ def test_every_command_gives_the_same_one_line_error_for_a_store_it_cannot_use(c
 
 def test_backup_while_a_run_writes_is_one_consistent_store_that_digest_can_use(deployment: Path) -> None:
     store = deployment / "var" / "digest.sqlite3"
-    writer = subprocess.Popen(  # a run in the middle of its commit: a write transaction not yet committed
-        [sys.executable, "-c", "import sqlite3, sys\n"
-         f"db = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
-         "db.execute('BEGIN IMMEDIATE'); db.execute(\"INSERT INTO sources (name) VALUES ('uncommitted')\")\n"
-         "print('writing', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+    # a run in the middle of its commit: a write transaction not yet committed
+    with another_process_holding(store, "BEGIN IMMEDIATE", "INSERT INTO sources (name) VALUES ('uncommitted')"):
         result = digest_as_a_user(deployment, "backup", "backups/digest.sqlite3")
-    finally:
-        writer.kill()
-        writer.wait()
     copy = deployment / "backups" / "digest.sqlite3"
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Backed up {store} to backups/digest.sqlite3 (")
