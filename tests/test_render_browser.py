@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from digest.models import Digest, DigestCounts, Paper, TopicGroup
 from digest.render import Renderer, RenderOptions
+from tests.browser import measure
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--virtual-time-budget=2000",
-]
-# Headless Chromium will not make a window narrower than about 500 px, so the email is laid out
-# in an iframe of the wanted width; the parent measures it and reports through its title,
-# which --dump-dom prints.
+# The email is laid out in an iframe of the wanted width (see tests/browser.py).
 WRAPPER = """<!DOCTYPE html><html><head><title>pending</title></head><body style="margin:0">
 <iframe id="frame" width="{width}" height="900" style="border:0" srcdoc="{srcdoc}"></iframe>
 <script>
@@ -47,20 +38,7 @@ document.getElementById('frame').onload = () => {{
 
 def layout(html: str, tmp_path: Path, width: int, dark: bool = False) -> dict[str, object]:
     """Lay the email out at ``width`` CSS pixels and return what the browser measured."""
-    import html as html_lib
-    import json
-    import re
-
-    assert CHROMIUM, "Debian's chromium is needed for this test (apt-get install chromium; .ci/run does it)"
-    page = tmp_path / f"email-{width}-{dark}.html"
-    page.write_text(WRAPPER.format(width=width, srcdoc=html_lib.escape(html, quote=True)), encoding="utf-8")
-    args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1000"]
-    if dark:
-        args.append("--force-dark-mode")
-    out = subprocess.run([*args, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=90).stdout
-    found = re.search(r"<title>(\{.*?\})</title>", out)
-    assert found, out[-2000:]
-    return dict(json.loads(html_lib.unescape(found.group(1))))
+    return measure(WRAPPER, html, tmp_path / f"email-{width}-{dark}.html", dark=dark, width=width)
 
 
 @pytest.fixture(scope="module")

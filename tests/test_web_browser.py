@@ -3,10 +3,6 @@ Debian's headless Chromium at 375 px, light and dark."""
 
 from __future__ import annotations
 
-import html as html_lib
-import json
-import re
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,10 +10,10 @@ import httpx
 import pytest
 
 from digest.tokens import Signer
-from tests.test_render_browser import CHROMIUM, FLAGS
+from tests.browser import measure
 from tests.test_web import SECRET, Served, serve  # noqa: F401 - the fixture
 
-# As in test_render_browser: the page goes in an iframe of the wanted width, the parent reports
+# As in tests/browser.py: the page goes in an iframe of the wanted width, the parent reports
 # what it measured through its title.
 WRAPPER = """<!DOCTYPE html><html><head><title>pending</title></head><body style="margin:0">
 <iframe id="frame" width="375" height="900" style="border:0" srcdoc="{srcdoc}"></iframe>
@@ -37,16 +33,7 @@ document.getElementById('frame').onload = () => {{
 
 
 def layout(page: str, tmp_path: Path, name: str, dark: bool) -> dict[str, object]:
-    assert CHROMIUM, "Debian's chromium is needed for this test (apt-get install chromium; .ci/run does it)"
-    path = tmp_path / f"{name}-{dark}.html"
-    path.write_text(WRAPPER.format(srcdoc=html_lib.escape(page, quote=True)), encoding="utf-8")
-    args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1000"]
-    if dark:
-        args.append("--force-dark-mode")
-    out = subprocess.run([*args, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=90).stdout
-    found = re.search(r"<title>(\{.*?\})</title>", out)
-    assert found, out[-2000:]
-    return dict(json.loads(html_lib.unescape(found.group(1))))
+    return measure(WRAPPER, page, tmp_path / f"{name}-{dark}.html", dark=dark)
 
 
 def test_every_page_fits_375_px_in_light_and_dark(serve: Callable[..., Served], tmp_path: Path) -> None:
