@@ -259,10 +259,15 @@ def backup_store(settings: StoreConfig, target: Path) -> int:
     """
     if not settings.path.exists():
         raise StoreError(f"{settings.path}: there is no store yet to back up", hint="run digest once first")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if _is_the_store(target, settings.path):  # renamed over the live store (or its WAL), it would lose or damage it
+        raise StoreError(
+            f"{target}: this is the store itself (or its -wal or -shm file): a backup must be another file",
+            hint="name a file beside it or in another folder, e.g. backups/digest.sqlite3",
+        )
     partial = target.with_name(f".{target.name}.partial")
     with open_store(settings, readonly=True) as store:
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             copy = sqlite3.connect(partial)
             try:
                 store.db.backup(copy)
@@ -273,10 +278,26 @@ def backup_store(settings: StoreConfig, target: Path) -> int:
                 os.fsync(written.fileno())
             os.replace(partial, target)
         except (sqlite3.Error, OSError) as exc:
-            partial.unlink(missing_ok=True)
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:  # (its folder could not be made: there is nothing to remove)
+                pass
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StoreError(f"{target}: cannot write the backup: {reason}", hint="nothing was replaced; try again") from exc
     return target.stat().st_size
+
+
+def _is_the_store(target: Path, store: Path) -> bool:
+    """Whether ``target`` names the store's file or one SQLite keeps beside it (by path or, existing, by inode)."""
+    for name in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+        if target.resolve() == name.resolve():
+            return True
+        try:
+            if os.path.samefile(target, name):
+                return True
+        except OSError:  # (one of them does not exist)
+            continue
+    return False
 
 
 # SQLite's primary result codes (the low byte of an extended code) that say what is wrong with the file.
