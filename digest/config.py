@@ -393,8 +393,19 @@ def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
 
 def is_address(text: str) -> bool:
     """True for a plain email address (``reader@example.org``, no spaces or brackets, at most 254
-    characters), as ``[[email.recipients]] address`` and a subscriber's address take."""
-    return bool(_ADDRESS.match(text)) and len(text) <= 254
+    characters), as ``[[email.recipients]] address`` and a subscriber's address take.
+
+    Control characters (a newline, a terminal escape), bidi controls and invisible characters
+    are refused: an address typed into the public subscribe form is printed by ``digest
+    subscribers list`` and written into the export, pages and mails, where it must read as it is.
+    """
+    if not (_ADDRESS.match(text) and len(text) <= 254 and text.isprintable()):
+        return False
+    if text.isascii():
+        return True
+    from digest.sources.text import visible  # (digest.sources imports this module)
+
+    return visible(text) == text
 
 
 def load_config(path: Path) -> Config:
