@@ -398,3 +398,23 @@ def test_a_crontab_with_sunday_as_7_is_a_valid_config(tmp_path: Path) -> None:
     config = tmp_path / "digest.toml"
     config.write_text('[schedule]\ncron = "30 6 * * 7"\ntimezone = "Europe/Berlin"\n', encoding="utf-8")
     assert load_config(config).schedule.cron == "30 6 * * 7"
+
+
+def test_across_a_restart_only_a_cycle_that_made_a_digest_counts_as_served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What docs/guarantees.md says: the store remembers digests, not cycles that found nothing new."""
+    clock = Deployment("0 7 * * *", "UTC", dt.datetime(2025, 3, 14, 6, 0, tzinfo=UTC), dt.datetime(2025, 3, 13, 7, 0, tzinfo=UTC), monkeypatch, tmp_path)
+    cycles: list[dt.datetime] = []
+
+    def nothing_new(now: dt.datetime, day: dt.date | None) -> RunReport:
+        cycles.append(now)
+        return report()  # (no digest stored)
+
+    clock.cycle = nothing_new  # type: ignore[method-assign]
+    clock.restart()
+    clock.live(dt.datetime(2025, 3, 14, 7, 10, tzinfo=UTC))
+    clock.live(dt.datetime(2025, 3, 14, 8, 0, tzinfo=UTC))  # the same process: the 07:00 cycle served its time
+    assert cycles == [dt.datetime(2025, 3, 14, 7, 0, tzinfo=UTC)]
+    clock.clock.now = dt.datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
+    clock.restart()  # a new process: the last digest is yesterday's, so it catches up once
+    clock.live(dt.datetime(2025, 3, 14, 12, 0, tzinfo=UTC))
+    assert cycles == [dt.datetime(2025, 3, 14, 7, 0, tzinfo=UTC), dt.datetime(2025, 3, 14, 9, 0, tzinfo=UTC)]
