@@ -261,7 +261,7 @@ def backup_store(settings: StoreConfig, target: Path) -> int:
         raise StoreError(f"{settings.path}: there is no store yet to back up", hint="run digest once first")
     if _is_the_store(target, settings.path):  # renamed over the live store (or its WAL), it would lose or damage it
         raise StoreError(
-            f"{target}: this is the store itself (or its -wal or -shm file): a backup must be another file",
+            f"{target}: this is the store itself (or its -wal, -shm or .lock file): a backup must be another file",
             hint="name a file beside it or in another folder, e.g. backups/digest.sqlite3",
         )
     partial = target.with_name(f".{target.name}.partial")
@@ -288,8 +288,8 @@ def backup_store(settings: StoreConfig, target: Path) -> int:
 
 
 def _is_the_store(target: Path, store: Path) -> bool:
-    """Whether ``target`` names the store's file or one SQLite keeps beside it (by path or, existing, by inode)."""
-    for name in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+    """Whether ``target`` names the store's file, its -wal or -shm file or its lock file (by path or, existing, by inode)."""
+    for name in (store, *(store.with_name(store.name + end) for end in ("-wal", "-shm", ".lock"))):
         if target.resolve() == name.resolve():
             return True
         try:

@@ -441,7 +441,7 @@ def test_backup_without_a_store_is_one_line(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("name", ["var/digest.sqlite3", "var/../var/digest.sqlite3", "var/digest.sqlite3-wal", "var/digest.sqlite3-shm"])
+@pytest.mark.parametrize("name", ["var/digest.sqlite3", "var/../var/digest.sqlite3", "var/digest.sqlite3-wal", "var/digest.sqlite3-shm", "var/digest.sqlite3.lock"])
 def test_backup_onto_the_store_itself_is_refused_and_leaves_the_store_as_it_was(name: str, deployment: Path) -> None:
     store = deployment / "var" / "digest.sqlite3"
     with closing(sqlite3.connect(store)) as db:  # a writer that leaves its commits in the -wal (as a run does)
@@ -455,7 +455,7 @@ def test_backup_onto_the_store_itself_is_refused_and_leaves_the_store_as_it_was(
         db.commit()
     assert result.returncode == 2, result.stdout
     assert result.stderr.splitlines() == [
-        f"error: {name}: this is the store itself (or its -wal or -shm file): a backup must be another file",
+        f"error: {name}: this is the store itself (or its -wal, -shm or .lock file): a backup must be another file",
         "hint: name a file beside it or in another folder, e.g. backups/digest.sqlite3",
     ]
     with closing(sqlite3.connect(store)) as db:
