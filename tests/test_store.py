@@ -472,3 +472,24 @@ def test_backup_into_a_folder_that_cannot_be_made_is_one_line(deployment: Path) 
         "error: digest.toml/backups/digest.sqlite3: cannot write the backup: Not a directory",
         "hint: nothing was replaced; try again",
     ]
+
+
+def test_backup_of_a_store_with_bad_pages_stops_and_keeps_the_last_good_backup(deployment: Path) -> None:
+    store = deployment / "var" / "digest.sqlite3"
+    assert digest_as_a_user(deployment, "backup", "backups/digest.sqlite3").returncode == 0
+    good = (deployment / "backups" / "digest.sqlite3").read_bytes()
+    with closing(sqlite3.connect(store)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = store.stat().st_size
+    with store.open("r+b") as file:  # bad pages in the middle; the header and the schema still read
+        file.seek(size // 2)
+        file.write(b"\xff" * (size // 4))
+    status = digest_as_a_user(deployment, "status")
+    assert status.returncode == 2 and status.stderr.startswith(f"error: {store}: the store is damaged (")
+    result = digest_as_a_user(deployment, "backup", "backups/digest.sqlite3")
+    assert result.returncode == 2, result.stdout
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: {store}: the store is damaged (")
+    assert hint.startswith("hint: restore the last backup")
+    assert (deployment / "backups" / "digest.sqlite3").read_bytes() == good  # the last good copy is not replaced
+    assert sorted(p.name for p in (deployment / "backups").iterdir()) == ["digest.sqlite3"]
