@@ -18,6 +18,7 @@ from email import message_from_bytes, policy
 from email.message import Message
 
 from digest.config import Config
+from digest.sources.text import one_line, visible
 from digest.subscribers import SubscriberError, bounce_window, normalise_address, opened
 
 
@@ -43,16 +44,22 @@ def parse_dsn(data: bytes) -> list[Bounce]:
     for block in blocks[1:]:  # the first block is about the message, the others about one recipient each
         if not isinstance(block, Message):
             continue
-        recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
+        recipient = _readable(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
         address = recipient.split(";", 1)[-1].strip().strip("<>")
-        action = str(block.get("Action", "")).strip().lower()
-        status = str(block.get("Status", "")).strip().split()[0] if block.get("Status") else ""
+        action = _readable(block.get("Action", "")).lower()
+        status = _readable(block.get("Status", "")).split()[0] if block.get("Status") else ""
         if not address or action not in ("failed", "delayed"):
             continue
-        diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split(";", 1)[-1].split())
+        diagnostic = _readable(str(block.get("Diagnostic-Code", "")).split(";", 1)[-1])
         hard = action == "failed" and status.startswith("5")
         bounces.append(Bounce(address, hard, status, diagnostic or f"{action} {status}".strip()))
     return bounces
+
+
+def _readable(value: object) -> str:
+    """A report's field as one line without control, bidi or invisible characters: a report is a
+    mail anyone can send, and its text is printed on the terminal and kept in the store."""
+    return one_line("".join(c if c.isprintable() else " " for c in visible(str(value))))
 
 
 def _delivery_status(message: Message) -> Message | None:

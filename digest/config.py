@@ -393,8 +393,19 @@ def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
 
 def is_address(text: str) -> bool:
     """True for a plain email address (``reader@example.org``, no spaces or brackets, at most 254
-    characters), as ``[[email.recipients]] address`` and a subscriber's address take."""
-    return bool(_ADDRESS.match(text)) and len(text) <= 254
+    characters), as ``[[email.recipients]] address`` and a subscriber's address take.
+
+    Control characters (a newline, a terminal escape), bidi controls and invisible characters
+    are refused: an address typed into the public subscribe form is printed by ``digest
+    subscribers list`` and written into the export, pages and mails, where it must read as it is.
+    """
+    if not (_ADDRESS.match(text) and len(text) <= 254 and text.isprintable()):
+        return False
+    if text.isascii():
+        return True
+    from digest.sources.text import visible  # (digest.sources imports this module)
+
+    return visible(text) == text
 
 
 def load_config(path: Path) -> Config:
@@ -539,7 +550,7 @@ def _check_schedule(schedule: ScheduleConfig, errors: list[str]) -> None:
         if not _plain_crontab(schedule.cron):  # importing apscheduler (and asyncio) costs ~45 ms a command
             from apscheduler.triggers.cron import CronTrigger
 
-            CronTrigger.from_crontab(schedule.cron, timezone=zone or "UTC")
+            CronTrigger.from_crontab(apscheduler_crontab(schedule.cron), timezone=zone or "UTC")
     except ValueError as exc:
         errors.append(f"schedule.cron: {schedule.cron!r} is not a crontab expression ({exc})")
     if schedule.misfire_grace < 1:
@@ -547,6 +558,60 @@ def _check_schedule(schedule: ScheduleConfig, errors: list[str]) -> None:
 
 
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12))  # minute, hour, day of month, month
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab's weekday numbers 0-6 (and 7: Sunday)
+
+
+def apscheduler_crontab(expr: str) -> str:
+    """``expr`` with its weekday field in names, as APScheduler 3's ``CronTrigger.from_crontab`` must get it.
+
+    crontab counts weekdays from 0 = Sunday (7 is Sunday too); APScheduler 3 reads the same
+    numbers from 0 = Monday, so ``1-5`` would run Tuesday to Saturday (agronholm/apscheduler#286,
+    not fixed in 3.x).  Numbers, names, ranges, lists and steps become the list of day names they
+    mean; a field this cannot read is left as it is, for APScheduler to report.
+    """
+    fields = expr.split()
+    if len(fields) != 5 or fields[4] == "*":
+        return expr
+    days = _crontab_days(fields[4])
+    if days is None:
+        return expr
+    names = "*" if len(days) == 7 else ",".join(_CRON_DAYS[d] for d in sorted(days))
+    return " ".join([*fields[:4], names])
+
+
+def _crontab_days(field: str) -> set[int] | None:
+    """The weekdays (0 = Sunday) a crontab weekday field means; None when it is not one."""
+
+    def day(text: str) -> int | None:
+        text = text.strip().lower()
+        if text.isascii() and text.isdigit() and int(text) <= 7:
+            return int(text) % 7 if int(text) == 7 else int(text)
+        return _CRON_DAYS.index(text) if text in _CRON_DAYS else None
+
+    days: set[int] = set()
+    for part in field.split(","):
+        base, slash, step_text = part.partition("/")
+        step = int(step_text) if step_text.isascii() and step_text.isdigit() and int(step_text) > 0 else None
+        if slash and step is None:
+            return None
+        if base == "*":
+            first, last = 0, 7
+        elif "-" in base:
+            low, _, high = base.partition("-")
+            first_day, last_day = day(low), day(high)
+            if first_day is None or last_day is None:
+                return None
+            first = first_day
+            last = 7 if high.strip() == "7" or (last_day == 0 and first_day > 0) else last_day
+            if first > last:
+                return None
+        else:
+            single = day(base)
+            if single is None:
+                return None
+            first, last = single, (7 if slash else single)
+        days.update(n % 7 for n in range(first, last + 1, step or 1))
+    return days
 
 
 def _plain_crontab(expr: str) -> bool:

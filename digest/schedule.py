@@ -2,7 +2,7 @@
 
 No business logic lives here, only *when*:
 
-- one job on ``CronTrigger.from_crontab(cron, timezone)`` with ``coalesce=True``,
+- one job on ``CronTrigger.from_crontab(cron, timezone)`` (its weekdays read as crontab's: 0 is Sunday) with ``coalesce=True``,
   ``max_instances=1`` and no misfire grace (a run missed while the machine slept happens once
   when it wakes), in a one-thread executor: two triggers never run two cycles at once;
 - catch-up on start: when the last stored digest is older than the latest scheduled time (or
@@ -33,7 +33,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from digest.config import Config, ScheduleConfig
+from digest.config import Config, ScheduleConfig, apscheduler_crontab
 from digest.errors import DigestError
 from digest.pipeline import RunReport, run_cycle
 from digest.store import open_store
@@ -44,7 +44,7 @@ JOB_ID = "digest-cycle"
 
 def cron_trigger(schedule: ScheduleConfig) -> CronTrigger:
     """The trigger for ``[schedule] cron`` in ``[schedule] timezone``."""
-    return CronTrigger.from_crontab(schedule.cron, timezone=ZoneInfo(schedule.timezone))
+    return CronTrigger.from_crontab(apscheduler_crontab(schedule.cron), timezone=ZoneInfo(schedule.timezone))
 
 
 def catch_up_due(trigger: BaseTrigger, last_digest_at: dt.datetime | None, now: dt.datetime) -> bool:

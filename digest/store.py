@@ -255,28 +255,68 @@ def backup_store(settings: StoreConfig, target: Path) -> int:
 
     The copy is one consistent state of the store (what was committed when the copy was taken),
     safe to take while a run writes; it is written beside ``target`` and renamed over it, so a
-    failed copy never leaves half a file.
+    failed copy never leaves half a file.  A copy SQLite's quick_check finds damaged (bad pages
+    in the store) is not kept: the last good backup stays.
     """
     if not settings.path.exists():
         raise StoreError(f"{settings.path}: there is no store yet to back up", hint="run digest once first")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if _is_the_store(target, settings.path):  # renamed over the live store (or its WAL), it would lose or damage it
+        raise StoreError(
+            f"{target}: this is the store itself (or its -wal, -shm or .lock file): a backup must be another file",
+            hint="name a file beside it or in another folder, e.g. backups/digest.sqlite3",
+        )
     partial = target.with_name(f".{target.name}.partial")
     with open_store(settings, readonly=True) as store:
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             copy = sqlite3.connect(partial)
             try:
                 store.db.backup(copy)
+                _check_copy(copy, settings.path)  # (the backup API copies bad pages as they are)
                 copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
             finally:
                 copy.close()
             with open(partial, "rb") as written:
                 os.fsync(written.fileno())
             os.replace(partial, target)
-        except (sqlite3.Error, OSError) as exc:
-            partial.unlink(missing_ok=True)
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:  # (its folder could not be made: there is nothing to remove)
+                pass
+            if isinstance(exc, StoreError):
+                raise
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StoreError(f"{target}: cannot write the backup: {reason}", hint="nothing was replaced; try again") from exc
     return target.stat().st_size
+
+
+def _check_copy(copy: sqlite3.Connection, path: Path) -> None:
+    """A StoreError saying the store at ``path`` is damaged unless SQLite's quick_check finds its copy whole."""
+    try:
+        problems = [str(row[0]) for row in copy.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise _damaged(path, problems[0])
+
+
+def _damaged(path: Path, detail: str) -> StoreError:
+    return StoreError(f"{path}: the store is damaged ({detail})",
+                      hint=f"restore the last backup (see docs/guarantees.md); `sqlite3 {path} .recover` may save the rest")
+
+
+def _is_the_store(target: Path, store: Path) -> bool:
+    """Whether ``target`` names the store's file, its -wal or -shm file or its lock file (by path or, existing, by inode)."""
+    for name in (store, *(store.with_name(store.name + end) for end in ("-wal", "-shm", ".lock"))):
+        if target.resolve() == name.resolve():
+            return True
+        try:
+            if os.path.samefile(target, name):
+                return True
+        except OSError:  # (one of them does not exist)
+            continue
+    return False
 
 
 # SQLite's primary result codes (the low byte of an extended code) that say what is wrong with the file.
@@ -292,8 +332,7 @@ def store_error(path: Path, exc: sqlite3.Error, busy_timeout: float = DEFAULT_BU
         return StoreError(f"{path}: not a digest store: the file is not an SQLite database",
                           hint="check [store] path in the config")
     if primary == _CORRUPT:
-        return StoreError(f"{path}: the store is damaged ({exc})",
-                          hint=f"restore the last backup (see docs/guarantees.md); `sqlite3 {path} .recover` may save the rest")
+        return _damaged(path, str(exc))
     if primary in (_BUSY, _LOCKED):
         return StoreError(f"{path}: the store is locked by another process (waited {busy_timeout:g} s)",
                           hint="try again when it is done (an sqlite3 shell, a copy?), or raise [store] busy_timeout")

@@ -57,3 +57,25 @@ def test_bounces_from_a_report_on_stdin_and_by_hand_disable_past_the_limit(
         "stranger@example.org: hard bounce, not a subscriber (ignored)\n"
     )
     assert "give an ADDRESS" in digest_cli("subscribers", "bounce", check_code=2).stderr
+
+
+def test_a_reports_text_reaches_the_terminal_without_its_control_characters(
+    write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
+) -> None:
+    """A bounce is a mail anyone can send: its diagnostic is printed by `subscribers bounce` and `list`, and exported."""
+    write_config()
+    digest_cli("subscribers", "add", "full@example.org", check_code=0)
+    hostile = DSN.read_bytes().replace(b"Mailbox full", b"Mailbox \x1b]0;owned\x07full")
+    hostile = hostile.replace(b"Final-Recipient: rfc822; fine@example.org\r\nAction: delivered",
+                              b"Final-Recipient: rfc822; fine\x1b[2J@example.org\r\nAction: failed")
+    assert [b.reason for b in parse_dsn(hostile)][1:] == ["452 4.2.2 Mailbox ]0;owned full", "failed 2.0.0"]
+    run = subprocess.run(
+        [sys.executable, "-m", "digest", "subscribers", "bounce", "--dsn", "-"], cwd=tmp_path, input=hostile,
+        capture_output=True, check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    listed = digest_cli("subscribers", "list", check_code=0).stdout
+    for output in (run.stdout.decode(), listed, digest_cli("subscribers", "export", check_code=0).stdout):
+        assert "\x1b" not in output and "\x07" not in output
+    assert "last error" not in listed  # (a soft bounce: still active)
+    assert "fine [2J@example.org: soft bounce, not a subscriber (ignored)" in run.stdout.decode()  # (status 2.0.0: not hard)

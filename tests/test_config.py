@@ -179,3 +179,12 @@ def test_the_reference_gives_the_defaults_the_loader_uses(write_config: Callable
                 assert value == (tuple(expected) if isinstance(expected, list) else expected), (where, key.name)
             checked += 1
     assert checked >= 35
+
+
+def test_an_address_is_printable_text_that_reads_as_it_is() -> None:
+    from digest.config import is_address
+
+    assert is_address("reader@example.org") and is_address("名前@例え.jp") and is_address("zoë@example.org")
+    assert not is_address("reader@example.org\n")  # ($ matched before a final newline: a header's line break)
+    assert not is_address("reader\u202e@example.org") and not is_address("rea\u200bder@example.org")
+    assert not is_address("reader\x1b[2J@example.org") and not is_address("reader\x00@example.org")

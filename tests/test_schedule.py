@@ -365,3 +365,56 @@ def test_asleep_through_the_run_it_runs_once_on_waking(monkeypatch: pytest.Monke
     clock.live(dt.datetime(2025, 3, 18, 7, 30, tzinfo=UTC))
     assert clock.days() == ["2025-03-13", "2025-03-14", "2025-03-17", "2025-03-18"]
     assert [made for made, _ in clock.digests[1:3]] == [dt.datetime(2025, 3, 14, 10, 0, tzinfo=UTC), dt.datetime(2025, 3, 17, 9, 0, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize(
+    ("weekday", "days"),
+    [
+        ("1-5", ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]),  # the example docs/operations.md gives
+        ("0", ["Sunday"]),
+        ("7", ["Sunday"]),  # crontab's other Sunday
+        ("1,3,5", ["Monday", "Wednesday", "Friday"]),
+        ("*/2", ["Sunday", "Tuesday", "Thursday", "Saturday"]),
+        ("5-7", ["Friday", "Saturday", "Sunday"]),
+        ("0-2", ["Sunday", "Monday", "Tuesday"]),
+        ("mon-wed", ["Monday", "Tuesday", "Wednesday"]),
+        ("sun", ["Sunday"]),
+    ],
+)
+def test_cron_weekdays_are_crontab_weekdays(weekday: str, days: list[str]) -> None:
+    """crontab counts 0 (and 7) as Sunday; APScheduler 3's own numbers start at Monday."""
+    schedule = ScheduleConfig(cron=f"0 7 * * {weekday}", timezone="Europe/Berlin")
+    trigger = cron_trigger(schedule)
+    fire, now, fired = None, dt.datetime(2026, 3, 1, tzinfo=UTC), []
+    for _ in range(len(days)):  # one week of fire times, from Sunday 1 March 2026
+        fire = trigger.get_next_fire_time(fire, now)
+        assert fire is not None
+        fired.append(fire.strftime("%A"))
+        now = fire + dt.timedelta(seconds=1)
+    assert sorted(fired) == sorted(days) and fire.date() < dt.date(2026, 3, 8)
+
+
+def test_a_crontab_with_sunday_as_7_is_a_valid_config(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text('[schedule]\ncron = "30 6 * * 7"\ntimezone = "Europe/Berlin"\n', encoding="utf-8")
+    assert load_config(config).schedule.cron == "30 6 * * 7"
+
+
+def test_across_a_restart_only_a_cycle_that_made_a_digest_counts_as_served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What docs/guarantees.md says: the store remembers digests, not cycles that found nothing new."""
+    clock = Deployment("0 7 * * *", "UTC", dt.datetime(2025, 3, 14, 6, 0, tzinfo=UTC), dt.datetime(2025, 3, 13, 7, 0, tzinfo=UTC), monkeypatch, tmp_path)
+    cycles: list[dt.datetime] = []
+
+    def nothing_new(now: dt.datetime, day: dt.date | None) -> RunReport:
+        cycles.append(now)
+        return report()  # (no digest stored)
+
+    clock.cycle = nothing_new  # type: ignore[method-assign]
+    clock.restart()
+    clock.live(dt.datetime(2025, 3, 14, 7, 10, tzinfo=UTC))
+    clock.live(dt.datetime(2025, 3, 14, 8, 0, tzinfo=UTC))  # the same process: the 07:00 cycle served its time
+    assert cycles == [dt.datetime(2025, 3, 14, 7, 0, tzinfo=UTC)]
+    clock.clock.now = dt.datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
+    clock.restart()  # a new process: the last digest is yesterday's, so it catches up once
+    clock.live(dt.datetime(2025, 3, 14, 12, 0, tzinfo=UTC))
+    assert cycles == [dt.datetime(2025, 3, 14, 7, 0, tzinfo=UTC), dt.datetime(2025, 3, 14, 9, 0, tzinfo=UTC)]

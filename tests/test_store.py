@@ -437,3 +437,57 @@ def test_backup_without_a_store_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"error: {tmp_path / 'var' / 'digest.sqlite3'}: there is no store yet to back up", "hint: run digest once first"
     ]
+
+
+@pytest.mark.parametrize("name", ["var/digest.sqlite3", "var/../var/digest.sqlite3", "var/digest.sqlite3-wal", "var/digest.sqlite3-shm", "var/digest.sqlite3.lock"])
+def test_backup_onto_the_store_itself_is_refused_and_leaves_the_store_as_it_was(name: str, deployment: Path) -> None:
+    store = deployment / "var" / "digest.sqlite3"
+    with closing(sqlite3.connect(store)) as db:  # a writer that leaves its commits in the -wal (as a run does)
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.execute("INSERT INTO sources (name) VALUES ('in the wal')")
+        db.commit()
+        before = (store.stat().st_ino, store.read_bytes())
+        result = digest_as_a_user(deployment, "backup", name)
+        assert (store.stat().st_ino, store.read_bytes()) == before  # not replaced by a copy under the writer's feet
+        db.execute("INSERT INTO sources (name) VALUES ('after the backup')")
+        db.commit()
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.splitlines() == [
+        f"error: {name}: this is the store itself (or its -wal, -shm or .lock file): a backup must be another file",
+        "hint: name a file beside it or in another folder, e.g. backups/digest.sqlite3",
+    ]
+    with closing(sqlite3.connect(store)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        names = {row[0] for row in db.execute("SELECT name FROM sources")}
+    assert {"in the wal", "after the backup"} <= names
+
+
+def test_backup_into_a_folder_that_cannot_be_made_is_one_line(deployment: Path) -> None:
+    result = digest_as_a_user(deployment, "backup", "digest.toml/backups/digest.sqlite3")  # (digest.toml is a file)
+    assert result.returncode == 2, result.stdout
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: digest.toml/backups/digest.sqlite3: cannot write the backup: Not a directory",
+        "hint: nothing was replaced; try again",
+    ]
+
+
+def test_backup_of_a_store_with_bad_pages_stops_and_keeps_the_last_good_backup(deployment: Path) -> None:
+    store = deployment / "var" / "digest.sqlite3"
+    assert digest_as_a_user(deployment, "backup", "backups/digest.sqlite3").returncode == 0
+    good = (deployment / "backups" / "digest.sqlite3").read_bytes()
+    with closing(sqlite3.connect(store)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = store.stat().st_size
+    with store.open("r+b") as file:  # bad pages in the middle; the header and the schema still read
+        file.seek(size // 2)
+        file.write(b"\xff" * (size // 4))
+    status = digest_as_a_user(deployment, "status")
+    assert status.returncode == 2 and status.stderr.startswith(f"error: {store}: the store is damaged (")
+    result = digest_as_a_user(deployment, "backup", "backups/digest.sqlite3")
+    assert result.returncode == 2, result.stdout
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: {store}: the store is damaged (")
+    assert hint.startswith("hint: restore the last backup")
+    assert (deployment / "backups" / "digest.sqlite3").read_bytes() == good  # the last good copy is not replaced
+    assert sorted(p.name for p in (deployment / "backups").iterdir()) == ["digest.sqlite3"]

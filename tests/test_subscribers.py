@@ -50,6 +50,24 @@ def test_an_address_is_one_subscriber_whatever_its_case(subs: Subscribers) -> No
     assert subs.counts() == {"pending": 0, "active": 1, "unsubscribed": 0, "bouncing": 0, "disabled": 0}
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "reader\u202e@example.org",  # a right-to-left override: `subscribers list` would show it reversed
+        "rea\u200bder@example.org",  # a zero-width space: looks like an address already listed
+        "reader@exa\u2066mple.org",  # a bidi isolate in the domain
+        "reader\x1b[2J\x1b[H@example.org",  # a terminal escape: clears the screen of whoever lists the subscribers
+        "reader\U000e0041@example.org",  # a tag character ("ASCII smuggling")
+    ],
+)
+def test_an_address_with_control_or_invisible_characters_is_not_an_address(subs: Subscribers, address: str) -> None:
+    with pytest.raises(SubscriberError, match="is not an email address"):
+        subs.request(address, now=NOW, source="web")  # what the public subscribe form calls
+    with pytest.raises(SubscriberError, match="is not an email address"):
+        subs.add(address, now=NOW, source="cli")
+    assert subs.all() == []
+
+
 def test_confirming_and_subscribing_again_change_the_epoch_so_old_links_change_nothing(subs: Subscribers) -> None:
     pending = subs.request("new@example.org", now=NOW, source="web")
     assert pending is not None and pending.status == "pending"

@@ -227,6 +227,18 @@ def test_a_post_without_the_csrf_cookie_or_a_bad_address_sends_nothing(serve: Ca
     assert served.sink.messages == [] and served.subscriber("x@example.org") is None
 
 
+def test_an_address_with_a_terminal_escape_or_a_bidi_control_is_refused_by_the_form(serve: Callable[..., Served]) -> None:
+    served = serve()
+    with httpx.Client() as client:
+        csrf = form_csrf(client, served.base)
+        for address in ("x\x1b]0;owned\x07@example.org", "gro.elpmaxe\u202e@example.org", "x\u200b@example.org"):
+            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": address})
+            assert answer.status_code == 400 and "does not look like an email address" in answer.text
+    time.sleep(0.3)
+    assert served.sink.messages == []
+    assert json.loads(served.cli("subscribers", "list", "--json").stdout) == []
+
+
 def test_a_config_recipient_can_leave_with_one_click_and_the_site_is_served(serve: Callable[..., Served]) -> None:
     served = serve(recipients='[[email.recipients]]\naddress = "fixed@example.org"\n')
     shutil.copy(FIXTURES / "email" / "listing.txt", served.folder / "inbox")
