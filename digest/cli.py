@@ -72,6 +72,8 @@ def config_option(func: F) -> F:
 
 
 def _report_sources(report: Any) -> None:
+    for warning in getattr(report, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     for source in report.sources:
         for warning in source.warnings:
             click.echo(f"warning: source {source.name!r}: {warning}", err=True)

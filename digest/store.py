@@ -797,9 +797,12 @@ class SeenStore:
     # -- what a language model said of papers ([llm]) -------------------------------------------
 
     def llm_notes(self, keys: Iterable[str]) -> dict[str, LlmNote]:
-        """The stored notes found under any of ``keys``, by that key."""
+        """The stored notes found under any of ``keys``, by that key (none on a store older than
+        the notes, opened read-only)."""
         unique = list(dict.fromkeys(keys))
         found: dict[str, LlmNote] = {}
+        if self.schema_version < LLM_VERSION:
+            return found
         for chunk in _chunks(unique):
             marks = ",".join("?" * len(chunk))
             for row in self.db.execute(
