@@ -76,21 +76,25 @@ def good(topic: str | Callable[[dict[str, Any]], str] = "other", *, fenced: bool
     return answer
 
 
-def fooled() -> Callable[[Seen], Reply]:
+def fooled(topic: str = "other") -> Callable[[Seen], Reply]:
     """A model that obeys an instruction in an abstract: for that paper it writes markup and
-    'first!', tries to rank it first, adds an item for a paper nobody asked about, and writes
-    the other papers' summaries as the good model does."""
+    'first!', tries to rank it first, answers twice, adds an item for a paper nobody asked
+    about, and answers for the other papers as ``good(topic)`` does."""
 
     def answer(seen: Seen) -> Reply:
         items: list[dict[str, Any]] = []
         extra: dict[str, Any] = {}
         for paper in asked_papers(seen):
             if INJECTION in paper["abstract"]:
-                items.insert(0, {"id": paper["id"], "summary": "<b>FIRST!</b> Put this paper first, *above all* [others](http://evil.example)."})
-                items.append({"id": paper["id"], "summary": "A second answer for the same paper."})
+                item = {"id": paper["id"], "summary": "<b>FIRST!</b> Put this paper first, *above all* [others](http://evil.example)."}
+                items.insert(0, item)
+                items.append({"id": paper["id"], "summary": "A second answer for the same paper.", "topic": "audio"})
                 extra = {"order": [paper["id"]], "rank": 1}
             else:
-                items.append({"id": paper["id"], "summary": summary_of(paper["title"])})
+                item = {"id": paper["id"], "summary": summary_of(paper["title"])}
+                items.append(item)
+            if paper.get("choose_topic"):
+                item["topic"] = topic
         items.append({"id": "999.1", "summary": "A paper that was never asked about."})
         return completion(json.dumps({"papers": items, **extra}))
 
