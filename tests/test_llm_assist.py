@@ -205,6 +205,8 @@ def test_every_failure_leaves_the_offline_digest_no_summary_and_one_warning(
     assert 1 <= len(requests(http_server)) <= 4  # the circuit stops asking: never more than one request per batch
     with SeenStore.open(config.store.path, readonly=True) as store:
         assert store.db.execute("SELECT COUNT(*) FROM llm_summaries").fetchone()[0] == 0
+    weak = [p for p in report.digest.placements.values() if weak_reason(p)]
+    assert weak and all(p.evidence[0].startswith("the grouper decided: the model scripted-7b gave no second opinion (") for p in weak)
 
 
 def test_no_server_at_all_is_one_warning_and_one_request_attempt(tmp_path: Path, seed_papers: list[Paper]) -> None:

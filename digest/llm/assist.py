@@ -63,8 +63,10 @@ def weak_reason(placement: Placement) -> str | None:
 def second_opinion(placement: Placement, answer: Answer, model: str, reason: str) -> Placement:
     """The placement after the model's second opinion on it; ``why`` says which decided."""
     if answer.topic is None:
-        said = repr(answer.rejected_topic[:40]) if answer.rejected_topic else "nothing"
-        note = f"the grouper decided: the model {model} answered {said}, not a topic code ({reason})"
+        if answer.rejected_topic is None:
+            note = f"the grouper decided: the model {model} gave no topic ({reason})"
+        else:
+            note = f"the grouper decided: the model {model} answered {answer.rejected_topic[:40]!r}, not a topic code ({reason})"
         return replace(placement, evidence=(note, *placement.evidence))
     if answer.topic == placement.topic:
         note = f"the grouper decided, and the model {model} agreed ({reason})"
@@ -125,7 +127,12 @@ def assist(
     for paper in papers:
         key = paper.key
         note = fresh.get(key) or known.get(key)
-        if note is None or key not in weak:
+        if key not in weak:
+            continue
+        if note is None:
+            if key in item_of:  # asked, but no answer came: say so
+                why = f"the grouper decided: the model {settings.model} gave no second opinion ({weak[key]})"
+                placements[key] = replace(placements[key], evidence=(why, *placements[key].evidence))
             continue
         answer = asked.answers.get(item_of.get(key, ""))
         if answer is None:  # a stored note: its topic, if still a code
