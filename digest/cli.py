@@ -529,8 +529,13 @@ def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path,
     from digest.topics.eval_command import run_eval
 
     with _errors():
-        config = _load(config_path) if config_path or with_llm else None
-        click.echo(run_eval(config, labels, paper_files, misses=misses, llm=with_llm))
+        if with_llm:
+            from digest.llm.evaluate import run_eval_with_llm
+
+            click.echo(run_eval_with_llm(_load(config_path), labels, paper_files, misses=misses))
+        else:
+            config = _load(config_path) if config_path else None
+            click.echo(run_eval(config, labels, paper_files, misses=misses))
 
 
 @topics.command("add-example")
