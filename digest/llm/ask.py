@@ -101,7 +101,7 @@ async def _ask_one(
     """Ask about one batch; None when it was answered, else why not."""
     for attempt in range(2):
         if state.stop is not None:
-            return f"not sent ({state.stop})"
+            return state.stop
         wait = state.not_before - time.monotonic()
         if wait > 0:
             if time.monotonic() + wait >= state.deadline:
@@ -120,11 +120,11 @@ async def _ask_one(
                 return exc.reason + ("" if exc.retry_after is None else ", again after waiting")
             state.not_before = max(state.not_before, time.monotonic() + exc.retry_after)
         except Unreachable as exc:
-            state.stop = f"the server {exc.reason}" if exc.reason == "timed out" else exc.reason
+            state.stop = exc.reason  # the batches not sent yet give the same reason
             return exc.reason
         except (LlmError, AnswerError) as exc:
             state.failures += 1
             if state.failures >= MAX_FAILURES:
-                state.stop = f"{MAX_FAILURES} requests failed"
+                state.stop = f"not sent after {MAX_FAILURES} failed requests"
             return exc.reason if isinstance(exc, LlmError) else str(exc)
     return "rate limited"  # (not reached: the second 429 returns above)

@@ -187,7 +187,7 @@ def _warning(asked: Asked, batches: Sequence[Sequence[Item]], unanswered: int, o
     if not unanswered and not over_budget:
         return None
     reasons = Counter(asked.failed.values())
-    parts = [f"{why} ({n} request{'s' if n != 1 else ''})" if n > 1 else why for why, n in reasons.most_common()]
+    parts = [f"{why} ({n} batches)" if n > 1 else why for why, n in reasons.most_common()]
     if unanswered and not reasons:
         parts.append("answers left some papers out")
     if over_budget:
