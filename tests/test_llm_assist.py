@@ -387,3 +387,35 @@ def test_the_cli_prints_the_one_warning_and_exits_0(tmp_path: Path, http_server:
         "and keep the offline result: HTTP 500 (2 batches)"
     ]
     assert "Digest for" in result.stdout
+
+
+def test_the_email_each_recipient_gets_shows_the_summaries_in_both_parts(
+    tmp_path: Path, http_server: TestServer, seed_papers: list[Paper]
+) -> None:
+    from tests.smtp_sink import Sink, smtp_server
+
+    papers = seed_papers[:6]
+    sink = Sink()
+    with smtp_server(sink) as port:
+        config = setup(tmp_path, papers, llm_section(chat_server(http_server, good())) + textwrap.dedent(f"""
+            [email]
+            enabled = true
+            host = "127.0.0.1"
+            port = {port}
+            security = "none"
+            [[email.recipients]]
+            address = "a@example.org"
+            [[email.recipients]]
+            address = "b@example.org"
+            """))
+        report = run_cycle(config, now=NOW)
+    assert report.deliveries["email"] == {"sent": 2, "failed": 0, "pending": 0}
+    assert len(requests(http_server)) == 1  # two recipients, three renderings: one request
+    for received in sink.messages:
+        message = received.message
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        for paper in papers:
+            summary = summary_of(paper.title)
+            assert f"[Machine-written summary, scripted-7b] {summary}" in " ".join(text.split())
+            assert f"(scripted-7b):</span> {summary}</p>" in html.replace("&amp;", "&")
