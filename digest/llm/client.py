@@ -74,8 +74,7 @@ class ChatClient:
             headers=headers,
             timeout=httpx.Timeout(settings.timeout),
             limits=httpx.Limits(max_connections=settings.max_concurrency),
-            transport=transport,
-            trust_env=False,  # the endpoint named in the config, not a proxy from the environment
+            transport=transport,  # (the *_proxy variables apply, as for feeds; NO_PROXY for a local server)
         )
 
     async def __aenter__(self) -> ChatClient:
