@@ -59,3 +59,18 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
     assert retry_after(None) is None and retry_after("soon") is None
+
+
+def test_asking_from_code_that_runs_an_event_loop_works(http_server: TestServer) -> None:
+    from digest.llm.ask import ask
+    from digest.llm.prompt import Item
+    from tests.chatserver import good
+
+    settings = LlmConfig(enabled=True, base_url=chat_server(http_server, good()), model="m")
+    batches = [[Item("1.1", "Four-Bit Weights", "We quantize.")]]
+
+    async def inside_a_loop() -> object:
+        return ask(settings, None, batches, None, seconds=5)
+
+    asked = asyncio.run(inside_a_loop())
+    assert asked.answers["1.1"].summary == "Shows Four-Bit Weights." and asked.requests == 1  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ failed requests nothing more is sent.  Each batch that gave nothing says why, in
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,7 +58,14 @@ def ask(
     """Ask about every batch (``max_concurrency`` at once); everything ends within ``seconds``."""
     if not batches:
         return Asked({}, 0)
-    return asyncio.run(_ask_all(settings, key, batches, taxonomy, time.monotonic() + seconds, summaries))
+    deadline = time.monotonic() + seconds
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: no event loop in this thread
+        return asyncio.run(_ask_all(settings, key, batches, taxonomy, deadline, summaries))
+    # Called from code that runs an event loop (a notebook): the exchange gets a thread of its own.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(_ask_all(settings, key, batches, taxonomy, deadline, summaries))).result()
 
 
 async def _ask_all(

@@ -113,8 +113,7 @@ def assist(
     to_ask = to_ask[: settings.max_papers_per_run]
     weak = {p.key: why for p in papers if (why := weak_reason(placements[p.key])) is not None}
     batches, ids = _batches(to_ask, weak, settings.batch_size)
-    asked = ask(settings, api_key(settings, dict(environ if environ is not None else os.environ)), batches, taxonomy,
-                seconds=settings.timeout) if batches else Asked({}, 0)
+    asked = _ask_safely(settings, dict(environ if environ is not None else os.environ), batches, taxonomy)
     fresh: dict[str, LlmNote] = {}
     for item_id, key in ids.items():
         answer = asked.answers.get(item_id)
@@ -157,6 +156,15 @@ def assist(
         "moved": moved,
     }
     return Assisted(replace(digest, groups=groups, placements=placements), _warning(asked, batches, unanswered, over_budget, len(papers), settings), stats)
+
+
+def _ask_safely(settings: LlmConfig, environ: dict[str, str], batches: list[list[Item]], taxonomy: Taxonomy) -> Asked:
+    """:func:`ask`, and whatever it raises all the same (a bug, an odd transport) is a failed
+    exchange: the model's step never breaks a run."""
+    try:
+        return ask(settings, api_key(settings, environ), batches, taxonomy, seconds=settings.timeout)
+    except Exception as exc:  # noqa: BLE001 - the offline result stands, said in the warning line
+        return Asked({}, 0, {i: f"unexpected error ({type(exc).__name__}: {exc})"[:200] for i in range(len(batches))})
 
 
 def _batches(papers: Sequence[Paper], weak: Mapping[str, str], size: int) -> tuple[list[list[Item]], dict[str, str]]:
