@@ -155,7 +155,8 @@ def assist(
         "second_opinions": opinions,
         "moved": moved,
     }
-    return Assisted(replace(digest, groups=groups, placements=placements), _warning(asked, batches, unanswered, over_budget, len(papers), settings), stats)
+    warning = _warning(asked, unanswered, over_budget, len(papers), settings)
+    return Assisted(replace(digest, groups=groups, placements=placements), warning, stats)
 
 
 def _ask_safely(settings: LlmConfig, environ: dict[str, str], batches: list[list[Item]], taxonomy: Taxonomy) -> Asked:
@@ -190,7 +191,7 @@ def _described(paper: Paper, note: LlmNote | None) -> Paper:
     return described
 
 
-def _warning(asked: Asked, batches: Sequence[Sequence[Item]], unanswered: int, over_budget: int, total: int, settings: LlmConfig) -> str | None:
+def _warning(asked: Asked, unanswered: int, over_budget: int, total: int, settings: LlmConfig) -> str | None:
     """The run's one warning line about the model, or None when every paper asked was answered."""
     if not unanswered and not over_budget:
         return None
