@@ -72,6 +72,8 @@ def config_option(func: F) -> F:
 
 
 def _report_sources(report: Any) -> None:
+    for warning in getattr(report, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     for source in report.sources:
         for warning in source.warnings:
             click.echo(f"warning: source {source.name!r}: {warning}", err=True)
@@ -519,7 +521,9 @@ def topics() -> None:
 @click.option("--papers", "paper_files", multiple=True, type=click.Path(path_type=Path, exists=True),
               help="Snapshot or saved feed files (or folders) holding the labelled papers (default: ../seeds beside LABELS).")
 @click.option("--misses", type=int, default=0, show_default=True, help="List this many misplaced papers with their evidence.")
-def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...], misses: int) -> None:
+@click.option("--llm", "with_llm", is_flag=True,
+              help="Also measure the language model's second opinion on weak placements ([llm] of the config: base_url, model).")
+def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...], misses: int, with_llm: bool) -> None:
     """Measure the grouper against hand labels: accuracy, macro-F1, per-topic precision and recall
     (Other's too when the labels use it).
 
@@ -530,8 +534,13 @@ def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path,
     from digest.topics.eval_command import run_eval
 
     with _errors():
-        config = _load(config_path) if config_path else None
-        click.echo(run_eval(config, labels, paper_files, misses=misses))
+        if with_llm:
+            from digest.llm.evaluate import run_eval_with_llm
+
+            click.echo(run_eval_with_llm(_load(config_path), labels, paper_files, misses=misses))
+        else:
+            config = _load(config_path) if config_path else None
+            click.echo(run_eval(config, labels, paper_files, misses=misses))
 
 
 @topics.command("add-example")

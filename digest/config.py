@@ -5,7 +5,7 @@ and each carries its description (``_key(default, doc)``): ``schema_reference()`
 for the documentation's configuration reference, so a key cannot be added undocumented.
 Validation collects *every* problem as one line ``FILE: key.path: what is wrong`` and raises a
 single :class:`ConfigError` listing them all.  Nothing reads the file or the environment after
-this, except the SMTP password and the link-signing secret whose variable names the file gives.
+this, except the SMTP password, the link-signing secret and the model API key whose variable names the file gives.
 """
 
 from __future__ import annotations
@@ -222,6 +222,38 @@ class SubscribersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LlmConfig:
+    """``[llm]``: optional language-model help from an OpenAI-compatible chat endpoint (off by default)."""
+
+    enabled: bool = _key(
+        False,
+        "`true` asks the model for a one-sentence summary of each new paper and a second opinion on weak topic "
+        "placements; `false`: nothing is imported or contacted.",
+    )
+    base_url: str = _key(
+        "http://127.0.0.1:11434/v1",
+        "The OpenAI-compatible API root; digest posts to `<base_url>/chat/completions` "
+        "(Ollama: `http://127.0.0.1:11434/v1`, OpenAI: `https://api.openai.com/v1`).",
+    )
+    model: str = _key("", "Required when enabled: the model name the endpoint knows, e.g. `llama3.1:8b` or `gpt-4o-mini`.")
+    api_key_env: str = _key(
+        "DIGEST_LLM_API_KEY",
+        "The name of the environment variable holding the API key (never the key); unset or empty: no "
+        "Authorization header (a local server).",
+    )
+    timeout: float = _key(
+        120.0,
+        "Seconds the model may add to a run, in all: requests still unanswered then are abandoned and their "
+        "papers keep the offline result.",
+    )
+    max_papers_per_run: int = _key(
+        500, "The most papers a run sends to the model; the rest get no summary and keep the offline topic."
+    )
+    max_concurrency: int = _key(4, "Requests in flight at once.")
+    batch_size: int = _key(10, "Papers per request (1 to 50): a run of N new papers makes at most N / batch_size requests.")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated config."""
 
@@ -236,6 +268,7 @@ class Config:
     email: EmailConfig = _key(EmailConfig(), "Sending each digest by SMTP.")
     serve: ServeConfig = _key(ServeConfig(), "`digest serve`, the subscriber pages and the signed links in every message.")
     subscribers: SubscribersConfig = _key(SubscribersConfig(), "What bounces do to the subscribers in the store.")
+    llm: LlmConfig = _key(LlmConfig(), "Optional language-model help: one-line summaries and a second opinion on topics.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +504,7 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
     _check_email(config, errors)
     _check_serve(config, errors)
     _check_schedule(config.schedule, errors)
+    _check_llm(config.llm, errors)
     if config.store.busy_timeout < 0:
         errors.append("store.busy_timeout: must be 0 or more seconds")
     if config.fetch.max_bytes < 1:
@@ -527,6 +561,28 @@ def _check_serve(config: Config, errors: list[str]) -> None:
         errors.append("subscribers.bounce_limit: must be at least 1")
     if subs.bounce_window_days < 1:
         errors.append("subscribers.bounce_window_days: must be at least 1")
+
+
+MAX_BATCH = 50  # [llm] batch_size: papers per request
+
+
+def _check_llm(llm: LlmConfig, errors: list[str]) -> None:
+    """The endpoint, model, key variable name and limits of ``[llm]`` (the model only when enabled)."""
+    if llm.enabled and not llm.model.strip():
+        errors.append("llm.model: missing (name the model the endpoint serves, e.g. 'llama3.1:8b')")
+    parts = urlsplit(llm.base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in llm.base_url):
+        errors.append(f"llm.base_url: {llm.base_url!r} is not an http(s) URL")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", llm.api_key_env):
+        errors.append(f"llm.api_key_env: {llm.api_key_env!r} is not an environment variable name")
+    if llm.timeout <= 0:
+        errors.append("llm.timeout: must be positive")
+    if llm.max_papers_per_run < 0:
+        errors.append("llm.max_papers_per_run: must be 0 or more")
+    if llm.max_concurrency < 1:
+        errors.append("llm.max_concurrency: must be at least 1")
+    if not 1 <= llm.batch_size <= MAX_BATCH:
+        errors.append(f"llm.batch_size: must be between 1 and {MAX_BATCH}")
 
 
 def _topic_codes(config: Config) -> tuple[str, ...] | None:

@@ -14,6 +14,19 @@ from digest.identity import paper_keys
 
 
 @dataclass(frozen=True, slots=True)
+class MachineSummary:
+    """A one-sentence summary a language model wrote of a paper (see :mod:`digest.llm`).
+
+    ``model`` and ``prompt_version`` say where the words came from; templates mark it as
+    machine-written.
+    """
+
+    text: str
+    model: str
+    prompt_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Paper:
     """One paper as a source listed it.
 
@@ -34,6 +47,8 @@ class Paper:
     upvotes: int | None = None
     published: dt.date | None = None
     categories: tuple[str, ...] = ()
+    # What a language model wrote of it ([llm]); never part of a paper's identity.
+    summary: MachineSummary | None = field(default=None, compare=False)
     # ``keys`` computed once (the diff, the merge, the commit and the renderers all ask for it).
     _keys: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -79,6 +94,9 @@ class Placement:
     evidence: tuple[str, ...] = ()
     runner_up: str | None = None
     runner_up_score: float = 0.0
+    # How sure the grouper was that the paper lies within the topics (1 - Other's share of the
+    # scores); None when not known (a placement read back from the store).
+    fit: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

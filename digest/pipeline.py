@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from digest import faults
@@ -29,6 +29,9 @@ from digest.sources.snapshots import read_snapshot
 from digest.sources.text import displayable
 from digest.store import Diff, SeenStore, open_store
 from digest.topics import Grouper, Taxonomy, configured_taxonomy, group_papers
+
+if TYPE_CHECKING:  # digest.llm is imported only when [llm] is on
+    from digest.llm import Assisted
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class RunReport:
     preview: bool = False
     delivery_failed: bool = False
     delivery_errors: dict[str, str] = field(default_factory=dict)  # channel -> why it failed, in one line
+    warnings: tuple[str, ...] = ()  # one line each, for stderr and the log (the model's help, [llm])
+    llm: dict[str, Any] | None = None  # what the model's help did and cost, when [llm] is on
 
     @property
     def failed(self) -> bool:
@@ -82,6 +87,8 @@ class RunReport:
             ],
             "outputs": {k: str(v) for k, v in self.outputs.items()},
             "deliveries": self.deliveries,
+            **({"llm": self.llm} if self.llm is not None else {}),
+            "warnings": list(self.warnings),
             "sources": [
                 {
                     "name": s.name,
@@ -108,6 +115,8 @@ def _paper_json(paper: Paper, placement: Placement | None) -> dict[str, Any]:
         "source": paper.source,
         "upvotes": paper.upvotes,
     }
+    if paper.summary is not None:
+        data["summary"] = {"text": paper.summary.text, "model": paper.summary.model, "machine_written": True}
     if placement is not None:
         data["why"] = {
             "score": round(placement.score, 4),
@@ -182,7 +191,7 @@ def run_cycle(
             already_ingested=store.ingested_hashes,
             validators=_validators(store),
         )
-        digest, counts, sources = _ingest(store, context, taxonomy, active, on_source)
+        digest, counts, sources, helped = _ingest(store, context, taxonomy, active, on_source)
         if digest is not None and counts.new >= TRIM_AFTER_PAPERS:
             release_free_memory()  # the papers read are stored and freed: the delivery reads them back
         deliveries, delivery_failed, outputs, errors = deliver_pending(
@@ -197,6 +206,8 @@ def run_cycle(
             deliveries=deliveries,
             delivery_failed=delivery_failed,
             delivery_errors=errors,
+            warnings=(helped.warning,) if helped is not None and helped.warning else (),
+            llm=helped.stats if helped is not None else None,
         )
 
 
@@ -206,8 +217,9 @@ def _ingest(
     taxonomy: Taxonomy,
     active: Sequence[Channel],
     on_source: Callable[[SourceResult], None] | None,
-) -> tuple[Digest | None, DigestCounts, tuple[SourceReport, ...]]:
-    """Read, diff, group and commit; the report's digest (see :func:`report_digest`), counts and sources.
+) -> tuple[Digest | None, DigestCounts, tuple[SourceReport, ...], Assisted | None]:
+    """Read, diff, group, ask the model (``[llm]``) and commit; the report's digest (see
+    :func:`report_digest`), counts, sources and the model's help.
 
     The papers read live only in here: once they are stored, the delivery channels read them
     back from the store, and a big day is not held in memory through its delivery.
@@ -217,8 +229,12 @@ def _ingest(
     merged, duplicates = merge_duplicates(papers_read(results))
     diff = store.diff(merged)
     digest = None
+    helped = None
     if diff.new:
         digest = build_digest(context.day, merged, diff, Grouper(taxonomy), order=config.topics.order, duplicates=duplicates)
+        if config.llm.enabled:
+            helped = model_help(digest, taxonomy, store, config, now=now)
+            digest = helped.digest
     inboxes = {s.name for s in config.sources if s.kind in LOCAL_KINDS}
     ingested = [
         (s.content_hash, s.source, s.origin, len(s.papers)) for r in results if r.name in inboxes for s in r.snapshots
@@ -229,7 +245,16 @@ def _ingest(
     faults.crash_point("after-commit")
     _remember_sources(store, results, now)
     counts = digest.counts if digest else DigestCounts(len(merged) + duplicates, 0, len(diff.seen), duplicates)
-    return (report_digest(digest) if digest else None), counts, source_reports(results)
+    return (report_digest(digest) if digest else None), counts, source_reports(results), helped
+
+
+def model_help(digest: Digest, taxonomy: Taxonomy, store: SeenStore, config: Config, *, now: dt.datetime, ask: bool = True) -> Assisted:
+    """The digest with the model's summaries and second opinions (``[llm]``, see :mod:`digest.llm`);
+    ``ask`` False uses only what the store holds.  Imported here only: with ``[llm]`` off the
+    package is never loaded."""
+    from digest.llm import assist
+
+    return assist(digest, taxonomy, store, config.llm, now=now, order=config.topics.order, ask_model=ask)
 
 
 def papers_read(results: Iterable[SourceResult]) -> list[Paper]:
@@ -288,7 +313,9 @@ def preview_cycle(
             results = read_sources(_enabled(config), context, on_done=on_source)
         merged, duplicates = merge_duplicates(papers_read(results))
         diff = Diff(tuple(merged), ()) if include_seen else store.diff(merged)
-    digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
+        digest = build_digest(day, merged, diff, grouper, order=config.topics.order, duplicates=duplicates)
+        if config.llm.enabled and digest.size:  # what the store holds only: a preview never asks the model
+            digest = model_help(digest, grouper.taxonomy, store, config, now=now, ask=False).digest
     outputs: dict[str, Path] = {}
     if digest.size:
         outputs = write_digest_files(digest, out_dir, renderer, render_options(config, now), nested=False)

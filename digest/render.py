@@ -24,7 +24,7 @@ from digest.categories import shown as shown_tags
 from digest.errors import TemplateError
 from digest.fileio import user_cache_dir
 from digest.inline import inline_styles
-from digest.models import Digest, DigestCounts, Paper, TopicGroup
+from digest.models import Digest, DigestCounts, MachineSummary, Paper, TopicGroup
 
 if TYPE_CHECKING:  # jinja2 is imported when the first template is rendered
     import jinja2
@@ -392,7 +392,7 @@ def renders_alike(env: jinja2.Environment, name: str, inlined: str) -> bool:
 def probe_digests() -> list[tuple[Digest, RenderOptions]]:
     """Digests that take every branch of the email template: a topic over ``max_per_topic``, papers
     with and without authors (over four and fewer), upvotes, abstract, categories (over three and
-    fewer); with and without a site and an unsubscribe link; and markup-like feed text."""
+    fewer), a machine summary; with and without a site and an unsubscribe link; and markup-like feed text."""
     papers = (
         Paper(
             title="<b>Probe</b> & 'quotes' \"here\" <RET>",
@@ -402,6 +402,7 @@ def probe_digests() -> list[tuple[Digest, RenderOptions]]:
             authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"),
             upvotes=3,
             categories=("cs.LG", "<b>cs.CL</b>", "stat.ML", "cs.AI", "math.OC"),
+            summary=MachineSummary("A <b>probe</b> & its 'summary'.", "probe-model <x>"),
         ),
         Paper(
             title="Second probe", abstract="Short <i>abstract</i>.", authors=("Ada Lovelace", "Alan Turing"), categories=("hep-ph",)

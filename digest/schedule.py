@@ -228,6 +228,8 @@ class DigestSchedule:
         except Exception:
             log.exception("cycle crashed")
         else:
+            for warning in report.warnings:
+                log.warning(warning)
             log.info(summary_line(report))
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from digest import faults
 from digest.config import StoreConfig
 from digest.errors import LockedError, StoreError
-from digest.models import Digest, DigestCounts, Paper, Placement
+from digest.models import Digest, DigestCounts, MachineSummary, Paper, Placement
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema.
@@ -176,6 +176,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX subscriber_events_by_kind ON subscriber_events(subscriber_id, kind, at);
     """,
+    # 7: what a language model said of a paper ([llm], digest/llm/): its one-sentence summary and,
+    # when it was asked, its topic; under the paper's strongest key, so a paper is asked once.
+    """
+    CREATE TABLE llm_summaries (
+        paper_key TEXT PRIMARY KEY,
+        summary TEXT,
+        topic TEXT,
+        model TEXT NOT NULL,
+        prompt_version TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 )
 
 COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
@@ -183,6 +195,7 @@ RANK_INDEX_VERSION = 3  # the schema version that added digest_papers_by_rank
 MONTH_COUNTS_VERSION = 4  # the schema version that added topic_month_counts
 CATEGORIES_VERSION = 5  # the schema version that added papers.categories
 SUBSCRIBERS_VERSION = 6  # the schema version that added subscribers and subscriber_events
+LLM_VERSION = 7  # the schema version that added llm_summaries
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds a statement waits for another process's lock ([store] busy_timeout)
@@ -202,6 +215,16 @@ class Diff:
 
     new: tuple[Paper, ...]
     seen: tuple[SeenPaper, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LlmNote:
+    """What a language model said of one paper: its summary and topic (None when it gave none)."""
+
+    summary: str | None
+    topic: str | None
+    model: str
+    prompt_version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -696,9 +719,16 @@ class SeenStore:
             # Pick the slice among the filing rows, then join only its papers (not every abstract of the topic).
             filed += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else max(0, int(limit)), max(0, int(offset))]
+        notes = ""
+        if self.schema_version >= LLM_VERSION:  # each paper's machine summary, through the primary key
+            notes = (
+                ", s.summary AS llm_summary, s.model AS llm_model, s.prompt_version AS llm_prompt"
+                " FROM ({filed}) f JOIN papers p ON p.id = f.paper_id LEFT JOIN llm_summaries s ON s.paper_key = p.key"
+            )
         rows = self.db.execute(
-            f"SELECT f.position, f.source, p.* FROM ({filed}) f"
-            " JOIN papers p ON p.id = f.paper_id ORDER BY f.date, f.digest_id, f.rank",
+            f"SELECT f.position, f.source, p.*"
+            + (notes.format(filed=filed) if notes else f" FROM ({filed}) f JOIN papers p ON p.id = f.paper_id")
+            + " ORDER BY f.date, f.digest_id, f.rank",
             params,
         )
         for row in rows:
@@ -802,6 +832,34 @@ class SeenStore:
             FiledPaper(r[0], dates.get(r[1]) or dates.setdefault(r[1], dt.date.fromisoformat(r[1])), r[2], r[3], r[4], r[5])
             for r in self.db.execute(sql, params)
         ]
+
+    # -- what a language model said of papers ([llm]) -------------------------------------------
+
+    def llm_notes(self, keys: Iterable[str]) -> dict[str, LlmNote]:
+        """The stored notes found under any of ``keys``, by that key (none on a store older than
+        the notes, opened read-only)."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, LlmNote] = {}
+        if self.schema_version < LLM_VERSION:
+            return found
+        for chunk in _chunks(unique):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT paper_key, summary, topic, model, prompt_version FROM llm_summaries WHERE paper_key IN ({marks})", chunk
+            ):
+                found[row[0]] = LlmNote(row[1], row[2], row[3], row[4])
+        return found
+
+    def save_llm_notes(self, notes: Iterable[tuple[str, LlmNote]], *, now: dt.datetime) -> None:
+        """Remember what the model said of each paper (by its strongest key), in one transaction;
+        a paper that already has a note keeps it."""
+        stamp = _iso(now)
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO llm_summaries (paper_key, summary, topic, model, prompt_version, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (paper_key) DO NOTHING",
+                [(key, n.summary, n.topic, n.model, n.prompt_version, stamp) for key, n in notes],
+            )
 
     # -- outbox --------------------------------------------------------------------------------
 
@@ -1013,7 +1071,17 @@ def _stored_paper(row: sqlite3.Row) -> Paper:
         upvotes=row["upvotes"],
         published=dt.date.fromisoformat(row["published"]) if row["published"] else None,
         categories=_categories(row),
+        summary=_machine_summary(row),
     )
+
+
+def _machine_summary(row: sqlite3.Row) -> MachineSummary | None:
+    """A paper row's machine summary (none when the row has no ``llm_summary`` column or value)."""
+    try:
+        text = row["llm_summary"]
+    except IndexError:
+        return None
+    return MachineSummary(text, row["llm_model"], row["llm_prompt"]) if text else None
 
 
 def _categories(row: sqlite3.Row) -> tuple[str, ...]:

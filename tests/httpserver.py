@@ -7,6 +7,7 @@ Use the ``http_server`` fixture (``tests/conftest.py``) or ``with TestServer() a
     server.add("/slow", Reply(body=b"late", delay=2.0))           # headers only after 2 s
     server.add("/stream", Reply(chunks=iter(lambda: b"x" * 1024, None)))  # chunked, never ends
     server.add("/echo", lambda seen: Reply(body=seen.headers.get("user-agent", "").encode()))
+    server.add("/api", lambda seen: Reply(body=seen.body))                 # POST: the request body is seen.body
     server.add("/reset", Reply(body=b"x" * 1000, reset_after=100))  # 100 bytes of 1000, then a TCP reset
     client.get(server.url("/feed")); server.requests  # what arrived, in order
 
@@ -51,6 +52,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""  # a POST's body (Content-Length bytes)
 
 
 Responder = Reply | Callable[[Seen], Reply]
@@ -153,8 +155,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self._serve()
 
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
     def _serve(self) -> None:
-        seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+        length = int(self.headers.get("Content-Length") or 0) if self.command == "POST" else 0
+        body = self.rfile.read(length) if length else b""
+        seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         reply = self.server.owner._reply_for(seen)
         self.close_connection = True
         try:

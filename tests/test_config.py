@@ -188,3 +188,29 @@ def test_an_address_is_printable_text_that_reads_as_it_is() -> None:
     assert not is_address("reader@example.org\n")  # ($ matched before a final newline: a header's line break)
     assert not is_address("reader\u202e@example.org") and not is_address("rea\u200bder@example.org")
     assert not is_address("reader\x1b[2J@example.org") and not is_address("reader\x00@example.org")
+
+
+def test_llm_is_off_by_default_and_every_bad_llm_key_is_named(write_config: Callable[..., Path]) -> None:
+    llm = load_config(write_config()).llm
+    assert llm.enabled is False and llm.batch_size == 10 and llm.api_key_env == "DIGEST_LLM_API_KEY"
+    path = write_config(
+        """
+        [llm]
+        enabled = true
+        base_url = "ftp://models.example.org"
+        api_key_env = "sk-live-123"
+        timeout = 0
+        max_papers_per_run = -1
+        max_concurrency = 0
+        batch_size = 51
+        """
+    )
+    assert errors_of(path) == [
+        f"{path}: llm.model: missing (name the model the endpoint serves, e.g. 'llama3.1:8b')",
+        f"{path}: llm.base_url: 'ftp://models.example.org' is not an http(s) URL",
+        f"{path}: llm.api_key_env: 'sk-live-123' is not an environment variable name",
+        f"{path}: llm.timeout: must be positive",
+        f"{path}: llm.max_papers_per_run: must be 0 or more",
+        f"{path}: llm.max_concurrency: must be at least 1",
+        f"{path}: llm.batch_size: must be between 1 and 50",
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.models import Digest, DigestCounts, Paper, TopicGroup
+from digest.models import Digest, DigestCounts, MachineSummary, Paper, TopicGroup
 from digest.render import Renderer, RenderOptions
 from tests.browser import measure
 
@@ -20,6 +20,7 @@ document.getElementById('frame').onload = () => {{
   const c = d.querySelector('.container');
   const t = d.querySelector('.paper-title a');
   const tags = [...d.querySelectorAll('.tag')];
+  const tldrs = [...d.querySelectorAll('.tldr')];
   document.title = JSON.stringify({{
     scroll: d.documentElement.scrollWidth,
     container: Math.round(c.getBoundingClientRect().width),
@@ -31,6 +32,9 @@ document.getElementById('frame').onload = () => {{
     tagText: tags.length ? getComputedStyle(tags[0]).color : null,
     tagBackground: tags.length ? getComputedStyle(tags[0]).backgroundColor : null,
     tagHeight: tags.length ? Math.round(tags[0].getBoundingClientRect().height) : null,
+    tldrs: tldrs.length,
+    tldrRight: Math.round(Math.max(0, ...tldrs.map(e => e.getBoundingClientRect().right))),
+    tldrText: tldrs.length ? getComputedStyle(tldrs[0]).color : null,
   }});
 }};
 </script></body></html>"""
@@ -48,6 +52,7 @@ def email_html() -> str:
         Paper(
             title=f"{long_word} study number {i}", abstract="We measure things carefully. " * 20, url=f"https://arxiv.org/abs/2401.{i:05d}",
             position=i, categories=("cond-mat.stat-mech", "physics.data-an", "cond-mat.dis-nn", "cs.LG", "stat.ML")[: 1 + i % 5],
+            summary=MachineSummary(f"Tunes the {long_word} of a model in one pass.", "llama3.1:8b-instruct-q4_K_M") if i % 2 else None,
         )
         for i in range(12)
     )
@@ -72,6 +77,9 @@ def test_fits_a_375_px_phone_without_sideways_scrolling(email_html: str, tmp_pat
     # The category tags (three of the longest codes on one paper) wrap inside the column.
     assert seen["tags"] == 24
     assert int(str(seen["tagsRight"])) <= int(str(seen["containerRight"]))
+    # The machine-written summaries (under five of the ten titles shown) wrap inside the column too.
+    assert seen["tldrs"] == 5
+    assert int(str(seen["tldrRight"])) <= int(str(seen["containerRight"]))
 
 
 def test_dark_mode_turns_the_page_dark_and_keeps_links_light(email_html: str, tmp_path: Path) -> None:
@@ -84,3 +92,6 @@ def test_dark_mode_turns_the_page_dark_and_keeps_links_light(email_html: str, tm
     assert int(str(light["tagHeight"])) <= 20
     assert luminance(light["tagBackground"]) - luminance(light["tagText"]) > 120
     assert luminance(dark["tagText"]) - luminance(dark["tagBackground"]) > 120
+    # A machine summary reads dark on light by day and light on dark by night.
+    assert luminance(light["background"]) - luminance(light["tldrText"]) > 120
+    assert luminance(dark["tldrText"]) - luminance(dark["background"]) > 120

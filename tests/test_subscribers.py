@@ -113,13 +113,14 @@ def test_hard_bounces_past_the_limit_in_the_window_disable_and_keep_the_reply(su
 def test_the_migration_adds_subscribers_to_an_existing_store(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with SeenStore.open(path) as store:
+        store.db.execute("DROP TABLE llm_summaries")  # (migration 7, after this one)
         store.db.execute("DROP TABLE subscriber_events")
         store.db.execute("DROP TABLE subscribers")
         store.db.execute(f"PRAGMA user_version = {SUBSCRIBERS_VERSION - 1}")  # the store as schema 5 left it
     with SeenStore.open(path, readonly=True) as store:  # read-only: not migrated, reads as no subscribers
         assert Subscribers(store).counts()["active"] == 0 and Subscribers(store).mailed() == {}
     with SeenStore.open(path) as store:
-        assert store.schema_version == SUBSCRIBERS_VERSION == len(MIGRATIONS)
+        assert store.schema_version == len(MIGRATIONS) >= SUBSCRIBERS_VERSION
         Subscribers(store).add("a@example.org", now=NOW, source="cli")
 
 

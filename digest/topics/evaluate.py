@@ -4,16 +4,19 @@ the confusion matrix."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from digest.errors import ConfigError
 from digest.identity import normalise_title
-from digest.models import Paper
+from digest.models import Paper, Placement
 from digest.topics.grouper import Grouper
 from digest.topics.taxonomy import OTHER_CODE
 
+
+
+Revise = Callable[[Sequence[Paper], Sequence[Placement]], Sequence[Placement]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +86,17 @@ def label_snapshot_files(path: Path) -> tuple[Path, ...]:
     return tuple(seeds / name for name in names)
 
 
-def evaluate(labels: Path, papers: Sequence[Paper], grouper: Grouper) -> EvalReport:
-    """Place the labelled papers (matched by normalised title) and compare with the labels."""
+def evaluate(labels: Path, papers: Sequence[Paper], grouper: Grouper, *, revise: Revise | None = None) -> EvalReport:
+    """Place the labelled papers (matched by normalised title) and compare with the labels.
+
+    ``revise`` may change the placements before they are compared (the model's second opinion,
+    ``digest topics eval --llm``): it gets the matched papers and their placements, in order.
+    """
     by_title: dict[str, Paper] = {}
     for paper in papers:
         by_title.setdefault(normalise_title(paper.title), paper)
     gold: list[str] = []
+    matched: list[Paper] = []
     placed: list[str] = []
     misses: list[Miss] = []
     unmatched: list[str] = []
@@ -102,8 +110,12 @@ def evaluate(labels: Path, papers: Sequence[Paper], grouper: Grouper) -> EvalRep
         if found is None:
             unmatched.append(title)
             continue
-        placement = grouper.place(found)
+        matched.append(found)
         gold.append(label)
+    placements = [grouper.place(paper) for paper in matched]
+    if revise is not None:
+        placements = list(revise(matched, placements))
+    for found, label, placement in zip(matched, gold, placements):
         placed.append(placement.topic)
         if placement.topic != label:
             misses.append(Miss(found.title, label, placement.topic, placement.evidence))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -229,6 +229,7 @@ class Grouper:
             evidence=tuple(evidence[: MAX_EVIDENCE + (1 if decided else 0)]),
             runner_up=m.classes[runner] if runner is not None else None,
             runner_up_score=round(float(totals[runner]), 3) if runner is not None else 0.0,
+            fit=round(fit, 3),
         )
 
     def _nearest_example(self, paper: Paper, c: int, sims: NDArray[np.float32]) -> str | None:
@@ -441,17 +442,24 @@ def group_papers(
     """
     if order not in ORDERS:
         raise ConfigError(f"unknown topic order {order!r}", hint=f"use one of: {', '.join(ORDERS)}")
-    placements: dict[str, Placement] = {}
+    placements = {paper.key: placement for paper, placement in zip(papers, grouper.place_all(papers))}
+    return arrange(papers, placements, grouper.taxonomy, order=order), placements
+
+
+def arrange(
+    papers: Sequence[Paper], placements: Mapping[str, Placement], taxonomy: Taxonomy, *, order: str = "source"
+) -> tuple[TopicGroup, ...]:
+    """The groups of papers already placed (``placements`` by paper key): taxonomy order, then
+    "Other"; empty groups left out; papers ranked by ``order`` (see :func:`group_papers`)."""
     members: dict[str, list[Paper]] = {}
-    for paper, placement in zip(papers, grouper.place_all(papers)):
-        placements[paper.key] = placement
-        members.setdefault(placement.topic, []).append(paper)
+    for paper in papers:
+        members.setdefault(placements[paper.key].topic, []).append(paper)
     key = _rank_in_group(order)
     groups = []
-    sections = [(t.code, t.title, t.description) for t in grouper.taxonomy.topics]
+    sections = [(t.code, t.title, t.description) for t in taxonomy.topics]
     sections.append((OTHER_CODE, OTHER_TITLE, "Papers that fit none of the topics."))
     for code, title, description in sections:
         if members.get(code):
             ranked = tuple(sorted(members[code], key=key))
             groups.append(TopicGroup(code=code, title=title, papers=ranked, description=description))
-    return tuple(groups), placements
+    return tuple(groups)
