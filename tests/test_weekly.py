@@ -20,6 +20,7 @@ from digest.store import Diff, SeenStore
 from digest.subscribers import Preferences, Subscribers
 from digest.weekly import Span, covered_digests, load_week, queue_rollups, week_end_of
 from tests.conftest import run_digest
+from tests.test_render_browser import layout, luminance
 from tests.smtp_sink import Sink, smtp_server
 
 SECRET = "test-secret-0123456789abcdef"
@@ -336,3 +337,21 @@ def test_week_end_of_is_the_last_weekday_on_or_before_the_day() -> None:
     assert week_end_of(FRIDAY, 5) == dt.date(2025, 3, 8)
     assert week_end_of(FRIDAY, 0) == MONDAY
     assert WeeklyChannel.name == "weekly"
+
+
+def test_the_rollup_fits_a_375_px_phone_and_turns_dark_in_a_real_browser(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    sink = Sink()
+    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
+    with smtp_server(sink) as port:
+        config = weekly_config(write_config, port, recipients)
+        drop(tmp_path, MONDAY, 4, title="Hyper" + "parameter" * 9)  # a word with no break opportunity
+        run_cycle(config, now=at(MONDAY), day=MONDAY)
+        run(config, FRIDAY, tmp_path, n=6)
+    (msg,) = [r.message for r in sink.messages]
+    html = list(msg.iter_parts())[1].get_content()
+    phone = layout(html, tmp_path, 375)
+    assert int(str(phone["scroll"])) <= 375 and int(str(phone["container"])) <= 375
+    assert layout(html, tmp_path, 1000)["container"] == 600
+    light, dark = layout(html, tmp_path, 600), layout(html, tmp_path, 600, dark=True)
+    assert luminance(light["background"]) > 200 and luminance(dark["background"]) < 60
+    assert luminance(dark["link"]) > 150
