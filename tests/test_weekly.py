@@ -355,3 +355,38 @@ def test_the_rollup_fits_a_375_px_phone_and_turns_dark_in_a_real_browser(write_c
     light, dark = layout(html, tmp_path, 600), layout(html, tmp_path, 600, dark=True)
     assert luminance(light["background"]) > 200 and luminance(dark["background"]) < 60
     assert luminance(dark["link"]) > 150
+
+
+# -- the archive's week pages, the feed and the site ---------------------------------------------
+
+
+def test_the_archive_has_a_page_per_iso_week_linked_from_the_index_the_feed_and_the_site(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_config('[archive]\nsite_url = "https://papers.example.org"\n')
+    sunday = MONDAY - dt.timedelta(days=1)  # ISO week 10; Monday and Friday are week 11
+    for day in (sunday, MONDAY, FRIDAY):
+        drop(tmp_path, day, title="Star *Power* <RET>" if day == FRIDAY else "")
+        run_digest(tmp_path, "run", "--config", str(path), "--date", day.isoformat(), check_code=0)
+    archive = tmp_path / "archive"
+    page = (archive / "weeks" / "2025-W11.md").read_text(encoding="utf-8")
+    front, body = page.split("---\n")[1], page.split("---\n", 2)[2]
+    assert front.splitlines()[:5] == [
+        'title: "Daily papers digest - week 2025-W11"', "week: 2025-W11", "start: 2025-03-10", "end: 2025-03-16", "count: 4",
+    ]
+    assert "  inference: 2" in front and "  audio: 2" in front
+    assert "[Monday 10 March 2025](../2025/03/2025-03-10.md) (2 papers)" in body
+    assert "Star \\*Power\\* &lt;RET>" in body  # feed text is data in Markdown too
+    assert "(../2025/03/2025-03-14.md#p-" in body
+    assert (archive / "weeks" / "2025-W10.md").is_file() and not (archive / "weeks" / "2025-W12.md").exists()
+    index = (archive / "index.md").read_text(encoding="utf-8")
+    assert "(2025/03/2025-03-14.md) (2 papers) · [week 2025-W11](weeks/2025-W11.md)" in index
+    feed = (archive / "feed.xml").read_text(encoding="utf-8")
+    assert feed.count("<entry>") == 5  # three days and two weeks
+    assert "— week 2025-W11: 4 new papers</title>" in feed and 'href="https://papers.example.org/weeks/2025-W11.html"' in feed
+    before = {p: p.read_bytes() for p in (archive / "weeks").iterdir()}
+    run_digest(tmp_path, "site", "--config", str(path), "--rebuild", check_code=0)  # the store alone gives the same pages
+    assert {p: p.read_bytes() for p in (archive / "weeks").iterdir()} == before
+    html = (tmp_path / "site" / "weeks" / "2025-W11.html").read_text(encoding="utf-8")
+    assert 'href="../2025/03/2025-03-10.html"' in html and "Star *Power* &lt;RET&gt;" in html
+    assert 'href="weeks/2025-W11.html"' in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
