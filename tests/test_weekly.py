@@ -390,3 +390,16 @@ def test_the_archive_has_a_page_per_iso_week_linked_from_the_index_the_feed_and_
     html = (tmp_path / "site" / "weeks" / "2025-W11.html").read_text(encoding="utf-8")
     assert 'href="../2025/03/2025-03-10.html"' in html and "Star *Power* &lt;RET&gt;" in html
     assert 'href="weeks/2025-W11.html"' in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_weekly_template_is_inlined_ahead_like_the_daily_one() -> None:
+    from digest.deliver.weekly import WEEKLY_HTML, probe_contexts
+    from digest.inline import inline_styles
+    from digest.render import INLINED, Renderer
+
+    renderer = Renderer()
+    ahead = renderer.env.get_template(INLINED + WEEKLY_HTML)  # found: its probes rendered alike both ways
+    for context in probe_contexts():
+        html = ahead.render(**context)
+        assert 'style="' in html and "@media (prefers-color-scheme: dark)" in html
+        assert html.count('class="paper-title"') == inline_styles(renderer.render_template(WEEKLY_HTML, **context)).count('class="paper-title"')

@@ -26,9 +26,9 @@ from digest.deliver.email import (
     readers,
 )
 from digest.models import Paper
-from digest.render import RenderOptions, anchor, day_path, oneline
+from digest.render import RenderOptions, anchor, day_path, oneline, probe_digests, register_probes
 from digest.store import Delivery, SeenStore
-from digest.weekly import CHANNEL, Span, Week, covered_digests, full_papers, load_week, queue_rollups, received_daily
+from digest.weekly import CHANNEL, Span, Week, WeekEntry, WeekGroup, covered_digests, full_papers, load_week, queue_rollups, received_daily
 
 WEEKLY_HTML = "weekly.html.j2"
 WEEKLY_TEXT = "weekly.txt.j2"
@@ -77,6 +77,29 @@ def rollup_context(week: Week, papers: dict[int, Paper], options: RenderOptions)
         "unsubscribe": options.unsubscribe,
         "preferences": options.preferences,
     }
+
+
+def probe_contexts() -> list[dict[str, Any]]:
+    """Contexts that take every branch of the weekly HTML template (the email's probe papers spread
+    over a week: a topic over ``max_per_topic``, with and without a site, links and upvotes)."""
+    digest, options = probe_digests()[0]
+    entries = [
+        WeekEntry(paper, n, 1, group.code, digest.date - dt.timedelta(days=n), 0.5, n)
+        for group in digest.groups for n, paper in enumerate(group.papers, start=len(group.papers) * (group.code == "other"))
+    ]
+    groups = tuple(
+        WeekGroup(group.code, group.title, tuple(e for e in entries if e.topic == group.code)) for group in digest.groups
+    )
+    papers = {e.paper_id: e.paper for e in entries}
+    whole = Week(digest.date - dt.timedelta(days=6), digest.date, groups)
+    single = Week(whole.start, whole.end, groups[1:])
+    plain = RenderOptions()
+    personal = RenderOptions(site_url="https://papers.example.org", unsubscribe="https://papers.example.org/unsubscribe?t=x",
+                             preferences="https://papers.example.org/preferences?t=x")
+    return [rollup_context(whole, papers, options), rollup_context(single, papers, plain), rollup_context(whole, papers, personal)]
+
+
+register_probes(WEEKLY_HTML, probe_contexts)
 
 
 @dataclass(frozen=True, slots=True)
