@@ -296,9 +296,10 @@ def test_killed_at_each_commit_point_the_next_run_sends_the_rollup_once(
         path = write_config(
             f'[archive]\nsite_url = "https://papers.example.org"\n\n[email]\nenabled = true\nhost = "127.0.0.1"\n'
             f'port = {port}\nsecurity = "none"\n\n'
-            '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n\n'
-            '[[email.recipients]]\naddress = "other@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
+            '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
         )
+        run_digest(tmp_path, "subscribers", "add", "other@example.org", "--cadence", "weekly", "--weekday", "friday",
+                   "--config", str(path), check_code=0)  # a subscriber (personal links) beside a config recipient
         drop(tmp_path, FRIDAY - dt.timedelta(days=1))
         run_digest(tmp_path, "run", "--config", str(path), "--date", "2025-03-13", check_code=0)
         drop(tmp_path, FRIDAY)
