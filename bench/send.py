@@ -16,8 +16,11 @@ and over one, then with a copy digest sent of about the mean size over as many c
 With ``--readers subscribers`` (the default) the readers are subscribers in the store, each with
 personal unsubscribe and preferences links (signed tokens in the List-Unsubscribe header and in
 both parts of the body); ``--readers config`` lists them as ``[[email.recipients]]`` instead.
+``--weekly F`` makes a fraction F of the subscribers weekly readers whose weekday is the run's: the
+run sends them the weekly roll-up (the week holds the seed's digest) instead of the daily email,
+and the rate counts both channels' messages over both channels' time.
 
-    .venv/bin/python bench/send.py [--recipients 10000] [--readers subscribers|config] [--connections 2] [--sink-processes 2] [--snapshot FILE]
+    .venv/bin/python bench/send.py [--recipients 10000] [--readers subscribers|config] [--weekly 0.3] [--connections 2] [--sink-processes 2] [--snapshot FILE]
 """
 
 from __future__ import annotations
@@ -175,7 +178,8 @@ def sink_ceiling(port: int, count: int, connections: int, wire: bytes) -> tuple[
 
 
 def write_config(
-    folder: Path, port: int, recipients: int, connections: int, snapshot: Path, rng: random.Random, *, subscribers: bool = False
+    folder: Path, port: int, recipients: int, connections: int, snapshot: Path, rng: random.Random, *, subscribers: bool = False,
+    weekly: float = 0.0,
 ) -> Path:
     """A config with the snapshot in the inbox and ``recipients`` readers of 0 to 3 topics each
     (config recipients, or active subscribers in the store)."""
@@ -195,10 +199,15 @@ def write_config(
 
         stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         with SeenStore.open(folder / "var" / "digest.sqlite3") as store, store.transaction() as db:
+            weekday = dt.datetime.now(dt.timezone.utc).weekday()  # the run's: its roll-up goes in this run
             db.executemany(
-                "INSERT INTO subscribers (address, status, topics, created_at, confirmed_at, updated_at, source)"
-                " VALUES (?, 'active', ?, ?, ?, ?, 'bench')",
-                ((address, json.dumps(topics), stamp, stamp, stamp) for address, topics in readers),
+                "INSERT INTO subscribers (address, status, topics, cadence, weekday, created_at, confirmed_at, updated_at, source)"
+                " VALUES (?, 'active', ?, ?, ?, ?, ?, ?, 'bench')",
+                (
+                    (address, json.dumps(topics), *(("weekly", weekday) if n < weekly * recipients else ("daily", None)),
+                     stamp, stamp, stamp)
+                    for n, (address, topics) in enumerate(readers)
+                ),
             )
     else:
         for address, topics in readers:
@@ -217,6 +226,7 @@ def main() -> None:
     parser.add_argument("--sink-processes", type=int, default=2, help="aiosmtpd processes behind the sink's port")
     parser.add_argument("--readers", choices=["subscribers", "config"], default="subscribers",
                         help="subscribers in the store (personal links) or [[email.recipients]]")
+    parser.add_argument("--weekly", type=float, default=0.0, help="the fraction of subscribers who read the weekly roll-up")
     args = parser.parse_args()
     os.environ["DIGEST_SECRET"] = "bench-secret-0123456789abcdef"  # signs the personal links
 
@@ -226,11 +236,12 @@ def main() -> None:
     from digest.deliver import ChannelResult, DeliveryContext
     from digest.deliver.archive import ArchiveChannel
     from digest.deliver.email import EmailChannel
+    from digest.deliver.weekly import WeeklyChannel
     from digest.pipeline import run_cycle
     from digest.store import Delivery
 
     class TimedEmail(EmailChannel):
-        """The email channel, timed."""
+        """The email channel, timed (with the weekly channel's time, when it runs, added)."""
 
         seconds = 0.0
         cpu_seconds = 0.0  # this process's CPU time in the channel (all its threads)
@@ -238,8 +249,22 @@ def main() -> None:
         def deliver(self, pending: Sequence[Delivery], context: DeliveryContext) -> ChannelResult:
             started, cpu = time.perf_counter(), time.process_time()
             result = super().deliver(pending, context)
-            TimedEmail.seconds = time.perf_counter() - started
-            TimedEmail.cpu_seconds = time.process_time() - cpu
+            TimedEmail.seconds += time.perf_counter() - started
+            TimedEmail.cpu_seconds += time.process_time() - cpu
+            return result
+
+    class TimedWeekly(WeeklyChannel):
+        """The weekly channel, timed into the same figures."""
+
+        seconds = 0.0
+        sent = 0
+
+        def deliver(self, pending: Sequence[Delivery], context: DeliveryContext) -> ChannelResult:
+            started, cpu = time.perf_counter(), time.process_time()
+            result = super().deliver(pending, context)
+            TimedWeekly.seconds = time.perf_counter() - started
+            TimedEmail.seconds += TimedWeekly.seconds
+            TimedEmail.cpu_seconds += time.process_time() - cpu
             return result
 
     render_seconds = [0.0, 0, 0.0]  # wall seconds, renders, CPU seconds
@@ -279,7 +304,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="digest-bench-send-") as tmp:
         folder = Path(tmp)
         config = load_config(write_config(
-            folder, port, args.recipients, args.connections, args.snapshot, random.Random(5), subscribers=args.readers == "subscribers"
+            folder, port, args.recipients, args.connections, args.snapshot, random.Random(5), subscribers=args.readers == "subscribers",
+            weekly=args.weekly,
         ))
         from digest.deliver.email import readers
         from digest.store import SeenStore
@@ -288,7 +314,7 @@ def main() -> None:
             filters = len({r.chosen for r in readers(config, store).values()})
         started = time.perf_counter()
         report = run_cycle(
-            config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail()]
+            config, now=dt.datetime.now(dt.timezone.utc), delivery_channels=[ArchiveChannel(), TimedEmail(), TimedWeekly()]
         )
         total = time.perf_counter() - started
     mean_size = sizes[1] / max(sizes[0], 1)
@@ -304,11 +330,16 @@ def main() -> None:
         octets -= timed[1]
 
     load_after = os.getloadavg()
-    email = report.deliveries["email"]
+    daily, weekly = report.deliveries["email"], report.deliveries["weekly"]
+    email = {key: daily[key] + weekly[key] for key in ("sent", "failed", "pending")}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {
         "recipients": args.recipients,
         "readers": args.readers,
+        "weekly_fraction": args.weekly,
+        "sent_daily": daily["sent"],
+        "sent_weekly": weekly["sent"],
+        "weekly_seconds": round(TimedWeekly.seconds, 2),
         "distinct_topic_filters": filters,
         "papers": report.counts.new,
         "sent": email["sent"],
@@ -344,7 +375,8 @@ def main() -> None:
     print(
         f"{figures['sent']} messages ({filters} distinct topic filters, {figures['skipped_nothing_in_topics']} "
         f"recipients with nothing new in their topics) in {figures['email_seconds']} s: "
-        f"{figures['messages_per_second']} messages/s; peak RSS {figures['peak_rss_mb']} MB "
+        f"{figures['messages_per_second']} messages/s ({daily['sent']} daily, {weekly['sent']} weekly roll-ups in "
+        f"{figures['weekly_seconds']} s); peak RSS {figures['peak_rss_mb']} MB "
         f"(mean message {figures['mean_message_bytes']} bytes)"
     )
     print(

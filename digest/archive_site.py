@@ -64,6 +64,7 @@ from digest.deliver.archive import (
     topic_month_path,
     topic_path,
 )
+from digest.deliver.weeks import monday_of, week_path
 from digest.fileio import AtomicBatch, write_atomic
 from digest.errors import OutputError, SiteError
 from digest.render import Renderer, anchor_for_key, day_path
@@ -78,6 +79,8 @@ READABLE_MANIFESTS = (1, 2)
 PAGES_PER_BATCH = 256  # pages written, fsynced and renamed together
 LAYOUT = "site/base.html.j2"
 DAY_HTML = "site/day.html.j2"
+WEEK_HTML = "site/week.html.j2"
+_LOCAL_MD_LINK = re.compile(r'href="((?!https?:|mailto:)[^"#]+)\.md(#[^"]*)?"')  # a link to a page of the archive
 INDEX_HTML = "site/index.html.j2"
 TOPIC_HTML = "site/topic.html.j2"
 TOPIC_MONTH_HTML = "site/topic-month.html.j2"
@@ -291,8 +294,23 @@ class SiteBuilder:
             newer = days[i - 1].date if i > 0 else None
             path = day_path(day.date, ".html")
             pages.append(self._day(path, day, plain_days[i], older, newer, old.get(path, {})))
+        for monday in sorted({monday_of(day.date) for day in days}, reverse=True):
+            pages.append(self._week(week_path(monday, ".html")))
         pages.extend(self._search(old, plain_days))
         return pages
+
+    def _week(self, path: str) -> Page:
+        """A week page: the archive's Markdown (``weeks/YYYY-Www.md``) as HTML, its links to day pages made .html."""
+        source_path = self.config.archive.dir / (path.removesuffix(".html") + ".md")
+        source = hashlib.sha256(source_path.read_bytes()).hexdigest() if source_path.is_file() else ""
+
+        def render() -> Rendering:
+            text = source_path.read_text(encoding="utf-8") if source_path.is_file() else ""
+            body = _LOCAL_MD_LINK.sub(r'href="\1.html\2"', self.markdown_body(text))
+            context = self._context(path, f"{self.options.title} — week {path[6:-5]}")
+            return whole(self.renderer.render_template(WEEK_HTML, **context, body=Markup(body)))
+
+        return Page(path, page_key(self.theme, "week", source, self._source(WEEK_HTML)), render)
 
     def _source(self, name: str) -> str:
         loader = self.renderer.env.loader

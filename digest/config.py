@@ -30,6 +30,8 @@ SOURCE_KINDS = ("snapshots", "feed", "hf-daily-papers")
 SECURITY_MODES = ("none", "starttls", "ssl")
 MAX_CONNECTIONS = 16  # [email] connections: SMTP connections a batch may use at once
 GROUP_ORDERS = ("source", "upvotes")
+CADENCES = ("daily", "weekly")  # how often a reader is mailed: every digest, or one roll-up a week
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ENV_VAR = "DIGEST_CONFIG"
 
 
@@ -157,6 +159,14 @@ class RecipientConfig:
         (),
         "arXiv categories (`cs.CL`) or whole archives (`math`) this recipient gets, on top of the "
         "topics filter; empty: every paper.",
+    )
+    cadence: str = _choice(
+        "daily", CADENCES,
+        "`daily` mails every digest; `weekly` mails one roll-up a week instead, on `weekday` "
+        "(see the subscribers page).",
+    )
+    weekday: str = _choice(
+        "monday", WEEKDAY_NAMES, "The day a `weekly` recipient's roll-up goes (the week is the 7 days ending that day)."
     )
 
 

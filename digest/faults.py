@@ -31,6 +31,7 @@ CRASH_EXIT = 86  # the exit status of a process ended at a crash point
 CRASH_POINTS = (
     "before-commit",  # sources read and grouped, nothing stored yet
     "after-commit",  # the digest, its seen marks and its outbox rows are stored
+    "rollups-queued",  # the weekly roll-ups due are decided and their outbox rows stored, nothing sent
     "archive-written",  # the archive's files are renamed into place, their rows not yet marked sent
     "archive-marked",  # the archive rows are marked sent, the email not yet sent
     "email-accepted",  # the SMTP server accepted a message, its row not yet marked sent

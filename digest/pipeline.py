@@ -20,6 +20,7 @@ from digest.errors import SourceError
 from digest.deliver import Channel, DeliveryContext
 from digest.deliver.archive import ArchiveChannel, render_options, write_digest_files
 from digest.deliver.email import EmailChannel
+from digest.deliver.weekly import WeeklyChannel
 from digest.memory import release_free_memory
 from digest.merge import merge_duplicates
 from digest.models import Digest, DigestCounts, Paper, Placement
@@ -194,6 +195,10 @@ def run_cycle(
         digest, counts, sources, helped = _ingest(store, context, taxonomy, active, on_source)
         if digest is not None and counts.new >= TRIM_AFTER_PAPERS:
             release_free_memory()  # the papers read are stored and freed: the delivery reads them back
+        for channel in active:
+            if isinstance(channel, WeeklyChannel):  # the weekly roll-ups due by this run's date
+                channel.queue(config, store, day, now)
+                faults.crash_point("rollups-queued")
         deliveries, delivery_failed, outputs, errors = deliver_pending(
             store, config, taxonomy, renderer, now=now, delivery_channels=active
         )
@@ -367,8 +372,9 @@ def _remember_sources(store: SeenStore, results: Sequence[SourceResult], now: dt
 
 
 def channels() -> list[Channel]:
-    """The delivery channels, in the order they run: the archive first, then email."""
-    return [ArchiveChannel(), EmailChannel()]
+    """The delivery channels, in the order they run: the archive first, then the daily email, then
+    the weekly roll-ups."""
+    return [ArchiveChannel(), EmailChannel(), WeeklyChannel()]
 
 
 def deliver_pending(

@@ -371,9 +371,20 @@ def _inlined_loader(by_name: jinja2.BaseLoader) -> jinja2.BaseLoader:
     return InlinedLoader()
 
 
+# Probe contexts for HTML templates other than the email's (``register_probes``), by template name.
+_PROBES: dict[str, Callable[[], list[dict[str, Any]]]] = {}
+
+
+def register_probes(name: str, make: Callable[[], list[dict[str, Any]]]) -> None:
+    """Give an HTML template its own probe contexts (taking every branch of it), so that it can be
+    inlined ahead as the email template is (see :func:`renders_alike`)."""
+    _PROBES[name] = make
+
+
 def renders_alike(env: jinja2.Environment, name: str, inlined: str) -> bool:
-    """True when the template source ``inlined`` renders every probe digest as the HTML premailer
-    makes of template ``name``'s rendering (the check an inlined template must pass to be used)."""
+    """True when the template source ``inlined`` renders every probe digest (or the contexts
+    registered for ``name``) as the HTML premailer makes of template ``name``'s rendering (the
+    check an inlined template must pass to be used)."""
     import jinja2
 
     from digest.inline import same_html
@@ -381,10 +392,8 @@ def renders_alike(env: jinja2.Environment, name: str, inlined: str) -> bool:
     try:
         ahead = env.template_class.from_code(env, env.compile(inlined, name=INLINED + name), env.make_globals(None))
         raw = env.get_template(name)
-        return all(
-            same_html(inline_styles(raw.render(**context)), ahead.render(**context))
-            for context in (template_context(digest, options) for digest, options in probe_digests())
-        )
+        contexts = _PROBES[name]() if name in _PROBES else [template_context(d, o) for d, o in probe_digests()]
+        return all(same_html(inline_styles(raw.render(**context)), ahead.render(**context)) for context in contexts)
     except jinja2.TemplateError:
         return False
 

@@ -112,6 +112,7 @@ def summary_line(report: RunReport) -> str:
     deliveries = ", ".join(
         f"{name} " + (" ".join(f"{k} {v}" for k, v in summary.items()) if isinstance(summary, dict) else str(summary))
         for name, summary in report.deliveries.items()
+        if not (name == "weekly" and isinstance(summary, dict) and not any(summary.values()))  # (most days: nothing to say)
     )
     failed = [s.name for s in report.sources if not s.ok]
     sources = f"{len(report.sources) - len(failed)} ok" + (f", failed: {', '.join(failed)}" if failed else "")

@@ -188,6 +188,20 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
+    # 8: the weekly roll-up (digest/weekly.py).  ``rollups`` remembers each week end (the weekday
+    # date whose run sends it) once its roll-up was decided, and the newest digest it covers; a
+    # weekly outbox row (channel 'weekly') names its week end and the digest after which its
+    # papers start (NULL: the 7 days ending the week end).  One row per reader and week.
+    """
+    CREATE TABLE rollups (
+        week_end TEXT PRIMARY KEY,
+        digest_id INTEGER REFERENCES digests(id),
+        created_at TEXT NOT NULL
+    );
+    ALTER TABLE deliveries ADD COLUMN week_end TEXT;
+    ALTER TABLE deliveries ADD COLUMN week_after INTEGER;
+    CREATE UNIQUE INDEX deliveries_by_week ON deliveries(week_end, recipient) WHERE week_end IS NOT NULL;
+    """,
 )
 
 COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
@@ -196,6 +210,7 @@ MONTH_COUNTS_VERSION = 4  # the schema version that added topic_month_counts
 CATEGORIES_VERSION = 5  # the schema version that added papers.categories
 SUBSCRIBERS_VERSION = 6  # the schema version that added subscribers and subscriber_events
 LLM_VERSION = 7  # the schema version that added llm_summaries
+ROLLUPS_VERSION = 8  # the schema version that added rollups and the weekly outbox columns
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds a statement waits for another process's lock ([store] busy_timeout)
@@ -240,6 +255,8 @@ class Delivery:
     attempts: int
     last_error: str | None
     next_attempt_at: dt.datetime | None
+    week_end: dt.date | None = None  # a weekly roll-up's row: the last day of its week
+    week_after: int | None = None  # ... and the digest after which its papers start (None: its 7 days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -734,6 +751,19 @@ class SeenStore:
         for row in rows:
             yield _stored_paper(row)
 
+    def papers_by_ids(self, paper_ids: Iterable[int]) -> dict[int, Paper]:
+        """The stored papers with these ids (abstracts included), by id."""
+        wanted = [str(int(i)) for i in dict.fromkeys(paper_ids)]
+        found: dict[int, Paper] = {}
+        for chunk in _chunks(wanted):
+            rows = self.db.execute(
+                "SELECT dp.position, dp.source, p.* FROM papers p JOIN digest_papers dp ON dp.paper_id = p.id"
+                f" WHERE p.id IN ({','.join(chunk)})"
+            )
+            for row in rows:
+                found[row["id"]] = _stored_paper(row)
+        return found
+
     def topic_counts(self, digest_ids: Sequence[int]) -> dict[str, int]:
         """How many papers the given digests filed under each topic (topics without any left out).
 
@@ -1104,4 +1134,6 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         attempts=row["attempts"],
         last_error=row["last_error"],
         next_attempt_at=dt.datetime.fromisoformat(row["next_attempt_at"]) if row["next_attempt_at"] else None,
+        week_end=dt.date.fromisoformat(row["week_end"]) if "week_end" in row.keys() and row["week_end"] else None,
+        week_after=row["week_after"] if "week_after" in row.keys() else None,
     )

@@ -32,14 +32,13 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from digest.categories import is_arxiv_category, not_a_category
-from digest.config import Config, is_address
+from digest.config import CADENCES, WEEKDAY_NAMES, Config, is_address
 from digest.errors import DigestError
 from digest.store import SUBSCRIBERS_VERSION, SeenStore, open_store
 
 STATUSES = ("pending", "active", "unsubscribed", "bouncing", "disabled")
 MAILED = ("active", "bouncing")
-CADENCES = ("daily", "weekly")
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAYS = WEEKDAY_NAMES
 CSV_FIELDS = ("address", "status", "topics", "categories", "cadence", "weekday", "created_at", "confirmed_at",
               "unsubscribed_at", "source", "last_error")
 
@@ -431,8 +430,6 @@ def parse_preferences(
         raise SubscriberError(not_a_category(wrong[0]))
     if cadence not in CADENCES:
         raise SubscriberError(f"{cadence!r} is not a cadence ({', '.join(CADENCES)})")
-    if cadence == "weekly":  # the store keeps the column; a run mails daily subscribers only
-        raise SubscriberError("the weekly cadence is not available yet (only daily digests are sent)")
     day = parse_weekday(weekday)
     if cadence == "weekly" and day is None:
         day = 0

@@ -47,6 +47,7 @@ from digest.config import Config
 from digest.render import Renderer
 from digest.store import SeenStore, open_store
 from digest.subscribers import (
+    WEEKDAYS,
     Preferences,
     SubscriberError,
     Subscribers,
@@ -331,11 +332,12 @@ class SubscriberPages:
             chosen = current.topics
         return self.page(
             "preferences", status, address=who.address, token=token, topics=self._topic_choices(chosen),
-            fixed=who.subscriber_id is None, subscriber=current, saved=saved, error=error,
+            fixed=who.subscriber_id is None, subscriber=current, saved=saved, error=error, weekdays=WEEKDAYS,
         )
 
     async def preferences(self, request: Request) -> Response:
-        """POST /preferences: save the topics (the categories the list's owner set are kept), or leave."""
+        """POST /preferences: save the topics, arXiv categories and cadence (each one the form
+        leaves out is kept as it was), or leave."""
         form = await _form(request)
         who = self.who(request, "preferences", form)
         if isinstance(who, str):
@@ -348,15 +350,19 @@ class SubscriberPages:
         subscriber_id = who.subscriber_id
 
         def save() -> Response:
-            try:
-                prefs = parse_preferences(form.get("topics", "").split(","), (), "daily", None, self.topics)
-            except SubscriberError as exc:
-                return self._preferences(who, token, saved=False, status=400, error=exc.message)
             with self.subscribers() as subs:
                 found = subs.get(subscriber_id)
                 if found is None or found.epoch != who.claims.epoch or not found.mailed:
                     return self.refused("stale")
-                subs.set_preferences(found.id, replace(prefs, categories=found.categories), now=self.now(), source="web")
+                try:
+                    categories = form["categories"].replace(",", " ").split() if "categories" in form else found.categories
+                    weekday = form.get("weekday") or (WEEKDAYS[found.weekday] if found.weekday is not None else None)
+                    prefs = parse_preferences(
+                        form.get("topics", "").split(","), categories, form.get("cadence") or found.cadence, weekday, self.topics
+                    )
+                except SubscriberError as exc:
+                    return self._preferences(who, token, saved=False, status=400, error=exc.message)
+                subs.set_preferences(found.id, prefs, now=self.now(), source="web")
             return self._preferences(who, token, saved=True)
 
         return await _in_thread(save)

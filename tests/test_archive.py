@@ -202,14 +202,17 @@ def test_a_day_before_the_newest_of_its_month_is_rendered_whole(copy: Path, monk
     assert march.index("## [Thursday 13 March 2025]") < march.index("## [Wednesday 12 March 2025]") < march.index("## [Tuesday 11 March 2025]")
 
 
-def test_the_feed_is_valid_atom_with_one_entry_per_day(replayed: Replayed) -> None:
+def test_the_feed_is_valid_atom_with_one_entry_per_day_and_per_week(replayed: Replayed) -> None:
     folder, summaries = replayed
     feed = feedparser.parse((folder / "archive" / "feed.xml").read_bytes())
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.version == "atom10"
     assert feed.feed.title == "Daily papers digest"
-    assert [e.link for e in feed.entries] == [f"{d[:4]}/{d[5:7]}/{d}.html" for _, d, _ in reversed(REPLAY)]
-    assert len({e.id for e in feed.entries}) == 4
+    assert [e.link for e in feed.entries] == [f"{d[:4]}/{d[5:7]}/{d}.html" for _, d, _ in reversed(REPLAY)] + [
+        "weeks/2025-W19.html", "weeks/2025-W11.html"
+    ]
+    assert len({e.id for e in feed.entries}) == 6
+    assert feed.entries[5].title == "Daily papers digest — week 2025-W11: 237 new papers"
     assert feed.entries[0].title == "Daily papers digest — Tuesday 6 May 2025: 78 new papers"
     newest = summaries["2025-05-06"]["groups"][0]
     assert f"{newest['title']} ({len(newest['papers'])})" in feed.entries[0].summary

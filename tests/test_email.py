@@ -746,7 +746,7 @@ def test_recipient_categories_must_be_arxiv_codes_in_a_list(write_config: Callab
     assert caught.value.message.splitlines() == [
         f"{path}: email.recipients[1].categories: expected a list, got a string 'cs.CL'",
         f"{path}: email.recipients[2].categories[0]: expected a string, got an integer 5",
-        f"{path}: email.recipients[3].category: unknown key (known keys here: address, categories, topics)",
+        f"{path}: email.recipients[3].category: unknown key (known keys here: address, cadence, categories, topics, weekday)",
         f"{path}: email.recipients[0].categories[3]: 'Machine Learning' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')",
         f"{path}: email.recipients[0].categories[4]: 'cs.' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')",
         f"{path}: email.recipients[0].categories[5]: 'xx.YY' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')",

@@ -123,6 +123,7 @@ def test_a_second_build_renders_nothing_and_a_new_day_only_what_it_touches(built
         "index.html",
         "feed.xml",
         "search/2025-05.json",
+        "weeks/2025-W19.html",  # the new day's week
         *topics,
     }
     assert report.removed == ()
@@ -160,13 +161,15 @@ def test_an_incremental_build_gives_the_files_of_a_full_build_and_reads_only_wha
     monkeypatch.setattr(SiteBuilder, "markdown_body", record_conversion)
     monkeypatch.setattr("digest.archive_site.check_links", record_check)
     report = build_site(config)
-    assert len(converted) == 1 and "2025-05-07" in converted[0]  # the new day only; its neighbour is re-wrapped
+    days = [text for text in converted if "\nweek: " not in text]
+    assert len(days) == 1 and "2025-05-07" in days[0]  # the new day only; its neighbour is re-wrapped
+    assert [text.split("\n")[2] for text in converted if "\nweek: " in text] == ["week: 2025-W19"]  # and its week
     # The month pages and the search shard read the new day's papers only: the other days' are reused.
     assert sorted(q for q in queried if q[0]) == sorted((g["topic"], tuple(new_ids)) for g in summary["groups"])
     assert [q for q in queried if not q[0]] == [(None, tuple(new_ids))]
     assert "search/2025-05.json" in report.rendered
     # The link check reads the new parts: the feed's new entry, the new day section of a month page.
-    assert checked["feed.xml"].count("<entry>") == 1 and "2025-05-07" in checked["feed.xml"]
+    assert checked["feed.xml"].count("<entry>") == 2 and "2025-05-07" in checked["feed.xml"]  # the new day and its week
     month = f"topics/{summary['groups'][0]['topic']}/2025-05.html"
     assert "2025-05-07.html" in checked[month] and "2025-05-06.html" not in checked[month]
     monkeypatch.undo()

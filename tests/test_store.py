@@ -16,7 +16,10 @@ import pytest
 
 from digest.errors import LockedError, StoreError
 from digest.models import Digest, DigestCounts, Paper, TopicGroup
-from digest.store import CATEGORIES_VERSION, LLM_VERSION, MIGRATIONS, SUBSCRIBERS_VERSION, SeenStore, filed_papers_query
+from digest.store import (
+    CATEGORIES_VERSION, LLM_VERSION, MIGRATIONS, ROLLUPS_VERSION, SUBSCRIBERS_VERSION, SeenStore, filed_papers_query,
+)
+from tests.test_subscribers import undo_rollups
 from tests.conftest import FIXTURES
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
@@ -168,6 +171,7 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         months = [("audio", "2025-03", 4), ("audio", "2025-04", 2), ("inference", "2025-03", 6), ("inference", "2025-04", 3)]
         assert store.topic_month_counts() == months
         assert store.archive_day_count() == 3
+        undo_rollups(store)
         store.db.execute("DROP TABLE llm_summaries")  # the store as version 1 left it
         store.db.execute("DROP TABLE subscriber_events")
         store.db.execute("DROP TABLE subscribers")
@@ -184,7 +188,7 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         assert store.archive_day_count() == 3
         assert store.filed_counts(since=dt.date(2025, 3, 15)) == [c for c in counts if c[1] > 1]
     with SeenStore.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == LLM_VERSION
+        assert store.schema_version == len(MIGRATIONS) == ROLLUPS_VERSION == LLM_VERSION + 1
         assert store.filed_counts() == counts
         assert store.topic_month_counts() == months
         digest = two_topic_digest(dt.date(2025, 4, 2), 3)  # the per-month counts follow each commit
@@ -270,15 +274,18 @@ def test_a_schema_4_store_upgrades_to_categories_and_subscribers_keeping_everyth
     store_from_dump(path)
     before = table_rows(path)
     assert len(before["papers"]) == 7 and len(before["deliveries"]) == 4
-    with SeenStore.open(path) as store:  # migration 5 (categories), 6 (subscribers), then 7 (llm_summaries)
-        assert store.schema_version == len(MIGRATIONS) == LLM_VERSION == SUBSCRIBERS_VERSION + 1 == CATEGORIES_VERSION + 2
+    with SeenStore.open(path) as store:  # migration 5 (categories), 6 (subscribers), 7 (llm_summaries), then 8 (weekly roll-ups)
+        assert store.schema_version == len(MIGRATIONS) == ROLLUPS_VERSION == LLM_VERSION + 1 == SUBSCRIBERS_VERSION + 2 == CATEGORIES_VERSION + 3
     after = table_rows(path)
-    assert after.keys() == before.keys() | {"subscribers", "subscriber_events", "llm_summaries"}
-    assert after.pop("subscribers") == after.pop("subscriber_events") == after.pop("llm_summaries") == []
+    assert after.keys() == before.keys() | {"subscribers", "subscriber_events", "llm_summaries", "rollups"}
+    assert after.pop("subscribers") == after.pop("subscriber_events") == after.pop("llm_summaries") == after.pop("rollups") == []
     for table, rows in before.items():
         if table == "papers":  # each paper row as it was, with no categories after it
             assert [row[:-1] for row in after[table]] == rows
             assert {row[-1] for row in after[table]} == {"[]"}
+        elif table == "deliveries":  # each outbox row as it was, with no week after it
+            assert [row[:-2] for row in after[table]] == rows
+            assert {row[-2:] for row in after[table]} == {(None, None)}
         else:
             assert after[table] == rows, table
     new = Paper(title="A Paper Listed With Categories", arxiv_id="2503.01234", categories=("hep-ph", "hep-ex", "cs.LG"))

@@ -110,12 +110,21 @@ def test_hard_bounces_past_the_limit_in_the_window_disable_and_keep_the_reply(su
     assert subs.record_bounce("nobody@example.org", hard=True, reason="x", now=NOW, source="smtp", limit=3, window=WINDOW) is None
 
 
+def undo_rollups(store: SeenStore) -> None:
+    """Take migration 8 (the weekly roll-ups) back out of a store."""
+    store.db.execute("DROP INDEX deliveries_by_week")
+    store.db.execute("ALTER TABLE deliveries DROP COLUMN week_after")
+    store.db.execute("ALTER TABLE deliveries DROP COLUMN week_end")
+    store.db.execute("DROP TABLE rollups")
+
+
 def test_the_migration_adds_subscribers_to_an_existing_store(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with SeenStore.open(path) as store:
-        store.db.execute("DROP TABLE llm_summaries")  # (migration 7, after this one)
+        store.db.execute("DROP TABLE llm_summaries")  # (migrations 7 and 8, after this one)
         store.db.execute("DROP TABLE subscriber_events")
         store.db.execute("DROP TABLE subscribers")
+        undo_rollups(store)
         store.db.execute(f"PRAGMA user_version = {SUBSCRIBERS_VERSION - 1}")  # the store as schema 5 left it
     with SeenStore.open(path, readonly=True) as store:  # read-only: not migrated, reads as no subscribers
         assert Subscribers(store).counts()["active"] == 0 and Subscribers(store).mailed() == {}
@@ -180,8 +189,9 @@ def test_bad_input_is_one_line_per_problem_and_nothing_is_added(write_config: Ca
     assert digest_cli("subscribers", "add", "c@example.org", "--category", "cs.CL", "--category", "nosuch.XX", check_code=2).stderr == (
         "error: 'nosuch.XX' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')\n"
     )
-    assert digest_cli("subscribers", "add", "w@example.org", "--cadence", "weekly", check_code=2).stderr == (
-        "error: the weekly cadence is not available yet (only daily digests are sent)\n"
+    assert digest_cli("subscribers", "add", "w@example.org", "--cadence", "monthly", check_code=2).stderr != ""
+    assert digest_cli("subscribers", "add", "w@example.org", "--cadence", "weekly", "--weekday", "someday", check_code=2).stderr == (
+        "error: 'someday' is not a weekday (monday ... sunday)\n"
     )
     assert digest_cli("subscribers", "remove", "--forget", "nobody@example.org", check_code=1).stderr.startswith(
         "error: no subscriber 'nobody@example.org'"

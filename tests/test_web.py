@@ -259,18 +259,37 @@ def test_a_config_recipient_can_leave_with_one_click_and_the_site_is_served(serv
     assert again["new"] > 0 and again["deliveries"]["email"] == {"sent": 0, "failed": 0, "pending": 0}
 
 
-def test_saving_topics_on_the_web_keeps_the_categories_the_owner_set(serve: Callable[..., Served]) -> None:
+def test_the_preferences_page_sets_topics_categories_and_a_weekly_cadence(serve: Callable[..., Served]) -> None:
     served = serve()
     served.cli("subscribers", "add", "cats@example.org", "--topic", "audio", "--category", "cs.CL", "--category", "eess")
     with sqlite3.connect(served.folder / "var" / "digest.sqlite3") as db:
         subscriber_id, epoch = db.execute("SELECT id, epoch FROM subscribers WHERE address = 'cats@example.org'").fetchone()
     preferences = f"{served.base}/preferences?t={Signer([SECRET.encode()]).subscriber_token('preferences', subscriber_id, epoch)}"
     page = httpx.get(preferences)
-    assert page.status_code == 200 and "Only papers in the arXiv categories cs.CL, eess" in page.text
-    saved = httpx.post(preferences, data={"topics": ["vision"], "save": "1"})
+    assert page.status_code == 200 and 'name="categories" value="cs.CL eess"' in page.text
+    assert '<input type="radio" name="cadence" value="daily" checked>' in page.text and 'name="weekday"' in page.text
+    saved = httpx.post(preferences, data={"topics": ["vision"], "save": "1"})  # a form without the other fields keeps them
     assert saved.status_code == 200 and "Saved." in saved.text
     row = served.subscriber("cats@example.org")
-    assert row is not None and (row["topics"], row["categories"]) == (["vision"], ["cs.CL", "eess"])
+    assert row is not None and (row["topics"], row["categories"], row["cadence"]) == (["vision"], ["cs.CL", "eess"], "daily")
+    saved = httpx.post(preferences, data={
+        "topics": ["audio", "inference"], "categories": "cs.LG, math", "cadence": "weekly", "weekday": "friday", "save": "1",
+    })
+    assert saved.status_code == 200 and '<option value="friday" selected>' in saved.text
+    assert '<input type="radio" name="cadence" value="weekly" checked>' in saved.text
+    row = served.subscriber("cats@example.org")
+    assert row is not None and (row["topics"], row["categories"], row["cadence"], row["weekday"]) == (
+        ["audio", "inference"], ["cs.LG", "math"], "weekly", "friday"
+    )
+    refused = httpx.post(preferences, data={"categories": "Machine Learning", "cadence": "weekly", "save": "1"})
+    assert refused.status_code == 400 and "is not an arXiv category" in refused.text
+    refused = httpx.post(preferences, data={"cadence": "hourly", "save": "1"})
+    assert refused.status_code == 400 and "is not a cadence" in refused.text
+    row = served.subscriber("cats@example.org")
+    assert row is not None and (row["categories"], row["cadence"]) == (["cs.LG", "math"], "weekly")  # a refused form changes nothing
+    saved = httpx.post(preferences, data={"categories": "", "cadence": "daily", "save": "1"})
+    row = served.subscriber("cats@example.org")
+    assert row is not None and (row["categories"], row["cadence"], row["weekday"]) == ([], "daily", None)
 
 
 def test_serve_without_the_secret_is_one_clear_error(tmp_path: Path) -> None:

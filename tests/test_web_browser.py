@@ -38,7 +38,8 @@ def layout(page: str, tmp_path: Path, name: str, dark: bool) -> dict[str, object
 
 def test_every_page_fits_375_px_in_light_and_dark(serve: Callable[..., Served], tmp_path: Path) -> None:
     served = serve()
-    served.cli("subscribers", "add", "a-rather-long-address.for.testing@subdomain.example.org")
+    served.cli("subscribers", "add", "a-rather-long-address.for.testing@subdomain.example.org", "--cadence", "weekly",
+               "--weekday", "friday", "--category", "cs.CL", "--category", "cond-mat.stat-mech")
     signer = Signer([SECRET.encode()])
     pages = {
         "subscribe": httpx.get(f"{served.base}/subscribe").text,
@@ -47,6 +48,10 @@ def test_every_page_fits_375_px_in_light_and_dark(serve: Callable[..., Served], 
         "refused": httpx.get(f"{served.base}/unsubscribe?t={'A' * 48}").text,
     }
     assert "Your digest" in pages["preferences"] and "This link does not work" in pages["refused"]
+    # the preferences page offers topics, categories and the cadence with its weekday, as stored
+    assert '<input type="radio" name="cadence" value="weekly" checked>' in pages["preferences"]
+    assert '<option value="friday" selected>' in pages["preferences"]
+    assert 'name="categories" value="cs.CL cond-mat.stat-mech"' in pages["preferences"]
     for name, page in pages.items():
         light, dark = layout(page, tmp_path, name, False), layout(page, tmp_path, name, True)
         for seen in (light, dark):

@@ -44,6 +44,7 @@ from digest.models import Digest
 from digest.recall import load_day, topic_order
 from digest.render import Renderer, RenderOptions, anchor_for_key, day_path
 from digest.store import MONTH_COUNTS_VERSION, Delivery, FiledPaper, SeenStore
+from digest.deliver.weeks import iso_week, monday_of, week_path, write_week_pages
 from digest.topics import Taxonomy
 
 INDEX_MD = "archive/index.md.j2"
@@ -126,6 +127,7 @@ class ArchiveChannel:
                 if written:  # (a day whose page failed is in the store: the index and month pages list it too)
                     days = {delivery.digest_date for delivery in pending}
                     write_archive_pages(store, config, context.taxonomy, context.renderer, dates=days, batch=batch)
+                    write_week_pages(store, config, context.taxonomy, context.renderer, days, batch=batch)
         except OSError as exc:
             error = _write_error(config, exc)
             for delivery in written:
@@ -357,6 +359,7 @@ def archive_context(index: ArchiveIndex, options: RenderOptions) -> dict[str, An
         "title": options.title,
         "site_url": options.site_url.rstrip("/"),
         "day_path": day_path,
+        "week_path": week_path,
         "anchor_for_key": anchor_for_key,
     }
 
@@ -452,12 +455,31 @@ def render_feed(store: SeenStore, context: dict[str, Any], renderer: Renderer, o
         }
         for day in days
     ]
+    weeks: dict[dt.date, list[ArchiveDay]] = {}
+    for day in days:
+        weeks.setdefault(monday_of(day.date), []).append(day)
+    site = options.site_url.rstrip("/")
+    week_entries = []
+    for monday, its_days in weeks.items():
+        counts: dict[str, int] = {}
+        for day in its_days:
+            for code, n in day.topics:
+                counts[code] = counts.get(code, 0) + n
+        week_entries.append({
+            "label": iso_week(monday),
+            "id": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{base}/weeks/{iso_week(monday)}')}",
+            "href": f"{site}/{week_path(monday, '.html')}" if site else week_path(monday, ".html"),
+            "updated": max(d.updated for d in its_days),
+            "count": sum(counts.values()),
+            "groups": [(code, index.topic_title(code), n) for code, n in counts.items()],
+        })
     return renderer.render_template(
         FEED_XML,
         **context,
         feed_id=feed_id,
         updated=max((d.updated for d in days), default=None),
         entries=entries,
+        week_entries=week_entries,
     )
 
 
@@ -638,4 +660,6 @@ def sync_archive(store: SeenStore, config: Config, taxonomy: Taxonomy, renderer:
     write_day_pages(store, config, taxonomy, renderer, todo)
     if rebuild or todo or not (folder / "index.md").is_file() or not (folder / "feed.xml").is_file():
         write_archive_pages(store, config, taxonomy, renderer, dates=None if rebuild else todo)
+    weeks = dates if rebuild else [d for d in dates if d in todo or not (folder / week_path(d, ".md")).is_file()]
+    write_week_pages(store, config, taxonomy, renderer, weeks)
     return len(todo)

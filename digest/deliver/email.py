@@ -52,13 +52,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from digest import faults
 from digest.categories import matches
-from digest.config import Config, EmailConfig
+from digest.config import WEEKDAY_NAMES, Config, EmailConfig
 from digest.deliver import ChannelResult, DeliveryContext
 from digest.deliver.archive import render_options
 from digest.errors import ConfigError
 from digest.models import Digest, Paper
 from digest.recall import load_digest
-from digest.render import oneline, subject_line
+from digest.render import RenderOptions, oneline, subject_line
 from digest.store import Delivery, SeenStore
 from digest.subscribers import Subscriber, Subscribers
 from digest.tokens import TOKEN_LENGTH, Signer, load_signer
@@ -621,8 +621,14 @@ def render_body(digest: Digest, context: DeliveryContext, info: ListInfo, *, per
     the footer's unsubscribe and preferences links hold slots that each copy fills with its
     reader's tokens (``MessageBody.personal``); else the footer's unsubscribe link is the mailto.
     """
-    from email.message import EmailMessage
+    rendered = context.renderer.render(digest, message_options(context, info, personal=personal), markdown=False)
+    return assemble_body(subject_line(digest, context.config.archive.title), digest.size, rendered.text, rendered.html,
+                         context, info, personal=personal)
 
+
+def message_options(context: DeliveryContext, info: ListInfo, *, personal: bool) -> RenderOptions:
+    """The render options of a message: the footer's unsubscribe link (the mailto, or with
+    ``personal`` a slot for the reader's token) and preferences link."""
     options = replace(render_options(context.config, context.now), unsubscribe=info.unsubscribe_mailto)
     if personal:
         options = replace(
@@ -630,18 +636,26 @@ def render_body(digest: Digest, context: DeliveryContext, info: ListInfo, *, per
             unsubscribe=f"{info.site}/unsubscribe?t={UNSUBSCRIBE_SLOT}",
             preferences=f"{info.site}/preferences?t={PREFERENCES_SLOT}",
         )
-    rendered = context.renderer.render(digest, options, markdown=False)
+    return options
+
+
+def assemble_body(
+    subject: str, size: int, text: str, html: str, context: DeliveryContext, info: ListInfo, *, personal: bool
+) -> MessageBody:
+    """The shared headers and the multipart body of rendered text and HTML parts (see :func:`render_body`)."""
+    from email.message import EmailMessage
+
     boundary = _boundary()
     msg = EmailMessage(policy=header_policy())
     msg["From"] = context.config.email.sender
-    msg["Subject"] = subject_line(digest, context.config.archive.title)
+    msg["Subject"] = subject
     msg["Date"] = format_datetime(context.now)
     msg["List-Id"] = info.list_id
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     head = b"".join(header_policy().fold_binary(name, value) for name, value in msg.items())  # as the generator writes them
-    parts = (boundary, rendered.text, rendered.html) if personal else None
-    return MessageBody.of(digest.size, head, _multipart(boundary, rendered.text, rendered.html), parts)
+    parts = (boundary, text, html) if personal else None
+    return MessageBody.of(size, head, _multipart(boundary, text, html), parts)
 
 
 def _multipart(boundary: str, text: str, html: str) -> bytes:
@@ -742,6 +756,18 @@ class Composer:
         self._view: tuple[tuple[int, Selection], Digest] | None = None
         self._body: tuple[tuple[int, Selection], MessageBody] | None = None
 
+    def created_at(self, delivery: Delivery) -> dt.datetime:
+        """When the row's digest was stored (its Message-ID is made from it)."""
+        return self.digest(delivery)[1]
+
+    def size(self, delivery: Delivery, reader: Reader) -> int:
+        """How many papers the reader's copy of the row holds."""
+        return self.view(delivery, reader.chosen).size
+
+    def message(self, delivery: Delivery, reader: Reader) -> MessageBody:
+        """The body of the reader's copy (shared by every reader with the same selection)."""
+        return self.body(delivery, reader.chosen)
+
     def digest(self, delivery: Delivery) -> tuple[Digest, dt.datetime]:
         """The stored digest of an outbox row, and when it was created."""
         if self._digest is None or self._digest[0] != delivery.digest_id:
@@ -780,6 +806,7 @@ class EmailChannel:
     and arXiv categories."""
 
     name = "email"
+    sends_empty = True  # ``[email] send_empty`` applies to this channel's messages
 
     def __init__(
         self,
@@ -803,7 +830,7 @@ class EmailChannel:
         if not config.email.enabled:
             return []
         smtp_password(config.email)
-        found = readers(config, store)
+        found = self.readers(config, store)
         load_signer(config, required=any(r.subscriber is not None for r in found.values()))
         return [r.address for r in found.values()]
 
@@ -818,12 +845,12 @@ class EmailChannel:
         if not email.enabled:
             left = len(store.pending_deliveries(self.name))
             return ChannelResult({"sent": 0, "failed": 0, "pending": left})
-        found = readers(settings, store)
+        found = self.readers(settings, store)
         signer = load_signer(settings, required=any(r.subscriber is not None for r in found.values()))
         info = ListInfo.from_config(settings)
         domain = info.sender.rsplit("@", 1)[-1]
         personal = signer is not None and bool(info.site)
-        composer = Composer(context, info, personal=personal)
+        composer = self.composer(context, info, personal=personal)
         chosen = {key: reader.chosen for key, reader in found.items()}
         sent = failed = 0
         recovered: list[str] = []
@@ -834,12 +861,12 @@ class EmailChannel:
                 if reader is None:
                     store.mark_delivery(delivery.id, "sent", now=now, error="skipped: no longer a reader (removed from the config, unsubscribed or disabled)")
                     continue
-                _, created_at = composer.digest(delivery)
-                if not email.send_empty and composer.view(delivery, reader.chosen).size == 0:
+                created_at = composer.created_at(delivery)
+                if not (email.send_empty and self.sends_empty) and composer.size(delivery, reader) == 0:
                     what = "topics and categories" if reader.chosen[1] else "topics"
                     store.mark_delivery(delivery.id, "sent", now=now, error=f"skipped: nothing new in the recipient's {what}")
                     continue
-                body = composer.body(delivery, reader.chosen)
+                body = composer.message(delivery, reader)
                 links = reader.links(signer) if personal and signer is not None else None
                 yield delivery, outgoing(body, delivery.recipient, info=info, msgid=message_id(delivery, created_at, domain), links=links)
 
@@ -871,6 +898,14 @@ class EmailChannel:
         left = len(store.pending_deliveries(self.name))
         return ChannelResult({"sent": sent, "failed": failed, "pending": left}, failed=bool(failed or left))
 
+    def readers(self, config: Config, store: SeenStore) -> dict[str, Reader]:
+        """Who this channel's messages go to: the daily readers (:func:`readers`)."""
+        return readers(config, store)
+
+    def composer(self, context: DeliveryContext, info: ListInfo, *, personal: bool) -> Composer:
+        """What renders this channel's messages: each stored digest once per selection."""
+        return Composer(context, info, personal=personal)
+
     def _record_failure(self, delivery: Delivery, context: DeliveryContext, error: str, *, permanent: bool) -> int:
         """Mark a row failed (5xx, or out of attempts) or pending with a backoff; 1 when failed."""
         attempts = delivery.attempts + 1
@@ -890,6 +925,7 @@ class Reader:
     address: str
     chosen: Selection  # the topics and arXiv categories this reader gets
     subscriber: Subscriber | None = None
+    weekday: int | None = None  # a weekly reader's weekday (0 = Monday); None for a daily one
 
     def links(self, signer: Signer) -> Links:
         """This reader's unsubscribe and preferences tokens."""
@@ -901,10 +937,11 @@ class Reader:
         return Links(signer.recipient_token("unsubscribe", self.address), signer.recipient_token("preferences", self.address))
 
 
-def readers(config: Config, store: SeenStore) -> dict[str, Reader]:
-    """Who a daily digest goes to, by lower-cased address: the config's recipients, unless the
-    store says the address left (unsubscribed, disabled) or has a subscription of its own, and the
-    subscribers with a daily cadence who are mailed (active or bouncing).
+def readers(config: Config, store: SeenStore, cadence: str = "daily") -> dict[str, Reader]:
+    """Who a daily digest (``cadence`` weekly: a weekly roll-up) goes to, by lower-cased address:
+    the config's recipients of that cadence, unless the store says the address left (unsubscribed,
+    disabled) or has a subscription of its own, and the subscribers of that cadence who are mailed
+    (active or bouncing).
     """
     subscribers = Subscribers(store)
     mailed = subscribers.mailed()
@@ -912,11 +949,13 @@ def readers(config: Config, store: SeenStore) -> dict[str, Reader]:
     found: dict[str, Reader] = {}
     for recipient in config.email.recipients:
         key = recipient.address.lower()
-        if key not in known and key not in found:
-            found[key] = Reader(recipient.address, selection(recipient.topics, recipient.categories))
+        if key not in known and key not in found and recipient.cadence == cadence:
+            weekday = WEEKDAY_NAMES.index(recipient.weekday) if cadence == "weekly" else None
+            found[key] = Reader(recipient.address, selection(recipient.topics, recipient.categories), weekday=weekday)
     for key, subscriber in mailed.items():
-        if subscriber.cadence == "daily":
-            found[key] = Reader(subscriber.address, selection(subscriber.topics, subscriber.categories), subscriber)
+        if subscriber.cadence == cadence:
+            weekday = (subscriber.weekday or 0) if cadence == "weekly" else None
+            found[key] = Reader(subscriber.address, selection(subscriber.topics, subscriber.categories), subscriber, weekday)
     return found
 
 
