@@ -50,11 +50,21 @@ def _choice(default: str, choices: tuple[str, ...], doc: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    """``[store]``: where the SQLite file lives, and how long to wait for another process's lock."""
+    """``[store]``: where the store lives (an SQLite file, or a PostgreSQL database), and how long
+    to wait for another process's lock."""
 
     path: Path = _path(
         "var/digest.sqlite3",
-        "The SQLite file that remembers every paper seen, the digests and the delivery outbox; created by the first run.",
+        "The SQLite file that remembers every paper seen, the digests and the delivery outbox; created by the first run. "
+        "Not used when `url` is set.",
+    )
+    url: str = _key(
+        "", "A PostgreSQL database to keep the store in instead of `path` (`postgresql://user@host:5432/dbname`, "
+        "no password), shared by several hosts; needs `pip install 'digest[postgresql]'` (docs/postgresql.md)."
+    )
+    password_env: str = _key(
+        "DIGEST_STORE_PASSWORD",
+        "The name of the environment variable holding the PostgreSQL password of `url` (never the password).",
     )
     busy_timeout: float = _key(
         30.0, "Seconds a command waits for another process that holds the store locked before it gives up with an error."
@@ -462,12 +472,38 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
     _check_schedule(config.schedule, errors)
     if config.store.busy_timeout < 0:
         errors.append("store.busy_timeout: must be 0 or more seconds")
+    _check_store_url(config.store, errors)
     if config.fetch.max_bytes < 1:
         errors.append("fetch.max_bytes: must be positive")
     if config.fetch.timeout <= 0:
         errors.append("fetch.timeout: must be positive")
     if config.fetch.concurrency < 1:
         errors.append("fetch.concurrency: must be at least 1")
+
+
+def _check_store_url(store: StoreConfig, errors: list[str]) -> None:
+    """``[store] url``: a PostgreSQL URL naming a host or socket and a database, without a password."""
+    if not store.url:
+        return
+    from digest.postgres import redact
+
+    try:
+        parts = urlsplit(store.url)
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError as exc:
+        errors.append(f"store.url: not a URL ({exc})")
+        return
+    if parts.scheme not in ("postgresql", "postgres"):
+        errors.append(f"store.url: {redact(store.url)!r} is not a postgresql:// URL (an SQLite store is set with store.path)")
+    elif parts.password is not None:
+        errors.append(
+            f"store.url: holds a password; remove it and put it in the environment variable {store.password_env} "
+            "(store.password_env names it)"
+        )
+    elif not parts.path.strip("/"):
+        errors.append(f"store.url: {redact(store.url)!r} names no database (postgresql://user@host/DBNAME)")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", store.password_env):
+        errors.append(f"store.password_env: {store.password_env!r} is not an environment variable name")
 
 
 def _check_email(config: Config, errors: list[str]) -> None:
