@@ -373,9 +373,7 @@ def _first_line(exc: BaseException) -> str:
 
 def connect_error(location: str, exc: BaseException) -> StoreError:
     """The one-line StoreError for a connection that could not be made."""
-    reason = _first_line(exc)
-    # libpq says 'connection to server at "h" (addr), port p failed: <why>': keep the why.
-    reason = re.sub(r'^connection to server (?:at|on) .*? failed: ', "", reason)
+    reason = re.sub(r"^connection (?:is bad|failed): ", "", _first_line(exc))  # (psycopg's words before libpq's)
     if "password authentication failed" in reason or "no password supplied" in reason:
         hint = "check the user in [store] url and the password in the variable [store] password_env names"
     elif "does not exist" in reason:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 PORT = 5432  # the socket's name (.s.PGSQL.5432) in the cluster's own folder: no TCP port is opened
 SUPERUSER = "digest"
+PASSWORD_USER = "digest_password"  # the one user the cluster asks for a password (scram-sha-256): the tests' password check
 FAST = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")  # the tests' data may be lost on a crash
 
 
@@ -99,6 +100,9 @@ class Cluster:
             made = self._run("initdb", "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
             if made.returncode != 0:
                 raise RuntimeError(f"initdb failed: {made.stderr.strip() or made.stdout.strip()}")
+            hba = data / "pg_hba.conf"
+            rules = f"local all {PASSWORD_USER} scram-sha-256\n"
+            hba.write_text(rules + hba.read_text(encoding="utf-8"), encoding="utf-8")  # (the first matching line wins)
         options = " ".join(
             ["-c listen_addresses=''", f"-c unix_socket_directories={self.folder}", f"-p {PORT}", "-c max_connections=200"]
             + [f"-c {s}" for s in self.settings]
