@@ -504,6 +504,30 @@ def backup(config_path: Path | None, target: Path) -> None:
 
 
 @main.group()
+def store() -> None:
+    """Move the store between engines (docs/postgresql.md)."""
+
+
+@store.command("migrate")
+@config_option
+@click.option("--to", "url", required=True, metavar="URL",
+              help="The empty PostgreSQL database to copy the store into (postgresql://user@host/dbname; "
+                   "the password from the variable [store] password_env names).")
+def store_migrate(config_path: Path | None, url: str) -> None:
+    """Copy the SQLite store ([store] path) into an empty PostgreSQL database, every table, verified by counts."""
+    from digest.store import store_password
+    from digest.store_copy import copy_to_postgresql
+
+    with _errors():
+        config = _load(config_path)
+        copied = copy_to_postgresql(config.store, url, password=store_password(config.store))
+    click.echo(f"Copied {copied.source} to {copied.target}: {copied.total} rows, every table's count verified.")
+    for table, rows in copied.counts:
+        click.echo(f"  {table}: {rows}")
+    click.echo(f'To use it, set in [store]: url = "{url}" (the SQLite file is left as it was).')
+
+
+@main.group()
 def topics() -> None:
     """Inspect and teach the topic grouper."""
 

@@ -338,6 +338,7 @@ COMMANDS = {  # every command that opens the store, with the arguments it needs 
     "run": [], "preview": [], "status": [], "site": [], "schedule": [], "backup": ["copy.sqlite3"],
     "subscribers list": [], "subscribers export": [], "subscribers add": ["new@example.org"],
     "subscribers remove": ["reader@example.org"], "subscribers bounce": ["reader@example.org", "--reason", "550 no such user"],
+    "store migrate": ["--to", "postgresql://digest@/never-reached?host=/nonexistent"],  # (the SQLite store is opened first)
 }
 READERS = {"preview", "status", "site", "backup", "subscribers list", "subscribers export"}  # a read-only file serves them
 
