@@ -27,7 +27,7 @@ from digest.render import Renderer
 from digest.sources import LOCAL_KINDS, ReadContext, SourceResult, Validators, read_sources
 from digest.sources.snapshots import read_snapshot
 from digest.sources.text import displayable
-from digest.store import Diff, SeenStore, open_store
+from digest.store import RUN_CLAIM, Diff, SeenStore, open_store
 from digest.topics import Grouper, Taxonomy, configured_taxonomy, group_papers
 
 
@@ -344,6 +344,9 @@ def channels() -> list[Channel]:
     return [ArchiveChannel(), EmailChannel()]
 
 
+RUN_LEASE = dt.timedelta(hours=24)  # a run's claim on its rows: the next run takes them back at once, a sender after this
+
+
 def deliver_pending(
     store: SeenStore,
     config: Config,
@@ -361,7 +364,8 @@ def deliver_pending(
     errors: dict[str, str] = {}
     failed = False
     for channel in delivery_channels if delivery_channels is not None else channels():
-        result = channel.deliver(store.pending_deliveries(channel.name, now=now), context)
+        # The due rows, claimed as the run's (so that `digest send` workers leave them alone).
+        result = channel.deliver(store.claim_deliveries(channel.name, worker=RUN_CLAIM, now=now, lease=RUN_LEASE), context)
         summary[channel.name] = result.summary
         failed = failed or result.failed
         if result.error:

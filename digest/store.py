@@ -180,6 +180,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX subscriber_events_by_kind ON subscriber_events(subscriber_id, kind, at);
     """,
+    # 7: outbox rows claimed by a sender (digest send --workers N, and a run's own delivery): who
+    # holds the row and until when.  A claim past its time is free again: its sender was killed.
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+    ALTER TABLE deliveries ADD COLUMN claimed_until TEXT;
+    """,
 )
 
 COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
@@ -187,6 +193,8 @@ RANK_INDEX_VERSION = 3  # the schema version that added digest_papers_by_rank
 MONTH_COUNTS_VERSION = 4  # the schema version that added topic_month_counts
 CATEGORIES_VERSION = 5  # the schema version that added papers.categories
 SUBSCRIBERS_VERSION = 6  # the schema version that added subscribers and subscriber_events
+CLAIMS_VERSION = 7  # the schema version that added deliveries.claimed_by and claimed_until
+RUN_CLAIM = "run"  # who a run's own delivery claims rows as (the next run takes them back at once)
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
 _NO_LIMIT = 9223372036854775807  # LIMIT for "all rows" that both engines take (SQLite's -1 is not PostgreSQL's)
@@ -913,8 +921,68 @@ class SeenStore:
         if now is not None:
             sql += " AND (dl.next_attempt_at IS NULL OR dl.next_attempt_at <= ?)"
             params.append(_iso(now))
+            if self.schema_version >= CLAIMS_VERSION:  # not those a sender holds
+                sql += " AND (dl.claimed_until IS NULL OR dl.claimed_until <= ?)"
+                params.append(_iso(now))
         sql += " ORDER BY d.date, dl.digest_id, dl.id"
         return [_delivery(r) for r in self.db.execute(sql, params)]
+
+    def claim_deliveries(
+        self, channel: str, *, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int | None = None
+    ) -> list[Delivery]:
+        """Claim the due pending rows of ``channel`` (at most ``limit``) that no other sender holds,
+        for ``lease``; return them, oldest digest first.
+
+        One statement in one transaction: on PostgreSQL the rows are picked ``FOR UPDATE SKIP
+        LOCKED``, so senders claiming at once each get rows of their own without waiting; SQLite's
+        write transaction lets one claim at a time.  A claim whose time has passed is free again
+        (its sender died); a run's claims (``worker`` :data:`RUN_CLAIM`) are taken back by the next
+        run at once, since only one run is ever alive.  Marking a row releases its claim.
+        """
+        stamp = _iso(now)
+        free = "claimed_until IS NULL OR claimed_until <= ?" + (" OR claimed_by = ?" if worker == RUN_CLAIM else "")
+        params: list[Any] = [worker, _iso(now + lease), channel, stamp, stamp, *([RUN_CLAIM] if worker == RUN_CLAIM else [])]
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.postgres is not None else ""  # (SQLite: one writer at a time)
+        with self.transaction() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE id IN ("
+                    "SELECT id FROM deliveries WHERE state = 'pending' AND channel = ?"
+                    f" AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND ({free})"
+                    f" ORDER BY digest_id, id LIMIT ?{skip_locked}) RETURNING id",
+                    [*params, _NO_LIMIT if limit is None else int(limit)],
+                ).fetchall()
+            ]
+        if not ids:
+            return []
+        rows = self.db.execute(
+            "SELECT dl.*, d.date AS digest_date FROM deliveries dl JOIN digests d ON d.id = dl.digest_id"
+            f" WHERE {_digest_ids_condition(ids, 'dl.id')} ORDER BY d.date, dl.digest_id, dl.id"
+        )
+        return [_delivery(r) for r in rows]
+
+    def release_claims(self, worker: str) -> int:
+        """Give back the rows ``worker`` holds and did not mark (a batch cut short); how many."""
+        return int(self.db.execute(
+            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND state = 'pending'", (worker,)
+        ).rowcount)
+
+    def claimed_elsewhere(self, channel: str, *, worker: str, now: dt.datetime) -> int:
+        """How many pending rows of ``channel`` other senders hold now (a run's claims not counted)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND channel = ? AND claimed_until > ?"
+            " AND claimed_by <> ? AND claimed_by <> ?",
+            (channel, _iso(now), worker, RUN_CLAIM),
+        ).fetchone()
+        return int(row[0])
+
+    def pending_count(self, channel: str | None = None) -> int:
+        """How many outbox rows (of ``channel``) are pending."""
+        sql, params = "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'", []
+        if channel is not None:
+            sql, params = sql + " AND channel = ?", [channel]
+        return int(self.db.execute(sql, params).fetchone()[0])
 
     def deliveries(self, digest_id: int) -> list[Delivery]:
         """Every outbox row of one digest."""
@@ -934,10 +1002,10 @@ class SeenStore:
         error: str | None = None,
         next_attempt_at: dt.datetime | None = None,
     ) -> None:
-        """Record the outcome of one delivery attempt (committed at once)."""
+        """Record the outcome of one delivery attempt (committed at once); the row's claim goes with it."""
         self.db.execute(
-            "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, updated_at = ?"
-            " WHERE id = ?",
+            "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, updated_at = ?,"
+            " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             (state, error, _iso(next_attempt_at) if next_attempt_at else None, _iso(now), delivery_id),
         )
 

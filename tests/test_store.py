@@ -16,7 +16,7 @@ import pytest
 
 from digest.errors import LockedError, StoreError
 from digest.models import Digest, DigestCounts, Paper, TopicGroup
-from digest.store import CATEGORIES_VERSION, MIGRATIONS, SUBSCRIBERS_VERSION, SeenStore, filed_papers_query
+from digest.store import CATEGORIES_VERSION, CLAIMS_VERSION, MIGRATIONS, SUBSCRIBERS_VERSION, SeenStore, filed_papers_query
 from tests.conftest import FIXTURES, StoreBackend
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
@@ -201,6 +201,8 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(b
         store.db.execute("DROP INDEX digest_papers_by_rank")
         store.db.execute("CREATE INDEX digest_papers_by_topic ON digest_papers(topic, digest_id)")
         store.db.execute("ALTER TABLE papers DROP COLUMN categories")
+        store.db.execute("ALTER TABLE deliveries DROP COLUMN claimed_by")
+        store.db.execute("ALTER TABLE deliveries DROP COLUMN claimed_until")
         store.db.execute("PRAGMA user_version = 1")
     with SeenStore.open(path, readonly=True) as store:  # read-only never migrates: the paper rows are counted
         assert store.schema_version == 1
@@ -209,7 +211,7 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(b
         assert store.archive_day_count() == 3
         assert store.filed_counts(since=dt.date(2025, 3, 15)) == [c for c in counts if c[1] > 1]
     with SeenStore.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == SUBSCRIBERS_VERSION
+        assert store.schema_version == len(MIGRATIONS) == CLAIMS_VERSION
         assert store.filed_counts() == counts
         assert store.topic_month_counts() == months
         digest = two_topic_digest(dt.date(2025, 4, 2), 3)  # the per-month counts follow each commit
@@ -297,8 +299,8 @@ def test_a_schema_4_store_upgrades_to_categories_and_subscribers_keeping_everyth
     store_from_dump(path)
     before = table_rows(path)
     assert len(before["papers"]) == 7 and len(before["deliveries"]) == 4
-    with SeenStore.open(path) as store:  # migration 5 (categories), then 6 (subscribers)
-        assert store.schema_version == len(MIGRATIONS) == SUBSCRIBERS_VERSION == CATEGORIES_VERSION + 1
+    with SeenStore.open(path) as store:  # migration 5 (categories), 6 (subscribers), 7 (outbox claims)
+        assert store.schema_version == len(MIGRATIONS) == CLAIMS_VERSION == SUBSCRIBERS_VERSION + 1 == CATEGORIES_VERSION + 2
     after = table_rows(path)
     assert after.keys() == before.keys() | {"subscribers", "subscriber_events"}
     assert after.pop("subscribers") == after.pop("subscriber_events") == []
@@ -306,6 +308,9 @@ def test_a_schema_4_store_upgrades_to_categories_and_subscribers_keeping_everyth
         if table == "papers":  # each paper row as it was, with no categories after it
             assert [row[:-1] for row in after[table]] == rows
             assert {row[-1] for row in after[table]} == {"[]"}
+        elif table == "deliveries":  # each outbox row as it was, claimed by nobody
+            assert [row[:-2] for row in after[table]] == rows
+            assert {row[-2:] for row in after[table]} == {(None, None)}
         else:
             assert after[table] == rows, table
     new = Paper(title="A Paper Listed With Categories", arxiv_id="2503.01234", categories=("hep-ph", "hep-ex", "cs.LG"))

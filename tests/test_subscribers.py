@@ -99,11 +99,13 @@ def test_the_migration_adds_subscribers_to_an_existing_store(tmp_path: Path) -> 
     with SeenStore.open(path) as store:
         store.db.execute("DROP TABLE subscriber_events")
         store.db.execute("DROP TABLE subscribers")
+        store.db.execute("ALTER TABLE deliveries DROP COLUMN claimed_by")  # (schema 7)
+        store.db.execute("ALTER TABLE deliveries DROP COLUMN claimed_until")
         store.db.execute(f"PRAGMA user_version = {SUBSCRIBERS_VERSION - 1}")  # the store as schema 5 left it
     with SeenStore.open(path, readonly=True) as store:  # read-only: not migrated, reads as no subscribers
         assert Subscribers(store).counts()["active"] == 0 and Subscribers(store).mailed() == {}
     with SeenStore.open(path) as store:
-        assert store.schema_version == SUBSCRIBERS_VERSION == len(MIGRATIONS)
+        assert store.schema_version == len(MIGRATIONS) > SUBSCRIBERS_VERSION
         Subscribers(store).add("a@example.org", now=NOW, source="cli")
 
 
