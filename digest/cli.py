@@ -503,6 +503,32 @@ def backup(config_path: Path | None, target: Path) -> None:
     click.echo(f"Backed up {config.store.path} to {target} ({size / 1e6:.1f} MB).")
 
 
+@main.command()
+@config_option
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing the outbox (more on other hosts may share it too, on a PostgreSQL store).")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="Outbox rows a worker claims at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def send(config_path: Path | None, workers: int, batch: int, as_json: bool) -> None:
+    """Send the email outbox's due messages without running a cycle, with N workers sharing it."""
+    import json
+
+    from digest.send import send_outbox
+
+    with _errors():
+        config = _load(config_path)
+        report = send_outbox(config, workers=workers, batch=batch)
+    for error in report.errors:
+        click.echo(f"error: a worker stopped: {error}", err=True)
+    if as_json:
+        click.echo(json.dumps({"workers": report.workers, "sent": report.sent, "failed": report.failed,
+                               "pending": report.pending, "errors": list(report.errors)}))
+    else:
+        click.echo(f"Sent {report.sent} messages with {report.workers} worker(s); {report.failed} failed, {report.pending} pending.")
+    sys.exit(0 if report.ok else 1)
+
+
 @main.group()
 def store() -> None:
     """Move the store between engines (docs/postgresql.md)."""

@@ -196,6 +196,10 @@ class EmailConfig:
     max_attempts: int = _key(
         8, "Temporary failures (4xx replies, no connection) before a delivery is given up and marked failed."
     )
+    claim_seconds: float = _key(
+        600.0, "Seconds a `digest send` worker holds the outbox rows it took (a batch); the rows of a worker "
+        "that was killed are sent by the others once this has passed."
+    )
     unsubscribe: str = _key("", "The address of the List-Unsubscribe header and the footer link; when empty, `from`.")
     recipients: tuple[RecipientConfig, ...] = _key((), "Who gets the email: one `[[email.recipients]]` table each.")
 
@@ -536,6 +540,8 @@ def _check_email(config: Config, errors: list[str]) -> None:
         errors.append("email.timeout: must be positive")
     if email.max_attempts < 1:
         errors.append("email.max_attempts: must be at least 1")
+    if email.claim_seconds < 1:
+        errors.append("email.claim_seconds: must be at least 1 second")
 
 
 def _check_serve(config: Config, errors: list[str]) -> None:
