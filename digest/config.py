@@ -196,6 +196,11 @@ class EmailConfig:
     max_attempts: int = _key(
         8, "Temporary failures (4xx replies, no connection) before a delivery is given up and marked failed."
     )
+    sent_by: str = _choice(
+        "run", ("run", "workers"),
+        "`run`: each `digest run` sends its email; `workers`: a run only queues it, and `digest send --workers N` "
+        "(on one or several hosts) sends it.",
+    )
     claim_seconds: float = _key(
         600.0, "Seconds a `digest send` worker holds the outbox rows it took (a batch); the rows of a worker "
         "that was killed are sent by the others once this has passed."

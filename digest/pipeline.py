@@ -364,6 +364,9 @@ def deliver_pending(
     errors: dict[str, str] = {}
     failed = False
     for channel in delivery_channels if delivery_channels is not None else channels():
+        if channel.name == "email" and config.email.sent_by == "workers" and config.email.enabled:
+            summary[channel.name] = {"sent": 0, "failed": 0, "pending": store.pending_count(channel.name), "sent_by": "workers"}
+            continue  # queued for `digest send --workers N`
         # The due rows, claimed as the run's (so that `digest send` workers leave them alone).
         result = channel.deliver(store.claim_deliveries(channel.name, worker=RUN_CLAIM, now=now, lease=RUN_LEASE), context)
         summary[channel.name] = result.summary

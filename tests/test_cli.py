@@ -108,7 +108,7 @@ def test_config_errors_exit_2_with_one_line_per_problem(write_config: Callable[.
     result = digest_cli("run", check_code=2)
     assert result.stderr.splitlines() == [
         f"error: {path}: email.port: expected an integer, got a string 'x'",
-        f"error: {path}: email.bogus: unknown key (known keys here: claim_seconds, connections, enabled, from, host, max_attempts, max_per_topic, password_env, port, rate_limit, recipients, security, send_empty, timeout, unsubscribe, username)",
+        f"error: {path}: email.bogus: unknown key (known keys here: claim_seconds, connections, enabled, from, host, max_attempts, max_per_topic, password_env, port, rate_limit, recipients, security, send_empty, sent_by, timeout, unsubscribe, username)",
     ]
     assert "Traceback" not in result.stderr
 

@@ -109,3 +109,19 @@ def test_claim_seconds_is_at_least_one(value: str, tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text(f"[email]\nclaim_seconds = {value}\n", encoding="utf-8")
     result = run_digest(tmp_path, "send", check_code=2)
     assert result.stderr.splitlines() == [f"error: {tmp_path / 'digest.toml'}: email.claim_seconds: must be at least 1 second"]
+
+
+def test_with_sent_by_workers_a_run_queues_and_digest_send_delivers(backend: StoreBackend, tmp_path: Path, fixtures_dir: Path) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)  # yesterday's digest, still queued
+        (tmp_path / "inbox").mkdir()
+        (tmp_path / "inbox" / "listing.txt").write_text((fixtures_dir / "email" / "listing.txt").read_text(encoding="utf-8"), encoding="utf-8")
+        config = (tmp_path / "digest.toml").read_text(encoding="utf-8").replace("[email]\n", '[email]\nsent_by = "workers"\n', 1)
+        (tmp_path / "digest.toml").write_text(config + '\n[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n', encoding="utf-8")
+        run = json.loads(run_digest(tmp_path, "run", "--date", "2025-03-15", "--json", check_code=0).stdout)
+        assert run["new"] > 0 and run["deliveries"]["email"] == {"sent": 0, "failed": 0, "pending": 80, "sent_by": "workers"}
+        assert sink.messages == []
+        sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--batch", "7", "--json", check_code=0).stdout)
+    assert sent == {"workers": 2, "sent": 80, "failed": 0, "pending": 0, "errors": []}
+    assert Counter(len(m) for m in sink.by_recipient().values()) == {2: 40}  # both digests, once each
