@@ -491,28 +491,30 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
 
 
 def _check_store_url(store: StoreConfig, errors: list[str]) -> None:
-    """``[store] url``: a PostgreSQL URL naming a host or socket and a database, without a password."""
-    if not store.url:
-        return
-    from digest.postgres import redact
-
-    try:
-        parts = urlsplit(store.url)
-        parts.port  # noqa: B018  (a port that is not a number raises here)
-    except ValueError as exc:
-        errors.append(f"store.url: not a URL ({exc})")
-        return
-    if parts.scheme not in ("postgresql", "postgres"):
-        errors.append(f"store.url: {redact(store.url)!r} is not a postgresql:// URL (an SQLite store is set with store.path)")
-    elif parts.password is not None:
-        errors.append(
-            f"store.url: holds a password; remove it and put it in the environment variable {store.password_env} "
-            "(store.password_env names it)"
-        )
-    elif not parts.path.strip("/"):
-        errors.append(f"store.url: {redact(store.url)!r} names no database (postgresql://user@host/DBNAME)")
+    """``[store] url`` and ``password_env``."""
+    if store.url:
+        errors.extend(f"store.url: {problem}" for problem in store_url_problems(store.url, store.password_env))
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", store.password_env):
         errors.append(f"store.password_env: {store.password_env!r} is not an environment variable name")
+
+
+def store_url_problems(url: str, password_env: str) -> list[str]:
+    """What is wrong with ``url`` as a PostgreSQL store's URL (no password, a database named), as
+    ``[store] url`` and ``digest store migrate --to`` check it; empty when nothing is."""
+    from digest.postgres import SCHEMES, redact
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError as exc:
+        return [f"not a URL ({exc})"]
+    if parts.scheme not in SCHEMES:
+        return [f"{redact(url)!r} is not a postgresql:// URL (an SQLite store is set with store.path)"]
+    if parts.password is not None:
+        return [f"holds a password; remove it and put it in the environment variable {password_env} (store.password_env names it)"]
+    if not parts.path.strip("/"):
+        return [f"{redact(url)!r} names no database (postgresql://user@host/DBNAME)"]
+    return []
 
 
 def _check_email(config: Config, errors: list[str]) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from digest import postgres
-from digest.config import StoreConfig
+from digest.config import StoreConfig, store_url_problems
 from digest.errors import ConfigError, StoreError
 from digest.store import SeenStore, open_store
 
@@ -38,26 +38,6 @@ class CopiedStore:
         return sum(n for _, n in self.counts)
 
 
-def check_target_url(url: str, settings: StoreConfig) -> None:
-    """ConfigError unless ``url`` is a postgresql:// URL naming a database, without a password."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (a port that is not a number raises here)
-    except ValueError as exc:
-        raise ConfigError(f"--to: not a URL ({exc})") from None
-    if parts.scheme not in postgres.SCHEMES:
-        raise ConfigError(f"--to: {postgres.redact(url)!r} is not a postgresql:// URL")
-    if parts.password is not None:
-        raise ConfigError(
-            f"--to: the URL holds a password; remove it and put it in the environment variable {settings.password_env}",
-            hint="[store] password_env names the variable (DIGEST_STORE_PASSWORD by default)",
-        )
-    if not parts.path.strip("/"):
-        raise ConfigError(f"--to: {postgres.redact(url)!r} names no database (postgresql://user@host/DBNAME)")
-
-
 def copy_to_postgresql(settings: StoreConfig, url: str, *, password: str | None) -> CopiedStore:
     """Copy the SQLite store of ``settings`` into the empty PostgreSQL database at ``url``.
 
@@ -69,7 +49,9 @@ def copy_to_postgresql(settings: StoreConfig, url: str, *, password: str | None)
             f"{postgres.redact(settings.url)}: the store is already on PostgreSQL ([store] url is set)",
             hint="digest store migrate copies the SQLite store of [store] path: remove [store] url to name it",
         )
-    check_target_url(url, settings)
+    problems = store_url_problems(url, settings.password_env)
+    if problems:
+        raise ConfigError(f"--to: {problems[0]}")
     if not settings.path.exists():
         raise StoreError(f"{settings.path}: there is no SQLite store to copy", hint="check [store] path (run digest once first)")
     with open_store(settings) as source, source.lock():

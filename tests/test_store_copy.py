@@ -120,7 +120,7 @@ def test_a_copy_that_fails_leaves_the_database_empty(deployment: Path, postgresq
     ("case", "message"),
     [
         ("no-server", "error: {url}: cannot connect to the store: connection to server on socket"),
-        ("password", "error: --to: the URL holds a password; remove it and put it in the environment variable DIGEST_STORE_PASSWORD"),
+        ("password", "error: --to: holds a password; remove it and put it in the environment variable DIGEST_STORE_PASSWORD"),
         ("not-postgresql", "error: --to: 'mysql://digest@db/papers' is not a postgresql:// URL"),
         ("already", "error: {url}: the store is already on PostgreSQL ([store] url is set)"),
         ("no-store", "error: {path}: there is no SQLite store to copy"),
