@@ -295,7 +295,8 @@ def open_store(settings: StoreConfig, *, readonly: bool = False) -> SeenStore:
 def store_password(settings: StoreConfig) -> str | None:
     """The PostgreSQL password from the variable ``[store] password_env`` names (None when unset:
     the server may not ask for one, or libpq finds it in ~/.pgpass or $PGPASSWORD)."""
-    return os.environ.get(settings.password_env) or None if settings.password_env else None
+    password = os.environ.get(settings.password_env, "") if settings.password_env else ""
+    return password or None
 
 
 def store_location(settings: StoreConfig) -> str:
