@@ -28,6 +28,7 @@ import sqlite3
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,15 +72,16 @@ def batches(papers: int) -> list[int]:
     return [DAY_SIZE] * (papers // DAY_SIZE) + ([papers % DAY_SIZE] if papers % DAY_SIZE else [])
 
 
-def fill(folder: Path, papers: int) -> float:
-    """A store in ``folder`` holding ``papers`` papers, committed digest by digest; the seconds it took."""
+def fill(folder: Path, papers: int, opened: Callable[[], SeenStore] | None = None) -> float:
+    """A store in ``folder`` (or the one ``opened`` returns: bench/pg.py's) holding ``papers``
+    papers, committed digest by digest, and its archive pages in ``folder``; the seconds it took."""
     from digest.models import Digest, DigestCounts, Paper, TopicGroup
     from digest.store import Diff, SeenStore
 
     started = time.perf_counter()
     now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
     start = 0
-    with SeenStore.open(folder / "digest.sqlite3") as store:
+    with opened() if opened is not None else SeenStore.open(folder / "digest.sqlite3") as store:
         for day, size in enumerate(batches(papers)):
             items = [
                 Paper(

@@ -510,6 +510,56 @@ def backup(config_path: Path | None, target: Path) -> None:
     click.echo(f"Backed up {config.store.path} to {target} ({size / 1e6:.1f} MB).")
 
 
+@main.command()
+@config_option
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing the outbox (more on other hosts may share it too, on a PostgreSQL store).")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="Outbox rows a worker claims at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def send(config_path: Path | None, workers: int, batch: int, as_json: bool) -> None:
+    """Send the email outbox's due messages without running a cycle, with N workers sharing it."""
+    import json
+
+    from digest.send import send_outbox
+
+    with _errors():
+        config = _load(config_path)
+        report = send_outbox(config, workers=workers, batch=batch)
+    for error in report.errors:
+        click.echo(f"error: a worker stopped: {error}", err=True)
+    if as_json:
+        click.echo(json.dumps({"workers": report.workers, "sent": report.sent, "failed": report.failed,
+                               "pending": report.pending, "errors": list(report.errors)}))
+    else:
+        click.echo(f"Sent {report.sent} messages with {report.workers} worker(s); {report.failed} failed, {report.pending} pending.")
+    sys.exit(0 if report.ok else 1)
+
+
+@main.group()
+def store() -> None:
+    """Move the store between engines (docs/postgresql.md)."""
+
+
+@store.command("migrate")
+@config_option
+@click.option("--to", "url", required=True, metavar="URL",
+              help="The empty PostgreSQL database to copy the store into (postgresql://user@host/dbname; "
+                   "the password from the variable [store] password_env names).")
+def store_migrate(config_path: Path | None, url: str) -> None:
+    """Copy the SQLite store ([store] path) into an empty PostgreSQL database, every table, verified by counts."""
+    from digest.store import store_password
+    from digest.store_copy import copy_to_postgresql
+
+    with _errors():
+        config = _load(config_path)
+        copied = copy_to_postgresql(config.store, url, password=store_password(config.store))
+    click.echo(f"Copied {copied.source} to {copied.target}: {copied.total} rows, every table's count verified.")
+    for table, rows in copied.counts:
+        click.echo(f"  {table}: {rows}")
+    click.echo(f'To use it, set in [store]: url = "{url}" (the SQLite file is left as it was).')
+
+
 @main.group()
 def topics() -> None:
     """Inspect and teach the topic grouper."""

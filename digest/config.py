@@ -52,11 +52,21 @@ def _choice(default: str, choices: tuple[str, ...], doc: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    """``[store]``: where the SQLite file lives, and how long to wait for another process's lock."""
+    """``[store]``: where the store lives (an SQLite file, or a PostgreSQL database), and how long
+    to wait for another process's lock."""
 
     path: Path = _path(
         "var/digest.sqlite3",
-        "The SQLite file that remembers every paper seen, the digests and the delivery outbox; created by the first run.",
+        "The SQLite file that remembers every paper seen, the digests and the delivery outbox; created by the first run. "
+        "Not used when `url` is set.",
+    )
+    url: str = _key(
+        "", "A PostgreSQL database to keep the store in instead of `path` (`postgresql://user@host:5432/dbname`, "
+        "no password), shared by several hosts; needs `pip install 'digest[postgresql]'` (docs/postgresql.md)."
+    )
+    password_env: str = _key(
+        "DIGEST_STORE_PASSWORD",
+        "The name of the environment variable holding the PostgreSQL password of `url` (never the password).",
     )
     busy_timeout: float = _key(
         30.0, "Seconds a command waits for another process that holds the store locked before it gives up with an error."
@@ -195,6 +205,15 @@ class EmailConfig:
     timeout: float = _key(60.0, "Seconds to wait for the SMTP server on each operation.")
     max_attempts: int = _key(
         8, "Temporary failures (4xx replies, no connection) before a delivery is given up and marked failed."
+    )
+    sent_by: str = _choice(
+        "run", ("run", "workers"),
+        "`run`: each `digest run` sends its email; `workers`: a run only queues it, and `digest send --workers N` "
+        "(on one or several hosts) sends it.",
+    )
+    claim_seconds: float = _key(
+        600.0, "Seconds a `digest send` worker holds the outbox rows it took (a batch); the rows of a worker "
+        "that was killed are sent by the others once this has passed."
     )
     unsubscribe: str = _key("", "The address of the List-Unsubscribe header and the footer link; when empty, `from`.")
     recipients: tuple[RecipientConfig, ...] = _key((), "Who gets the email: one `[[email.recipients]]` table each.")
@@ -517,12 +536,40 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
     _check_llm(config.llm, errors)
     if config.store.busy_timeout < 0:
         errors.append("store.busy_timeout: must be 0 or more seconds")
+    _check_store_url(config.store, errors)
     if config.fetch.max_bytes < 1:
         errors.append("fetch.max_bytes: must be positive")
     if config.fetch.timeout <= 0:
         errors.append("fetch.timeout: must be positive")
     if config.fetch.concurrency < 1:
         errors.append("fetch.concurrency: must be at least 1")
+
+
+def _check_store_url(store: StoreConfig, errors: list[str]) -> None:
+    """``[store] url`` and ``password_env``."""
+    if store.url:
+        errors.extend(f"store.url: {problem}" for problem in store_url_problems(store.url, store.password_env))
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", store.password_env):
+        errors.append(f"store.password_env: {store.password_env!r} is not an environment variable name")
+
+
+def store_url_problems(url: str, password_env: str) -> list[str]:
+    """What is wrong with ``url`` as a PostgreSQL store's URL (no password, a database named), as
+    ``[store] url`` and ``digest store migrate --to`` check it; empty when nothing is."""
+    from digest.postgres import SCHEMES, redact
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError as exc:
+        return [f"not a URL ({exc})"]
+    if parts.scheme not in SCHEMES:
+        return [f"{redact(url)!r} is not a postgresql:// URL (an SQLite store is set with store.path)"]
+    if parts.password is not None:
+        return [f"holds a password; remove it and put it in the environment variable {password_env} (store.password_env names it)"]
+    if not parts.path.strip("/"):
+        return [f"{redact(url)!r} names no database (postgresql://user@host/DBNAME)"]
+    return []
 
 
 def _check_email(config: Config, errors: list[str]) -> None:
@@ -555,6 +602,8 @@ def _check_email(config: Config, errors: list[str]) -> None:
         errors.append("email.timeout: must be positive")
     if email.max_attempts < 1:
         errors.append("email.max_attempts: must be at least 1")
+    if email.claim_seconds < 1:
+        errors.append("email.claim_seconds: must be at least 1 second")
 
 
 def _check_serve(config: Config, errors: list[str]) -> None:

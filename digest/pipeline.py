@@ -28,7 +28,7 @@ from digest.render import Renderer
 from digest.sources import LOCAL_KINDS, ReadContext, SourceResult, Validators, read_sources
 from digest.sources.snapshots import read_snapshot
 from digest.sources.text import displayable
-from digest.store import Diff, SeenStore, open_store
+from digest.store import RUN_CLAIM, Diff, SeenStore, open_store
 from digest.topics import Grouper, Taxonomy, configured_taxonomy, group_papers
 
 if TYPE_CHECKING:  # digest.llm is imported only when [llm] is on
@@ -377,6 +377,9 @@ def channels() -> list[Channel]:
     return [ArchiveChannel(), EmailChannel(), WeeklyChannel()]
 
 
+RUN_LEASE = dt.timedelta(hours=24)  # a run's claim on its rows: the next run takes them back at once, a sender after this
+
+
 def deliver_pending(
     store: SeenStore,
     config: Config,
@@ -394,7 +397,11 @@ def deliver_pending(
     errors: dict[str, str] = {}
     failed = False
     for channel in delivery_channels if delivery_channels is not None else channels():
-        result = channel.deliver(store.pending_deliveries(channel.name, now=now), context)
+        if channel.name == "email" and config.email.sent_by == "workers" and config.email.enabled:
+            summary[channel.name] = {"sent": 0, "failed": 0, "pending": store.pending_count(channel.name), "sent_by": "workers"}
+            continue  # queued for `digest send --workers N`
+        # The due rows, claimed as the run's (so that `digest send` workers leave them alone).
+        result = channel.deliver(store.claim_deliveries(channel.name, worker=RUN_CLAIM, now=now, lease=RUN_LEASE), context)
         summary[channel.name] = result.summary
         failed = failed or result.failed
         if result.error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from digest.config import Config
-from digest.store import open_store
+from digest.store import open_store, store_location
 from digest.subscribers import Subscribers
 
 
@@ -15,7 +15,7 @@ def collect_status(config: Config) -> dict[str, Any]:
         last = store.last_digest()
         known = {s["name"]: s for s in store.sources()}
         return {
-            "store": {"path": str(config.store.path), **store.stats()},
+            "store": {"path": store_location(config.store), **store.stats()},
             "last_digest": None if last is None else {
                 "id": last.id, "date": last.date.isoformat(), "created_at": last.created_at.isoformat(),
                 "new": last.counts.new,

@@ -15,7 +15,11 @@ paper rows: their cost follows the number of digests, and a topic month's papers
 the (topic, digest_id) index.
 
 The interface is small on purpose (``diff``, ``commit``, outbox and status queries) so that a
-PostgreSQL store can stand in for this one.
+PostgreSQL store stands in for this one: ``[store] url`` opens the same class on a
+:mod:`digest.postgres` connection, which runs the same queries and migrations (written in the SQL
+both engines share, translated once for PostgreSQL) behind the same interface.  What differs is
+said where it differs: the schema version, the cycle lock (a file lock here, an advisory lock
+there), the error messages, and the store's size.
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from digest import faults
+from digest import faults, postgres
 from digest.config import StoreConfig
 from digest.errors import LockedError, StoreError
 from digest.models import Digest, DigestCounts, MachineSummary, Paper, Placement
@@ -202,6 +206,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deliveries ADD COLUMN week_after INTEGER;
     CREATE UNIQUE INDEX deliveries_by_week ON deliveries(week_end, recipient) WHERE week_end IS NOT NULL;
     """,
+    # 9: outbox rows claimed by a sender (digest send --workers N, and a run's own delivery): who
+    # holds the row and until when.  A claim past its time is free again: its sender was killed.
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+    ALTER TABLE deliveries ADD COLUMN claimed_until TEXT;
+    """,
 )
 
 COUNTS_VERSION = 2  # the schema version that added digest_topic_counts
@@ -211,8 +221,11 @@ CATEGORIES_VERSION = 5  # the schema version that added papers.categories
 SUBSCRIBERS_VERSION = 6  # the schema version that added subscribers and subscriber_events
 LLM_VERSION = 7  # the schema version that added llm_summaries
 ROLLUPS_VERSION = 8  # the schema version that added rollups and the weekly outbox columns
+CLAIMS_VERSION = 9  # the schema version that added deliveries.claimed_by and claimed_until
+RUN_CLAIM = "run"  # who a run's own delivery claims rows as (the next run takes them back at once)
 
 _CHUNK = 500  # keys per IN (...) lookup, well under SQLite's variable limit
+_NO_LIMIT = 9223372036854775807  # LIMIT for "all rows" that both engines take (SQLite's -1 is not PostgreSQL's)
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds a statement waits for another process's lock ([store] busy_timeout)
 
 
@@ -281,13 +294,54 @@ class FiledPaper:
     title: str
 
 
+Row = Any  # a result row, read by position or by column name: sqlite3.Row or digest.postgres.Row
+
+
+class Cursor(Protocol):
+    """What the store reads of a cursor (sqlite3's, or psycopg's under :mod:`digest.postgres`)."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the store and its query objects use of a connection: an ``sqlite3.Connection`` as
+    it is, or a :class:`digest.postgres.Connection` that runs the same SQL on PostgreSQL."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
+    @property
+    def in_transaction(self) -> bool: ...
+    def close(self) -> None: ...
+
+
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def open_store(settings: StoreConfig, *, readonly: bool = False) -> SeenStore:
-    """The store ``[store]`` names, opened as every command opens it (see :meth:`SeenStore.open`)."""
+    """The store ``[store]`` names, opened as every command opens it: the SQLite file of ``path``
+    (see :meth:`SeenStore.open`), or the PostgreSQL database of ``url`` (:meth:`SeenStore.connect`)."""
+    if settings.url:
+        return SeenStore.connect(
+            settings.url, password=store_password(settings), readonly=readonly, busy_timeout=settings.busy_timeout
+        )
     return SeenStore.open(settings.path, readonly=readonly, busy_timeout=settings.busy_timeout)
+
+
+def store_password(settings: StoreConfig) -> str | None:
+    """The PostgreSQL password from the variable ``[store] password_env`` names (None when unset:
+    the server may not ask for one, or libpq finds it in ~/.pgpass or $PGPASSWORD)."""
+    password = os.environ.get(settings.password_env, "") if settings.password_env else ""
+    return password or None
+
+
+def store_location(settings: StoreConfig) -> str:
+    """Where the store is, as messages and ``digest status`` show it (a URL without its password)."""
+    return postgres.redact(settings.url) if settings.url else str(settings.path)
 
 
 def backup_store(settings: StoreConfig, target: Path) -> int:
@@ -298,6 +352,11 @@ def backup_store(settings: StoreConfig, target: Path) -> int:
     failed copy never leaves half a file.  A copy SQLite's quick_check finds damaged (bad pages
     in the store) is not kept: the last good backup stays.
     """
+    if settings.url:
+        raise StoreError(
+            f"{postgres.redact(settings.url)}: digest backup copies an SQLite store; back up a PostgreSQL store with pg_dump",
+            hint="pg_dump --format=custom (docs/postgresql.md says how, and how to restore)",
+        )
     if not settings.path.exists():
         raise StoreError(f"{settings.path}: there is no store yet to back up", hint="run digest once first")
     if _is_the_store(target, settings.path):  # renamed over the live store (or its WAL), it would lose or damage it
@@ -311,6 +370,7 @@ def backup_store(settings: StoreConfig, target: Path) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             copy = sqlite3.connect(partial)
             try:
+                assert isinstance(store.db, sqlite3.Connection)
                 store.db.backup(copy)
                 _check_copy(copy, settings.path)  # (the backup API copies bad pages as they are)
                 copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
@@ -393,18 +453,34 @@ def store_error(path: Path, exc: sqlite3.Error, busy_timeout: float = DEFAULT_BU
     return StoreError(f"{path}: store error: {exc}")
 
 
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """The errors a store's connection raises: SQLite's, and psycopg's once a PostgreSQL store is open."""
+    return (sqlite3.Error, *postgres.driver_errors())
+
+
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 
 
 class SeenStore:
-    """The SQLite store.  Open with :meth:`open`; use as a context manager to close it."""
+    """The store: an SQLite file (:meth:`open`) or a PostgreSQL database (:meth:`connect`); use
+    as a context manager to close it."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        path: Path,
+        connection: Connection,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        *,
+        server: postgres.Connection | None = None,
+    ) -> None:
         self.path = path
-        self.db = connection
+        self.db: Connection = connection
         self.busy_timeout = busy_timeout
+        self.postgres = server  # the same connection, when the store is on PostgreSQL
+        self.location = server.location if server is not None else str(path)
+        self._version: int | None = None  # PostgreSQL: the schema version, read once (a round trip each)
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -452,38 +528,78 @@ class SeenStore:
             raise
         return store
 
+    @classmethod
+    def connect(
+        cls, url: str, *, password: str | None = None, readonly: bool = False, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    ) -> SeenStore:
+        """Connect to the PostgreSQL store at ``url`` and bring its schema up to date.
+
+        An empty database gets the schema (even for ``readonly``: as a missing SQLite file reads
+        as an empty store); otherwise ``readonly`` never migrates, and the session is read-only.
+        A migration waits (up to ``busy_timeout``) for a running cycle's lock and holds it, so
+        two processes never migrate at once and never under a cycle.  Errors are one-line
+        :class:`StoreError` (see :func:`digest.postgres.store_error`).
+        """
+        server = postgres.connect(url, password=password, busy_timeout=busy_timeout)
+        store = cls(Path(server.location), server, busy_timeout, server=server)
+        try:
+            with store.translated():
+                version = store._check_version()
+                if version < len(MIGRATIONS) and (version == 0 or not readonly):
+                    with server.waiting_lock():
+                        store._version = None  # another process may have migrated while we waited
+                        store._migrate()
+                if readonly:
+                    server.execute("SET default_transaction_read_only = on")
+        except BaseException:
+            server.close()
+            raise
+        return store
+
     def __enter__(self) -> SeenStore:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        """Close the connection; an SQLite error that ends the block becomes a one-line StoreError."""
+        """Close the connection; a database error that ends the block becomes a one-line StoreError."""
         self.close()
-        if isinstance(error, sqlite3.Error):
-            raise store_error(self.path, error, self.busy_timeout) from error
+        if error is not None and isinstance(error, _database_errors()):
+            raise self._error(error) from error
 
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
 
+    def _error(self, exc: BaseException) -> StoreError:
+        """The one-line StoreError for a database error on this store."""
+        if isinstance(exc, sqlite3.Error):
+            return store_error(self.path, exc, self.busy_timeout)
+        return postgres.store_error(self.location, exc, self.busy_timeout)
+
     @contextmanager
     def translated(self) -> Iterator[None]:
-        """Turn an SQLite error raised in the block into the store's one-line StoreError."""
+        """Turn a database error raised in the block into the store's one-line StoreError."""
         try:
             yield
-        except sqlite3.Error as exc:
-            raise store_error(self.path, exc, self.busy_timeout) from exc
+        except BaseException as exc:
+            if isinstance(exc, _database_errors()):
+                raise self._error(exc) from exc
+            raise
 
     @property
     def schema_version(self) -> int:
-        """The schema version the file is at."""
+        """The schema version the store is at."""
+        if self.postgres is not None:
+            if self._version is None:
+                self._version = self.postgres.schema_version()
+            return self._version
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def _check_version(self) -> int:
-        """The file's schema version; a StoreError if a newer digest wrote it."""
+        """The store's schema version; a StoreError if a newer digest wrote it."""
         version = self.schema_version
         if version > len(MIGRATIONS):
             raise StoreError(
-                f"{self.path}: store schema version {version} is newer than this digest knows ({len(MIGRATIONS)})",
+                f"{self.location}: store schema version {version} is newer than this digest knows ({len(MIGRATIONS)})",
                 hint="upgrade digest (a newer version made this store), or restore a backup made before the upgrade",
             )
         return version
@@ -501,17 +617,35 @@ class SeenStore:
                 self.db.execute("ROLLBACK")
 
     def _migrate(self) -> None:
+        """Run the migrations the store lacks, each in its own transaction with its version number.
+
+        The same scripts on both engines: on PostgreSQL each statement is translated
+        (:func:`digest.postgres.translate`) and an empty database is bootstrapped first.
+        """
         version = self._check_version()
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
+                if self.postgres is not None:
+                    if number == 1:
+                        self.postgres.bootstrap()
+                    for statement in postgres.statements(script):
+                        if postgres.translate(statement):  # (a PRAGMA has nothing to run there)
+                            self.db.execute(statement)
+                    self.postgres.set_schema_version(number)
+                    self._version = number
+                    continue
                 for statement in script.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed on success, rolled back on any exception."""
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on any exception.
+
+        SQLite's ``BEGIN IMMEDIATE`` takes the file's write lock at once (PostgreSQL's ``BEGIN``
+        locks rows as they are written).
+        """
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -525,8 +659,13 @@ class SeenStore:
     def lock(self) -> Iterator[None]:
         """Hold the store's cycle lock; raise LockedError if another process holds it.
 
-        An OS file lock: released by the kernel even when the holder is killed.
+        An OS file lock beside an SQLite store, an advisory lock on PostgreSQL: released by the
+        kernel, or the server, even when the holder is killed.
         """
+        if self.postgres is not None:
+            with self.postgres.cycle_lock():
+                yield
+            return
         lock_path = self.path.with_name(self.path.name + ".lock")
         try:
             handle = open(lock_path, "a+")
@@ -610,11 +749,11 @@ class SeenStore:
             digest_id: int | None = None
             if digest is not None:
                 counts = digest.counts
-                digest_id = db.execute(
-                    "INSERT INTO digests (date, created_at, entries, new, already_seen, duplicates) VALUES (?, ?, ?, ?, ?, ?)",
+                digest_id = inserted_id(db.execute(
+                    "INSERT INTO digests (date, created_at, entries, new, already_seen, duplicates) VALUES (?, ?, ?, ?, ?, ?)"
+                    " RETURNING id",
                     (digest.date.isoformat(), stamp, counts.entries, counts.new, counts.already_seen, counts.duplicates),
-                ).lastrowid
-                assert digest_id is not None
+                ))
                 self._insert_papers(digest, digest_id, stamp)
                 topic_counts = _topic_counts(digest)
                 db.executemany(
@@ -623,7 +762,7 @@ class SeenStore:
                 )
                 db.executemany(
                     "INSERT INTO topic_month_counts (topic, month, count) VALUES (?, ?, ?)"
-                    " ON CONFLICT (topic, month) DO UPDATE SET count = count + excluded.count",
+                    " ON CONFLICT (topic, month) DO UPDATE SET count = topic_month_counts.count + excluded.count",
                     [(topic, digest.date.isoformat()[:7], count) for topic, count in topic_counts.items()],
                 )
                 db.executemany(
@@ -644,9 +783,13 @@ class SeenStore:
     def _insert_papers(self, digest: Digest, digest_id: int, stamp: str) -> None:
         """The digest's papers, their keys and their filing, three batched statements.
 
-        Ids are given explicitly from the current maximum: the write transaction holds the lock.
-        The rows are generated as SQLite takes them: no list of 10,000 rows is built.
+        Ids are given explicitly from the current maximum: SQLite's write transaction holds the
+        file's lock, and on PostgreSQL the papers table is locked against other writers (readers
+        go on) until the commit.  The rows are generated as the database takes them: no list of
+        10,000 rows is built.
         """
+        if self.postgres is not None:
+            self.db.execute("LOCK TABLE papers IN SHARE ROW EXCLUSIVE MODE")
         first = int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM papers").fetchone()[0]) + 1
 
         def placed() -> Iterator[tuple[int, str, Paper]]:
@@ -735,7 +878,7 @@ class SeenStore:
         if limit is not None or offset:
             # Pick the slice among the filing rows, then join only its papers (not every abstract of the topic).
             filed += " LIMIT ? OFFSET ?"
-            params += [-1 if limit is None else max(0, int(limit)), max(0, int(offset))]
+            params += [_NO_LIMIT if limit is None else max(0, int(limit)), max(0, int(offset))]
         notes = ""
         if self.schema_version >= LLM_VERSION:  # each paper's machine summary, through the primary key
             notes = (
@@ -809,7 +952,7 @@ class SeenStore:
         where, params = "", []
         if since is not None:
             where, params = " WHERE digest_id IN (SELECT id FROM digests WHERE date >= ?)", [since.isoformat()]
-        rows = self.db.execute(f"SELECT * FROM ({_filed_counts_sql(self.schema_version)}){where} ORDER BY topic, digest_id", params)
+        rows = self.db.execute(f"SELECT * FROM ({_filed_counts_sql(self.schema_version)}) f{where} ORDER BY topic, digest_id", params)
         return [(r[0], r[1], r[2]) for r in rows]
 
     def topic_month_counts(self) -> list[tuple[str, str, int]]:
@@ -906,8 +1049,68 @@ class SeenStore:
         if now is not None:
             sql += " AND (dl.next_attempt_at IS NULL OR dl.next_attempt_at <= ?)"
             params.append(_iso(now))
+            if self.schema_version >= CLAIMS_VERSION:  # not those a sender holds
+                sql += " AND (dl.claimed_until IS NULL OR dl.claimed_until <= ?)"
+                params.append(_iso(now))
         sql += " ORDER BY d.date, dl.digest_id, dl.id"
         return [_delivery(r) for r in self.db.execute(sql, params)]
+
+    def claim_deliveries(
+        self, channel: str, *, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int | None = None
+    ) -> list[Delivery]:
+        """Claim the due pending rows of ``channel`` (at most ``limit``) that no other sender holds,
+        for ``lease``; return them, oldest digest first.
+
+        One statement in one transaction: on PostgreSQL the rows are picked ``FOR UPDATE SKIP
+        LOCKED``, so senders claiming at once each get rows of their own without waiting; SQLite's
+        write transaction lets one claim at a time.  A claim whose time has passed is free again
+        (its sender died); a run's claims (``worker`` :data:`RUN_CLAIM`) are taken back by the next
+        run at once, since only one run is ever alive.  Marking a row releases its claim.
+        """
+        stamp = _iso(now)
+        free = "claimed_until IS NULL OR claimed_until <= ?" + (" OR claimed_by = ?" if worker == RUN_CLAIM else "")
+        params: list[Any] = [worker, _iso(now + lease), channel, stamp, stamp, *([RUN_CLAIM] if worker == RUN_CLAIM else [])]
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.postgres is not None else ""  # (SQLite: one writer at a time)
+        with self.transaction() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE id IN ("
+                    "SELECT id FROM deliveries WHERE state = 'pending' AND channel = ?"
+                    f" AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND ({free})"
+                    f" ORDER BY digest_id, id LIMIT ?{skip_locked}) RETURNING id",
+                    [*params, _NO_LIMIT if limit is None else int(limit)],
+                ).fetchall()
+            ]
+        if not ids:
+            return []
+        rows = self.db.execute(
+            "SELECT dl.*, d.date AS digest_date FROM deliveries dl JOIN digests d ON d.id = dl.digest_id"
+            f" WHERE {_digest_ids_condition(ids, 'dl.id')} ORDER BY d.date, dl.digest_id, dl.id"
+        )
+        return [_delivery(r) for r in rows]
+
+    def release_claims(self, worker: str) -> int:
+        """Give back the rows ``worker`` holds and did not mark (a batch cut short); how many."""
+        return int(self.db.execute(
+            "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND state = 'pending'", (worker,)
+        ).rowcount)
+
+    def claimed_elsewhere(self, channel: str, *, worker: str, now: dt.datetime) -> int:
+        """How many pending rows of ``channel`` other senders hold now (a run's claims not counted)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND channel = ? AND claimed_until > ?"
+            " AND claimed_by <> ? AND claimed_by <> ?",
+            (channel, _iso(now), worker, RUN_CLAIM),
+        ).fetchone()
+        return int(row[0])
+
+    def pending_count(self, channel: str | None = None) -> int:
+        """How many outbox rows (of ``channel``) are pending."""
+        sql, params = "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'", []
+        if channel is not None:
+            sql, params = sql + " AND channel = ?", [channel]
+        return int(self.db.execute(sql, params).fetchone()[0])
 
     def deliveries(self, digest_id: int) -> list[Delivery]:
         """Every outbox row of one digest."""
@@ -927,10 +1130,10 @@ class SeenStore:
         error: str | None = None,
         next_attempt_at: dt.datetime | None = None,
     ) -> None:
-        """Record the outcome of one delivery attempt (committed at once)."""
+        """Record the outcome of one delivery attempt (committed at once); the row's claim goes with it."""
         self.db.execute(
-            "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, updated_at = ?"
-            " WHERE id = ?",
+            "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, updated_at = ?,"
+            " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             (state, error, _iso(next_attempt_at) if next_attempt_at else None, _iso(now), delivery_id),
         )
 
@@ -978,6 +1181,8 @@ class SeenStore:
             name: int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             for name, table in (("papers", "papers"), ("keys", "paper_keys"), ("digests", "digests"), ("files", "ingested_files"))
         }
+        if self.postgres is not None:
+            return {**counts, "bytes": self.postgres.size_bytes()}
         return {
             **counts,
             "bytes": self.path.stat().st_size if self.path.exists() else 0,
@@ -1088,7 +1293,13 @@ def _placement(topic: str, why: dict[str, Any]) -> Placement | None:
     )
 
 
-def _stored_paper(row: sqlite3.Row) -> Paper:
+def inserted_id(cursor: Cursor) -> int:
+    """The id an ``INSERT ... RETURNING id`` gave its row (the cursor is read to its end)."""
+    rows = cursor.fetchall()
+    return int(rows[0][0])
+
+
+def _stored_paper(row: Row) -> Paper:
     return Paper(
         title=row["title"],
         abstract=row["abstract"],
@@ -1105,7 +1316,7 @@ def _stored_paper(row: sqlite3.Row) -> Paper:
     )
 
 
-def _machine_summary(row: sqlite3.Row) -> MachineSummary | None:
+def _machine_summary(row: Row) -> MachineSummary | None:
     """A paper row's machine summary (none when the row has no ``llm_summary`` column or value)."""
     try:
         text = row["llm_summary"]
@@ -1114,7 +1325,7 @@ def _machine_summary(row: sqlite3.Row) -> MachineSummary | None:
     return MachineSummary(text, row["llm_model"], row["llm_prompt"]) if text else None
 
 
-def _categories(row: sqlite3.Row) -> tuple[str, ...]:
+def _categories(row: Row) -> tuple[str, ...]:
     """A paper row's categories: none on a store before schema 5 opened read-only (no column yet)."""
     try:
         stored = row["categories"]
@@ -1123,7 +1334,7 @@ def _categories(row: sqlite3.Row) -> tuple[str, ...]:
     return tuple(json.loads(stored)) if stored != "[]" else ()
 
 
-def _delivery(row: sqlite3.Row) -> Delivery:
+def _delivery(row: Row) -> Delivery:
     return Delivery(
         id=row["id"],
         digest_id=row["digest_id"],

@@ -25,7 +25,6 @@ import csv
 import datetime as dt
 import io
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Any, TextIO
 from digest.categories import is_arxiv_category, not_a_category
 from digest.config import CADENCES, WEEKDAY_NAMES, Config, is_address
 from digest.errors import DigestError
-from digest.store import SUBSCRIBERS_VERSION, SeenStore, open_store
+from digest.store import SUBSCRIBERS_VERSION, Row, SeenStore, inserted_id, open_store
 
 STATUSES = ("pending", "active", "unsubscribed", "bouncing", "disabled")
 MAILED = ("active", "bouncing")
@@ -110,7 +109,7 @@ def _when(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text) if text else None
 
 
-def _row(row: sqlite3.Row) -> Subscriber:
+def _row(row: Row) -> Subscriber:
     created = _when(row["created_at"])
     updated = _when(row["updated_at"])
     assert created is not None and updated is not None
@@ -226,13 +225,12 @@ class Subscribers:
             raise SubscriberError(f"{address} is already a subscriber", hint="digest subscribers list shows its status")
         stamp = _iso(now)
         with self.store.transaction() as db:
-            subscriber_id = db.execute(
+            subscriber_id = inserted_id(db.execute(
                 "INSERT INTO subscribers (address, status, topics, categories, cadence, weekday, created_at, confirmed_at,"
-                " updated_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " updated_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (address, status, json.dumps(list(preferences.topics)), json.dumps(list(preferences.categories)),
                  preferences.cadence, preferences.weekday, stamp, stamp if status == "active" else None, stamp, source),
-            ).lastrowid
-            assert subscriber_id is not None
+            ))
             self._event(subscriber_id, "created", source, status, stamp)
         found = self.get(subscriber_id)
         assert found is not None

@@ -3,16 +3,24 @@ real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests import pgcluster
 from tests.httpserver import TestServer
+
+if TYPE_CHECKING:
+    from digest.store import SeenStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -98,6 +106,100 @@ def run_digest(
     if check_code is not None:
         assert result.returncode == check_code, (result.stdout, result.stderr)
     return result
+
+
+# -- the store on both engines ----------------------------------------------------------------------
+
+POSTGRESQL_ENV = "DIGEST_TEST_POSTGRESQL"  # the URL of a server (as a superuser) the tests may create databases on
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server the tests create their databases on: ``$DIGEST_TEST_POSTGRESQL``
+    (.ci/run starts one), else a throwaway cluster started for the session (tests/pgcluster.py).
+
+    Without PostgreSQL installed the tests that need it are skipped, saying why; in CI
+    (``$CI`` set) that is a failure instead, never a silent skip.
+    """
+    given = os.environ.get(POSTGRESQL_ENV)
+    if given:
+        yield given
+        return
+    binaries = pgcluster.bindir()
+    if binaries is None:
+        reason = (
+            "PostgreSQL is not installed (no initdb and pg_ctl in `pg_config --bindir` or /usr/lib/postgresql/*/bin): "
+            "the PostgreSQL store tests need it (apt-get install postgresql), or set $DIGEST_TEST_POSTGRESQL"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = pgcluster.Cluster(pgcluster.new_folder(), binaries)
+    cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.remove()
+
+
+def new_database(server: str) -> str:
+    """Create an empty database on ``server``; its URL."""
+    import psycopg
+
+    name = f"digest_test_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(server)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server: str) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    return new_database(postgresql_server)
+
+
+@dataclass(frozen=True)
+class StoreBackend:
+    """One engine the store runs on, with a store of its own for the test: ``open`` it (again and
+    again: it is the same store), or put ``toml`` in a config for the CLI."""
+
+    name: str
+    path: Path  # the SQLite file (sqlite)
+    url: str = ""  # the PostgreSQL database (postgresql)
+
+    def open(self, *, readonly: bool = False) -> SeenStore:
+        """Open (create, migrate) this test's store."""
+        from digest.store import SeenStore
+
+        if self.url:
+            return SeenStore.connect(self.url, readonly=readonly)
+        return SeenStore.open(self.path, readonly=readonly)
+
+    @property
+    def toml(self) -> str:
+        """The ``[store]`` table that points a config at this store (none for SQLite's default path)."""
+        return f'[store]\nurl = "{self.url}"\n' if self.url else ""
+
+    @property
+    def integrity_error(self) -> type[Exception]:
+        """The driver's error for a broken unique or foreign key."""
+        if self.url:
+            import psycopg
+
+            return psycopg.IntegrityError
+        import sqlite3
+
+        return sqlite3.IntegrityError
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    """Each store test once on SQLite (a file in tmp_path) and once on PostgreSQL (a new database)."""
+    if request.param == "postgresql":
+        return StoreBackend("postgresql", tmp_path / "var" / "digest.sqlite3", request.getfixturevalue("postgresql_url"))
+    return StoreBackend("sqlite", tmp_path / "var" / "digest.sqlite3")
 
 
 REPLAY = [("002", "2025-03-11", 78), ("001", "2025-03-13", 72), ("000", "2025-03-14", 87), ("004", "2025-05-06", 78)]

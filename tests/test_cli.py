@@ -15,16 +15,19 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import FIXTURES, REPLAY, seed
+from tests.conftest import FIXTURES, REPLAY, StoreBackend, seed
 from tests.httpserver import Reply, TestServer
 from digest.cli import main
 from digest.store import SeenStore
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
+Replayed = tuple[Path, dict[str, dict[str, object]]]
 
 
-def test_replaying_the_seeds_reports_exactly_the_new_papers(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
-    write_config()
+def test_replaying_the_seeds_reports_exactly_the_new_papers(
+    write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path, backend: StoreBackend, replayed: Replayed
+) -> None:
+    write_config(backend.toml)
     keys_by_day: dict[str, set[str]] = {}
     for prefix, day, expected in REPLAY:
         shutil.copy(seed(prefix), tmp_path / "inbox")
@@ -43,6 +46,13 @@ def test_replaying_the_seeds_reports_exactly_the_new_papers(write_config: Callab
     again = digest_cli("run", "--date", "2025-05-07", check_code=0)
     assert again.stdout == "Nothing new for 2025-05-07: the sources listed no new entries (snapshot files already read, feeds unchanged).\n"
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "archive").rglob("*")) == before  # no empty digest
+    # Both engines file every paper alike: each day's page and each topic page is the one the
+    # session's SQLite replay wrote (the feed, stamped with the run's clock, aside).
+    pages = sorted(p.relative_to(tmp_path / "archive") for p in (tmp_path / "archive").rglob("*.md"))
+    reference = replayed[0] / "archive"
+    assert pages == sorted(p.relative_to(reference) for p in reference.rglob("*.md"))
+    for page in pages:
+        assert (tmp_path / "archive" / page).read_text(encoding="utf-8") == (reference / page).read_text(encoding="utf-8"), page
 
 
 def test_a_renamed_copy_is_not_ingested_again(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
@@ -98,7 +108,7 @@ def test_config_errors_exit_2_with_one_line_per_problem(write_config: Callable[.
     result = digest_cli("run", check_code=2)
     assert result.stderr.splitlines() == [
         f"error: {path}: email.port: expected an integer, got a string 'x'",
-        f"error: {path}: email.bogus: unknown key (known keys here: connections, enabled, from, host, max_attempts, max_per_topic, password_env, port, rate_limit, recipients, security, send_empty, timeout, unsubscribe, username)",
+        f"error: {path}: email.bogus: unknown key (known keys here: claim_seconds, connections, enabled, from, host, max_attempts, max_per_topic, password_env, port, rate_limit, recipients, security, send_empty, sent_by, timeout, unsubscribe, username)",
     ]
     assert "Traceback" not in result.stderr
 

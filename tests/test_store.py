@@ -17,10 +17,11 @@ import pytest
 from digest.errors import LockedError, StoreError
 from digest.models import Digest, DigestCounts, Paper, TopicGroup
 from digest.store import (
-    CATEGORIES_VERSION, LLM_VERSION, MIGRATIONS, ROLLUPS_VERSION, SUBSCRIBERS_VERSION, SeenStore, filed_papers_query,
+    CATEGORIES_VERSION, CLAIMS_VERSION, LLM_VERSION, MIGRATIONS, ROLLUPS_VERSION, SUBSCRIBERS_VERSION, SeenStore,
+    filed_papers_query,
 )
+from tests.conftest import FIXTURES, StoreBackend
 from tests.test_subscribers import undo_rollups
-from tests.conftest import FIXTURES
 
 NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
 
@@ -51,22 +52,23 @@ def test_a_file_that_is_not_sqlite_is_a_store_error(tmp_path: Path) -> None:
         SeenStore.open(path)
 
 
-def test_diff_then_commit_marks_papers_seen(tmp_path: Path) -> None:
+def test_diff_then_commit_marks_papers_seen(backend: StoreBackend) -> None:
     papers = [Paper(title="One"), Paper(title="Two", arxiv_id="2401.00002")]
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+    with backend.open() as store:
+        assert store.schema_version == len(MIGRATIONS)
         diff = store.diff(papers)
         assert diff.new == tuple(papers) and diff.seen == ()
         digest_id = store.commit(digest_of(papers), diff, now=NOW)
         assert digest_id is not None
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:  # survives reopening
+    with backend.open() as store:  # survives reopening
         again = store.diff([Paper(title="one"), Paper(title="Renamed", arxiv_id="2401.00002v3"), Paper(title="Three")])
         assert [p.title for p in again.new] == ["Three"]
         assert [s.paper.title for s in again.seen] == ["one", "Renamed"]
 
 
-def test_keys_learned_later_identify_the_paper(tmp_path: Path) -> None:
+def test_keys_learned_later_identify_the_paper(backend: StoreBackend) -> None:
     """A paper first seen by title, then with an arXiv id, then by that id alone, is one paper."""
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+    with backend.open() as store:
         first = [Paper(title="Old Title Wording")]
         store.commit(digest_of(first), store.diff(first), now=NOW)
         with_id = [Paper(title="Old Title Wording", arxiv_id="2403.00003")]
@@ -77,12 +79,12 @@ def test_keys_learned_later_identify_the_paper(tmp_path: Path) -> None:
         assert by_id_only.new == ()
 
 
-def test_commit_is_all_or_nothing(tmp_path: Path) -> None:
+def test_commit_is_all_or_nothing(backend: StoreBackend) -> None:
     papers = [Paper(title="One"), Paper(title="Two")]
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+    with backend.open() as store:
         diff = store.diff(papers)
         broken = digest_of(papers)
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(backend.integrity_error):
             # The same channel twice violates the outbox's unique key after the papers went in.
             store.commit(broken, diff, channels=[("archive", ""), ("archive", "")], now=NOW)
         assert store.diff(papers).new == tuple(papers)
@@ -90,15 +92,15 @@ def test_commit_is_all_or_nothing(tmp_path: Path) -> None:
         assert store.digests() == []
 
 
-def test_ingested_files_are_remembered_by_hash(tmp_path: Path) -> None:
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+def test_ingested_files_are_remembered_by_hash(backend: StoreBackend) -> None:
+    with backend.open() as store:
         store.commit(None, store.diff([]), ingested=[("abc", "inbox", "a.txt", 3)], now=NOW)
         assert store.ingested_hashes({"abc", "def"}) == {"abc"}
 
 
-def test_outbox_rows_move_from_pending_to_sent(tmp_path: Path) -> None:
+def test_outbox_rows_move_from_pending_to_sent(backend: StoreBackend) -> None:
     papers = [Paper(title="One")]
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+    with backend.open() as store:
         digest_id = store.commit(digest_of(papers), store.diff(papers), channels=[("archive", ""), ("email", "a@b.org")], now=NOW)
         pending = store.pending_deliveries()
         assert [(d.channel, d.recipient) for d in pending] == [("archive", ""), ("email", "a@b.org")]
@@ -119,29 +121,47 @@ def test_diff_uses_the_key_index_not_a_scan(tmp_path: Path) -> None:
         assert "SEARCH" in plan and "SCAN" not in plan
 
 
-def _hold_lock(path: str, ready: "multiprocessing.synchronize.Event", release: "multiprocessing.synchronize.Event") -> None:
-    with SeenStore.open(Path(path)) as store, store.lock():
+def _hold_lock(backend: StoreBackend, ready: "multiprocessing.synchronize.Event", release: "multiprocessing.synchronize.Event") -> None:
+    with backend.open() as store, store.lock():
         ready.set()
         release.wait(30)
 
 
-def test_a_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite3"
+def test_a_second_process_cannot_take_the_lock(backend: StoreBackend) -> None:
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
+    holder = ctx.Process(target=_hold_lock, args=(backend, ready, release))
     holder.start()
     try:
         assert ready.wait(30)
-        with SeenStore.open(path) as store:
-            with pytest.raises(LockedError, match=r"another digest cycle is running on this store \(pid \d+\)"):
+        with backend.open() as store:
+            with pytest.raises(LockedError, match=rf"another digest cycle is running on this store \(pid {holder.pid}\b"):
                 with store.lock():
                     pass
     finally:
         release.set()
         holder.join(30)
-    with SeenStore.open(path) as store, store.lock():  # free again once the holder is gone
+    with backend.open() as store, store.lock():  # free again once the holder is gone
         pass
+
+
+def test_a_killed_holder_leaves_the_lock_free(backend: StoreBackend) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(backend, ready, release))
+    holder.start()
+    assert ready.wait(30)
+    holder.kill()  # no cleanup: the kernel closes its file, the server sees its connection end
+    holder.join(30)
+    for _ in range(50):  # (the server notices the closed connection within moments)
+        try:
+            with backend.open() as store, store.lock():
+                return
+        except LockedError:
+            import time
+
+            time.sleep(0.1)
+    raise AssertionError("the lock of a killed process was never released")
 
 
 def test_readonly_open_never_creates_the_file(tmp_path: Path) -> None:
@@ -157,9 +177,9 @@ def two_topic_digest(day: dt.date, serial: int) -> Digest:
     return Digest(day, groups, DigestCounts(5, 5, 0, 0))
 
 
-def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite3"
-    with SeenStore.open(path) as store:
+def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(backend: StoreBackend) -> None:
+    path = backend.path
+    with backend.open() as store:
         for n, day in enumerate((dt.date(2025, 3, 14), dt.date(2025, 3, 15), dt.date(2025, 4, 1))):
             digest = two_topic_digest(day, n)
             store.commit(digest, store.diff(digest.papers), now=NOW)
@@ -171,8 +191,15 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         months = [("audio", "2025-03", 4), ("audio", "2025-04", 2), ("inference", "2025-03", 6), ("inference", "2025-04", 3)]
         assert store.topic_month_counts() == months
         assert store.archive_day_count() == 3
-        undo_rollups(store)
-        store.db.execute("DROP TABLE llm_summaries")  # the store as version 1 left it
+        if backend.name == "postgresql":  # (what follows makes an SQLite file as version 1 left it)
+            digest = two_topic_digest(dt.date(2025, 4, 2), 3)
+            store.commit(digest, store.diff(digest.papers), now=NOW)
+            assert store.topic_month_counts() == [("audio", "2025-03", 4), ("audio", "2025-04", 4), ("inference", "2025-03", 6), ("inference", "2025-04", 6)]
+            assert store.newest_filed_dates(2) == [dt.date(2025, 4, 2), dt.date(2025, 4, 1)]
+            assert store.newest_filed_dates(5, before=dt.date(2025, 4, 1)) == [dt.date(2025, 3, 15), dt.date(2025, 3, 14)]
+            return
+        undo_rollups(store)  # the store as version 1 left it
+        store.db.execute("DROP TABLE llm_summaries")
         store.db.execute("DROP TABLE subscriber_events")
         store.db.execute("DROP TABLE subscribers")
         store.db.execute("DROP TABLE topic_month_counts")
@@ -180,6 +207,8 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         store.db.execute("DROP INDEX digest_papers_by_rank")
         store.db.execute("CREATE INDEX digest_papers_by_topic ON digest_papers(topic, digest_id)")
         store.db.execute("ALTER TABLE papers DROP COLUMN categories")
+        store.db.execute("ALTER TABLE deliveries DROP COLUMN claimed_by")
+        store.db.execute("ALTER TABLE deliveries DROP COLUMN claimed_until")
         store.db.execute("PRAGMA user_version = 1")
     with SeenStore.open(path, readonly=True) as store:  # read-only never migrates: the paper rows are counted
         assert store.schema_version == 1
@@ -188,7 +217,7 @@ def test_commit_keeps_the_per_topic_counts_and_a_version_1_store_is_backfilled(t
         assert store.archive_day_count() == 3
         assert store.filed_counts(since=dt.date(2025, 3, 15)) == [c for c in counts if c[1] > 1]
     with SeenStore.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == ROLLUPS_VERSION == LLM_VERSION + 1
+        assert store.schema_version == len(MIGRATIONS) == CLAIMS_VERSION == ROLLUPS_VERSION + 1 == LLM_VERSION + 2
         assert store.filed_counts() == counts
         assert store.topic_month_counts() == months
         digest = two_topic_digest(dt.date(2025, 4, 2), 3)  # the per-month counts follow each commit
@@ -203,14 +232,14 @@ def query_plan(store: SeenStore, sql: str, params: list[object]) -> list[str]:
     return [row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
 
 
-def test_the_archive_queries_read_through_indexes(tmp_path: Path) -> None:
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+def test_the_archive_queries_read_through_indexes(backend: StoreBackend) -> None:
+    with backend.open() as store:
         for n in range(30):
             digest = two_topic_digest(dt.date(2025, 3, 1) + dt.timedelta(days=n), n)
             store.commit(digest, store.diff(digest.papers), now=NOW)
         store.db.execute("ANALYZE")
         month = [r.id for r in store.digests(newest_first=False)[10:20]]
-        for topic, ids in (("audio", month), (None, month)):
+        for topic, ids in (("audio", month), (None, month)) if backend.name == "sqlite" else ():  # (SQLite's plans)
             plan = query_plan(store, *filed_papers_query(topic=topic, digest_ids=ids))
             # every table is searched through an index or its key: none is scanned whole
             assert not [step for step in plan if step.startswith("SCAN") and "USING" not in step], plan
@@ -219,14 +248,14 @@ def test_the_archive_queries_read_through_indexes(tmp_path: Path) -> None:
         assert [(r.digest_id, r.rank) for r in rows] == [(i, rank) for i in reversed(month) for rank in (3, 4)]
 
 
-def test_filed_papers_per_topic_keeps_the_first_n_of_each_topic_by_rank(tmp_path: Path) -> None:
+def test_filed_papers_per_topic_keeps_the_first_n_of_each_topic_by_rank(backend: StoreBackend) -> None:
     papers = [Paper(title=f"Paper {i}") for i in range(7)]
     digest = Digest(
         dt.date(2025, 3, 14),
         (TopicGroup("a", "A", tuple(papers[:5])), TopicGroup("b", "B", tuple(papers[5:]))),
         DigestCounts(7, 7, 0, 0),
     )
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+    with backend.open() as store:
         digest_id = store.commit(digest, store.diff(papers), now=NOW)
         assert digest_id is not None
         every = store.filed_papers(digest_ids=[digest_id])
@@ -235,8 +264,8 @@ def test_filed_papers_per_topic_keeps_the_first_n_of_each_topic_by_rank(tmp_path
     assert [f for f in every if (f.topic, f.title) in {(g.topic, g.title) for g in first}] == first
 
 
-def test_the_first_n_of_a_topic_come_through_the_rank_index_as_an_older_store_numbers_them(tmp_path: Path) -> None:
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+def test_the_first_n_of_a_topic_come_through_the_rank_index_as_an_older_store_numbers_them(backend: StoreBackend) -> None:
+    with backend.open() as store:
         for n in range(5):
             digest = two_topic_digest(dt.date(2025, 3, 1) + dt.timedelta(days=n), n)
             store.commit(digest, store.diff(digest.papers), now=NOW)
@@ -246,6 +275,8 @@ def test_the_first_n_of_a_topic_come_through_the_rank_index_as_an_older_store_nu
                 ranked = store.db.execute(*filed_papers_query(topic=topic, digest_ids=ids, per_topic=n)).fetchall()
                 window = store.db.execute(*filed_papers_query(topic=topic, digest_ids=ids, per_topic=n, ranked=False)).fetchall()
                 assert [tuple(r) for r in ranked] == [tuple(r) for r in window] and ranked
+            if backend.name != "sqlite":  # (SQLite's plan)
+                continue
             plan = query_plan(store, *filed_papers_query(topic=topic, digest_ids=ids, per_topic=2))
             assert not [step for step in plan if step.startswith("SCAN") and "USING" not in step], plan
             assert any(step.startswith("SEARCH dp USING") and "rank<?" in step for step in plan), plan  # N rows, not the day
@@ -274,8 +305,8 @@ def test_a_schema_4_store_upgrades_to_categories_and_subscribers_keeping_everyth
     store_from_dump(path)
     before = table_rows(path)
     assert len(before["papers"]) == 7 and len(before["deliveries"]) == 4
-    with SeenStore.open(path) as store:  # migration 5 (categories), 6 (subscribers), 7 (llm_summaries), then 8 (weekly roll-ups)
-        assert store.schema_version == len(MIGRATIONS) == ROLLUPS_VERSION == LLM_VERSION + 1 == SUBSCRIBERS_VERSION + 2 == CATEGORIES_VERSION + 3
+    with SeenStore.open(path) as store:  # migrations 5 (categories), 6 (subscribers), 7 (llm_summaries), 8 (weekly roll-ups), 9 (outbox claims)
+        assert store.schema_version == len(MIGRATIONS) == CLAIMS_VERSION == ROLLUPS_VERSION + 1 == LLM_VERSION + 2 == SUBSCRIBERS_VERSION + 3 == CATEGORIES_VERSION + 4
     after = table_rows(path)
     assert after.keys() == before.keys() | {"subscribers", "subscriber_events", "llm_summaries", "rollups"}
     assert after.pop("subscribers") == after.pop("subscriber_events") == after.pop("llm_summaries") == after.pop("rollups") == []
@@ -283,9 +314,9 @@ def test_a_schema_4_store_upgrades_to_categories_and_subscribers_keeping_everyth
         if table == "papers":  # each paper row as it was, with no categories after it
             assert [row[:-1] for row in after[table]] == rows
             assert {row[-1] for row in after[table]} == {"[]"}
-        elif table == "deliveries":  # each outbox row as it was, with no week after it
-            assert [row[:-2] for row in after[table]] == rows
-            assert {row[-2:] for row in after[table]} == {(None, None)}
+        elif table == "deliveries":  # each outbox row as it was, with no week after it, claimed by nobody
+            assert [row[:-4] for row in after[table]] == rows
+            assert {row[-4:] for row in after[table]} == {(None, None, None, None)}
         else:
             assert after[table] == rows, table
     new = Paper(title="A Paper Listed With Categories", arxiv_id="2503.01234", categories=("hep-ph", "hep-ex", "cs.LG"))
@@ -304,9 +335,9 @@ def test_a_schema_4_store_upgrades_to_categories_and_subscribers_keeping_everyth
         assert back.categories == ("hep-ph", "hep-ex", "cs.LG")
 
 
-def test_categories_are_stored_as_a_json_list_primary_first(tmp_path: Path) -> None:
+def test_categories_are_stored_as_a_json_list_primary_first(backend: StoreBackend) -> None:
     papers = [Paper(title="Tagged", arxiv_id="2503.00001", categories=("math.OC", "cs.LG")), Paper(title="Untagged")]
-    with SeenStore.open(tmp_path / "s.sqlite3") as store:
+    with backend.open() as store:
         store.commit(digest_of(papers), store.diff(papers), now=NOW)
         rows = store.db.execute("SELECT title, categories FROM papers ORDER BY id").fetchall()
     assert [tuple(r) for r in rows] == [("Tagged", '["math.OC", "cs.LG"]'), ("Untagged", "[]")]
@@ -318,6 +349,7 @@ COMMANDS = {  # every command that opens the store, with the arguments it needs 
     "run": [], "preview": [], "status": [], "site": [], "schedule": [], "backup": ["copy.sqlite3"],
     "subscribers list": [], "subscribers export": [], "subscribers add": ["new@example.org"],
     "subscribers remove": ["reader@example.org"], "subscribers bounce": ["reader@example.org", "--reason", "550 no such user"],
+    "store migrate": ["--to", "postgresql://digest@/never-reached?host=/nonexistent"],  # (the SQLite store is opened first)
 }
 READERS = {"preview", "status", "site", "backup", "subscribers list", "subscribers export"}  # a read-only file serves them
 

@@ -8,7 +8,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from digest.errors import ConfigError
 from digest.pipeline import run_cycle
 from digest.store import MIGRATIONS, SUBSCRIBERS_VERSION, SeenStore
 from digest.subscribers import Preferences, SubscriberError, Subscribers
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, StoreBackend
 from tests.httpserver import TestServer
 from tests.smtp_sink import Sink, smtp_server
 from tests.test_email import arxiv_config, email_rows, text_titles
@@ -31,8 +31,10 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def subs(tmp_path: Path) -> Subscribers:
-    return Subscribers(SeenStore.open(tmp_path / "s.sqlite3"))
+def subs(backend: StoreBackend) -> Iterator[Subscribers]:
+    """The subscribers of a new store, on each engine."""
+    with backend.open() as store:
+        yield Subscribers(store)
 
 
 # -- the queries ---------------------------------------------------------------------------------
@@ -121,23 +123,27 @@ def undo_rollups(store: SeenStore) -> None:
 def test_the_migration_adds_subscribers_to_an_existing_store(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with SeenStore.open(path) as store:
-        store.db.execute("DROP TABLE llm_summaries")  # (migrations 7 and 8, after this one)
+        store.db.execute("DROP TABLE llm_summaries")  # (migrations 7 to 9, after this one)
         store.db.execute("DROP TABLE subscriber_events")
         store.db.execute("DROP TABLE subscribers")
+        store.db.execute("ALTER TABLE deliveries DROP COLUMN claimed_by")  # (schema 9)
+        store.db.execute("ALTER TABLE deliveries DROP COLUMN claimed_until")
         undo_rollups(store)
         store.db.execute(f"PRAGMA user_version = {SUBSCRIBERS_VERSION - 1}")  # the store as schema 5 left it
     with SeenStore.open(path, readonly=True) as store:  # read-only: not migrated, reads as no subscribers
         assert Subscribers(store).counts()["active"] == 0 and Subscribers(store).mailed() == {}
     with SeenStore.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) >= SUBSCRIBERS_VERSION
+        assert store.schema_version == len(MIGRATIONS) > SUBSCRIBERS_VERSION
         Subscribers(store).add("a@example.org", now=NOW, source="cli")
 
 
 # -- the command line ----------------------------------------------------------------------------
 
 
-def test_add_import_list_export_and_remove_through_the_cli(write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path) -> None:
-    write_config()
+def test_add_import_list_export_and_remove_through_the_cli(
+    write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path, backend: StoreBackend
+) -> None:
+    write_config(backend.toml)
     digest_cli("subscribers", "add", "one@example.org", "--topic", "audio", "--topic", "vision", check_code=0)
     (tmp_path / "in.csv").write_text(
         "address,topics,cadence,weekday\ntwo@example.org,inference,,\nthree@example.org,,daily,\none@example.org,,,\n",

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from digest.identity import paper_keys
 from digest.sources.text import visible
-from tests.conftest import run_digest
+from tests.conftest import StoreBackend, run_digest
 from tests.httpserver import Reply, TestServer
 from tests.smtp_sink import Sink, smtp_server
 
@@ -31,6 +31,7 @@ def test_bidi_controls_and_invisible_characters_are_removed_and_identity_keys_do
     assert paper_keys(arxiv_id=None, doi=None, title=title) == paper_keys(arxiv_id=None, doi=None, title=visible(title))
     family, persian = "family \U0001f468\u200d\U0001f469\u200d\U0001f467", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
     assert visible(family) == family and visible(persian) == persian  # joiners that shape emoji and words stay
+    assert visible("A NUL\x00 title") == visible("A NUL\x00 title \u00e9")[:-2] == "A NUL title"  # (PostgreSQL's text cannot hold one)
     assert visible("a\u200db\u200c c") == "ab c"
 
 
@@ -68,7 +69,7 @@ LAUGHS = b"""<?xml version="1.0"?>
 
 
 def test_hostile_entries_through_a_whole_run_are_data_in_every_output(
-    write_config: Callable[..., Path], http_server: TestServer, tmp_path: Path
+    write_config: Callable[..., Path], http_server: TestServer, tmp_path: Path, backend: StoreBackend
 ) -> None:
     feed = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
             "<channel><title>hostile</title>" + "".join(rss_item(*item) for item in HOSTILE) + "</channel></rss>")
@@ -81,7 +82,8 @@ def test_hostile_entries_through_a_whole_run_are_data_in_every_output(
             f'[[sources]]\nname = "laughs"\nkind = "feed"\nurl = "{laughs}"\n\n'
             '[archive]\nsite_url = "https://papers.example.org"\n\n'
             f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-            'from = "Paper digest <digest@example.org>"\n\n[[email.recipients]]\naddress = "reader@example.org"\n',
+            'from = "Paper digest <digest@example.org>"\n\n[[email.recipients]]\naddress = "reader@example.org"\n\n'
+            + backend.toml,
             inbox=False,
         )
         result = run_digest(tmp_path, "run", "--date", "2025-03-14", "--json")

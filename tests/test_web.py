@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from digest.tokens import Signer
-from tests.conftest import FIXTURES, run_digest
+from tests.conftest import FIXTURES, StoreBackend, run_digest
 from tests.smtp_sink import Sink, free_port, smtp_server
 
 SECRET = "web-test-secret-0123456789abcdef"
@@ -78,7 +78,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start ``digest serve`` with extra config (a [serve] table's keys); stopped after the test."""
     sinks: list[tuple[object, Served]] = []
 
-    def make(serve_keys: str = "", recipients: str = "") -> Served:
+    def make(serve_keys: str = "", recipients: str = "", store: str = "") -> Served:
         sink = Sink()
         smtp = smtp_server(sink)
         smtp_port = smtp.__enter__()
@@ -89,7 +89,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
             f'[archive]\nsite_url = "http://127.0.0.1:{port}"\ntitle = "Lab papers"\n\n'
             f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
             'from = "Lab papers <papers@example.org>"\n\n'
-            f"{recipients}\n[serve]\n{serve_keys}\n",
+            f"{recipients}\n[serve]\n{serve_keys}\n\n{store}",
             encoding="utf-8",
         )
         served = Served(f"http://127.0.0.1:{port}", sink, tmp_path, tmp_path / "digest.toml", start(tmp_path, port))
@@ -123,10 +123,11 @@ def plain(msg: EmailMessage) -> str:
     return str(part.get_content())
 
 
-def test_the_life_of_a_subscriber(serve: Callable[..., Served]) -> None:
+def test_the_life_of_a_subscriber(serve: Callable[..., Served], backend: StoreBackend) -> None:
     """subscribe -> confirmation mail -> confirm -> digest with working links -> one-click -> nothing more;
-    replayed and forged tokens change nothing."""
-    served = serve(recipients='[[email.recipients]]\naddress = "fixed@example.org"\n')
+    replayed and forged tokens change nothing.  On PostgreSQL too: what the web process commits,
+    the run (another process) sees."""
+    served = serve(recipients='[[email.recipients]]\naddress = "fixed@example.org"\n', store=backend.toml)
     base = served.base
     with httpx.Client() as client:
         csrf = form_csrf(client, base)

@@ -843,7 +843,7 @@ class EmailChannel:
         settings, store, now = context.config, context.store, context.now
         email = settings.email
         if not email.enabled:
-            left = len(store.pending_deliveries(self.name))
+            left = store.pending_count(self.name)
             return ChannelResult({"sent": 0, "failed": 0, "pending": left})
         found = self.readers(settings, store)
         signer = load_signer(settings, required=any(r.subscriber is not None for r in found.values()))
@@ -895,7 +895,7 @@ class EmailChannel:
         senders.run(jobs(), settle)
         self.connections = senders.connections
         Subscribers(store).delivered(recovered, now=now)
-        left = len(store.pending_deliveries(self.name))
+        left = store.pending_count(self.name)
         return ChannelResult({"sent": sent, "failed": failed, "pending": left}, failed=bool(failed or left))
 
     def readers(self, config: Config, store: SeenStore) -> dict[str, Reader]:

@@ -39,9 +39,9 @@ _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "
 
 # Bidi controls (ALM, LRM, RLM, LRE/RLE/PDF/LRO/RLO, LRI/RLI/FSI/PDI), zero-width and invisible
 # characters (ZWSP, word joiner and invisible operators, BOM, Mongolian vowel separator, soft
-# hyphen, combining grapheme joiner, Hangul fillers) and the tag characters of "ASCII smuggling".
+# hyphen, combining grapheme joiner, Hangul fillers), the tag characters of "ASCII smuggling", and NUL.
 _INVISIBLE = re.compile(
-    "[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b\u2060-\u2064\ufeff\u180e\u00ad\u034f"
+    "[\x00\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b\u2060-\u2064\ufeff\u180e\u00ad\u034f"
     "\u115f\u1160\u3164\uffa0\U000e0000-\U000e007f]"
     # ZWNJ and ZWJ shape emoji sequences and some scripts: kept only between two such characters
     "|[\u200c\u200d](?![^\x00-\x7f\\s])|(?<![^\x00-\x7f\\s])[\u200c\u200d]"
@@ -49,9 +49,12 @@ _INVISIBLE = re.compile(
 
 
 def visible(text: str) -> str:
-    """``text`` without bidi controls and invisible characters (ZWJ/ZWNJ kept inside emoji and words of other scripts)."""
+    """``text`` without bidi controls and invisible characters (ZWJ/ZWNJ kept inside emoji and words of other scripts).
+
+    NUL goes too: no output shows it, and PostgreSQL's text cannot hold it.
+    """
     if text.isascii():
-        return text
+        return text.replace("\x00", "") if "\x00" in text else text
     return _INVISIBLE.sub("", text)
 
 

@@ -1,0 +1,127 @@
+"""``digest send --workers N`` (digest/send.py): workers sharing the email outbox through claims,
+through the real CLI, against the real aiosmtpd sink on 127.0.0.1, on both engines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from digest.faults import CRASH_EXIT
+from digest.models import Digest, DigestCounts, Paper, TopicGroup
+from tests.conftest import StoreBackend, run_digest
+from tests.smtp_sink import Sink, smtp_server
+
+NOW = dt.datetime(2025, 3, 14, 7, 0, tzinfo=dt.timezone.utc)
+READERS = [f"reader{i:02d}@example.org" for i in range(40)]
+LEASE = 3  # [email] claim_seconds: how long a killed worker's rows wait
+
+
+def queued(backend: StoreBackend, folder: Path, port: int) -> None:
+    """A config mailing READERS through the sink on ``port``, and a committed digest with one
+    pending email row per reader (no run: only the outbox is there to send)."""
+    listed = "".join(f'[[email.recipients]]\naddress = "{a}"\n\n' for a in READERS)
+    (folder / "digest.toml").write_text(
+        f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        f'from = "Paper digest <digest@example.org>"\nclaim_seconds = {LEASE}\n\n{listed}{backend.toml}',
+        encoding="utf-8",
+    )
+    papers = tuple(Paper(title=f"Sharing an Outbox, Part {i}", abstract="Workers claim rows.", arxiv_id=f"2503.0{i:04d}") for i in range(3))
+    digest = Digest(NOW.date(), (TopicGroup("inference", "Inference & serving", papers),), DigestCounts(3, 3, 0, 0))
+    with backend.open() as store:
+        store.commit(digest, store.diff(papers), channels=[("email", a) for a in READERS], now=NOW)
+
+
+def outbox(backend: StoreBackend) -> Counter[str]:
+    with backend.open(readonly=True) as store:
+        return Counter(d.state for d in store.deliveries(1))
+
+
+def test_four_workers_send_each_message_once(backend: StoreBackend, tmp_path: Path) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        result = run_digest(tmp_path, "send", "--workers", "4", "--batch", "3", "--json", check_code=0)
+    assert json.loads(result.stdout) == {"workers": 4, "sent": 40, "failed": 0, "pending": 0, "errors": []}
+    assert sorted(sink.by_recipient()) == READERS and all(len(m) == 1 for m in sink.by_recipient().values())
+    assert outbox(backend) == {"sent": 40}
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(postgresql_url: str, tmp_path: Path) -> None:
+    """Four workers on PostgreSQL: the first is killed (DIGEST_FAULT crash point) after its first
+    message of a batch of five was sent and marked; the three others send the rest, and the four
+    rows it still held once its claim expires."""
+    backend = StoreBackend("postgresql", tmp_path / "unused", postgresql_url)
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        killed = subprocess.run(
+            [sys.executable, "-m", "digest", "send", "--batch", "5"], cwd=tmp_path, capture_output=True, text=True,
+            env={**env, "DIGEST_FAULT": "crash:email-marked"}, timeout=120,
+        )
+        assert killed.returncode == CRASH_EXIT, killed.stderr
+        assert len(sink.messages) == 1 and outbox(backend) == {"sent": 1, "pending": 39}
+        with backend.open(readonly=True) as store:
+            held = store.db.execute("SELECT COUNT(*) FROM deliveries WHERE claimed_by IS NOT NULL AND state = 'pending'").fetchone()[0]
+        assert held == 4  # the rest of its batch, claimed by a process that is gone
+        started = time.monotonic()
+        result = run_digest(tmp_path, "send", "--workers", "3", "--batch", "5", "--json", check_code=0)
+        waited = time.monotonic() - started
+    assert json.loads(result.stdout) == {"workers": 3, "sent": 39, "failed": 0, "pending": 0, "errors": []}
+    assert Counter(len(m) for m in sink.by_recipient().values()) == {1: 40}  # zero duplicates, zero lost
+    assert sorted(sink.by_recipient()) == READERS
+    assert outbox(backend) == {"sent": 40}
+    assert waited >= LEASE - 1  # the killed worker's rows were sent once its claim had expired, not before
+
+
+def test_a_run_leaves_the_rows_a_sender_holds_and_takes_back_its_own(backend: StoreBackend, tmp_path: Path) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        with backend.open() as store:  # a sender on another host holds ten rows (its claim runs long); a killed run held ten more
+            held = store.claim_deliveries("email", worker="other-host:1", now=NOW, lease=dt.timedelta(days=36500), limit=10)
+            store.claim_deliveries("email", worker="run", now=NOW, lease=dt.timedelta(days=36500), limit=10)
+        (tmp_path / "inbox").mkdir()
+        with (tmp_path / "digest.toml").open("a", encoding="utf-8") as config:
+            config.write('\n[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n')
+        result = run_digest(tmp_path, "run", "--date", "2025-03-15", "--json")
+    assert json.loads(result.stdout)["deliveries"]["email"] == {"sent": 30, "failed": 0, "pending": 10}
+    assert sorted(sink.by_recipient()) == sorted(set(READERS) - {d.recipient for d in held})
+    assert outbox(backend) == {"sent": 30, "pending": 10}
+
+
+def test_send_with_email_disabled_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text("", encoding="utf-8")
+    result = run_digest(tmp_path, "send", check_code=2)
+    assert result.stderr.splitlines() == ["error: nothing to send: [email] enabled is false", "hint: set [email] enabled = true"]
+
+
+@pytest.mark.parametrize("value", ["0", "0.5"])
+def test_claim_seconds_is_at_least_one(value: str, tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text(f"[email]\nclaim_seconds = {value}\n", encoding="utf-8")
+    result = run_digest(tmp_path, "send", check_code=2)
+    assert result.stderr.splitlines() == [f"error: {tmp_path / 'digest.toml'}: email.claim_seconds: must be at least 1 second"]
+
+
+def test_with_sent_by_workers_a_run_queues_and_digest_send_delivers(backend: StoreBackend, tmp_path: Path, fixtures_dir: Path) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)  # yesterday's digest, still queued
+        (tmp_path / "inbox").mkdir()
+        (tmp_path / "inbox" / "listing.txt").write_text((fixtures_dir / "email" / "listing.txt").read_text(encoding="utf-8"), encoding="utf-8")
+        config = (tmp_path / "digest.toml").read_text(encoding="utf-8").replace("[email]\n", '[email]\nsent_by = "workers"\n', 1)
+        (tmp_path / "digest.toml").write_text(config + '\n[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n', encoding="utf-8")
+        run = json.loads(run_digest(tmp_path, "run", "--date", "2025-03-15", "--json", check_code=0).stdout)
+        assert run["new"] > 0 and run["deliveries"]["email"] == {"sent": 0, "failed": 0, "pending": 80, "sent_by": "workers"}
+        assert sink.messages == []
+        sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--batch", "7", "--json", check_code=0).stdout)
+    assert sent == {"workers": 2, "sent": 80, "failed": 0, "pending": 0, "errors": []}
+    assert Counter(len(m) for m in sink.by_recipient().values()) == {2: 40}  # both digests, once each
