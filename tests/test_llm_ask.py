@@ -1,0 +1,43 @@
+"""Sending batches under the run's deadline (digest/llm/ask.py)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from digest.config import LlmConfig
+from digest.llm.ask import ask
+from digest.llm.prompt import Item
+
+
+def test_a_name_lookup_that_hangs_does_not_hold_the_run_past_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resolver that never answers (a dead DNS server) is abandoned at the deadline like a hung
+    server: ``ask`` returns while the lookup is still pending, not once it gives up.  (The
+    system's resolver cannot be pointed at a silent server from a test, so ``getaddrinfo`` for
+    one reserved name waits on an event the test sets only after ``ask`` has returned.)"""
+    release = threading.Event()
+    lookups: list[str] = []
+    finished: list[str] = []
+    real = socket.getaddrinfo
+
+    def silent_resolver(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in (b"llm.invalid", "llm.invalid"):
+            lookups.append("started")
+            release.wait(20)
+            finished.append("gave up")
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", silent_resolver)
+    settings = LlmConfig(enabled=True, base_url="http://llm.invalid/v1", model="m", timeout=0.5)
+    try:
+        asked = ask(settings, None, [[Item("1.1", "Four-Bit Weights", "We quantize.")]], None, seconds=0.5)
+        still_looking_up = not finished
+    finally:
+        release.set()
+    assert lookups == ["started"]
+    assert still_looking_up, "ask waited for the name lookup past its deadline"
+    assert asked.answers == {} and asked.failed == {0: "timed out"}
