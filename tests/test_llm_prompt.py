@@ -93,3 +93,12 @@ def test_the_schema_checker_covers_what_the_schema_uses() -> None:
     assert schema_error({"summary": "x"}, item) == "$: missing 'id'"
     assert schema_error({"id": "1", "summary": "x" * 401}, item) == "$.summary: longer than 400 characters"
     assert schema_error({"id": "1", "why": "x"}, item) == "$: unexpected 'why'"
+
+
+def test_a_summary_shows_what_it_says_no_bidi_controls_or_invisible_characters() -> None:
+    """Like feed text (digest.sources.text.visible): a right-to-left override or a zero-width
+    character in the model's words would make the digest show something else than it says."""
+    assert clean_summary("Runs \u202eexe.png\u202c on a GPU.") == "Runs exe.png on a GPU."
+    assert clean_summary("Zero\u200bwidth\u2066 and\ufeff tags\U000e0041.") == "Zerowidth and tags."
+    content = json.dumps({"papers": [{"id": "1.1", "summary": "Shows \u2067evil\u2069 text."}]})
+    assert parse_answer(content, ITEMS, CODES)["1.1"].summary == "Shows evil text."

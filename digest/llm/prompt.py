@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from digest.sources.text import visible
 from digest.topics.taxonomy import OTHER_CODE, Taxonomy
 
 #: Bumped whenever the instructions change what a summary is; stored with each summary.
@@ -166,11 +167,12 @@ def parse_answer(content: str, items: Sequence[Item], codes: Sequence[str]) -> d
 
 
 def clean_summary(text: object) -> str | None:
-    """A summary as digest shows it: one line of plain text of at most ``MAX_WORDS`` words; None
-    for anything else (missing, empty, too long)."""
+    """A summary as digest shows it: one line of plain text of at most ``MAX_WORDS`` words, without
+    bidi controls or invisible characters (as feed text, :func:`digest.sources.text.visible`);
+    None for anything else (missing, empty, too long)."""
     if not isinstance(text, str):
         return None
-    words = _CONTROL.sub(" ", text).split()
+    words = visible(_CONTROL.sub(" ", text)).split()
     if not words or len(words) > MAX_WORDS:
         return None
     return " ".join(words)
