@@ -41,3 +41,12 @@ def test_a_name_lookup_that_hangs_does_not_hold_the_run_past_the_deadline(monkey
     assert lookups == ["started"]
     assert still_looking_up, "ask waited for the name lookup past its deadline"
     assert asked.answers == {} and asked.failed == {0: "timed out"}
+
+
+def test_an_unexpected_error_in_a_request_is_that_batch_s_failure_and_said() -> None:
+    """An error no category foresees (here the connection layer's OverflowError for a port out
+    of range) costs its batch, named in the warning, not a traceback on stderr and a warning
+    that blames the answers."""
+    settings = LlmConfig(enabled=True, base_url="http://127.0.0.1:99999/v1", model="m", timeout=5)
+    asked = ask(settings, None, [[Item("1.1", "Four-Bit Weights", "We quantize.")]], None, seconds=5)
+    assert asked.answers == {} and asked.failed == {0: "unexpected error (OverflowError)"}

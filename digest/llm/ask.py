@@ -132,7 +132,10 @@ async def _ask_all(
 
         async def one(index: int, batch: Sequence[Item]) -> None:
             async with gate:
-                why = await _ask_one(client, state, batch, taxonomy, codes, summaries)
+                try:
+                    why = await _ask_one(client, state, batch, taxonomy, codes, summaries)
+                except Exception as exc:  # noqa: BLE001 - no category foresaw it: this batch's failure, named
+                    why = f"unexpected error ({_innermost(exc).__name__})"
             if why is not None:
                 state.failed[index] = why
 
@@ -145,6 +148,13 @@ async def _ask_all(
             if task in pending and index not in state.failed:
                 state.failed[index] = "timed out"
     return Asked(state.answers, state.requests, state.failed)
+
+
+def _innermost(exc: BaseException) -> type[BaseException]:
+    """The type of the error inside the task groups of the connection layer (anyio) that wrap it."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return type(exc)
 
 
 async def _ask_one(
