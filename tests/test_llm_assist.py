@@ -419,3 +419,14 @@ def test_the_email_each_recipient_gets_shows_the_summaries_in_both_parts(
             summary = summary_of(paper.title)
             assert f"[Machine-written summary, scripted-7b] {summary}" in " ".join(text.split())
             assert f"(scripted-7b):</span> {summary}</p>" in html.replace("&amp;", "&")
+
+
+def test_a_key_with_a_non_ascii_character_is_one_warning_that_shows_nothing_of_it(
+    tmp_path: Path, http_server: TestServer, seed_papers: list[Paper], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_LLM_API_KEY", "sk-live-\u00e9xyz")
+    config = setup(tmp_path, seed_papers[:4], llm_section(chat_server(http_server, good())))
+    report = run_cycle(config, now=NOW)
+    assert http_server.requests == [] and summaries(report.digest) == {}
+    assert len(report.warnings) == 1 and "the API key in $DIGEST_LLM_API_KEY is not one word of printable ASCII" in report.warnings[0]
+    assert "\u00e9" not in report.warnings[0] and "xe9" not in report.warnings[0] and "position" not in report.warnings[0]

@@ -24,7 +24,7 @@ from typing import Any
 
 from digest.config import LlmConfig
 from digest.llm.ask import Asked, ask
-from digest.llm.client import api_key
+from digest.llm.client import LlmError, api_key
 from digest.llm.prompt import PROMPT_VERSION, Answer, Item
 from digest.models import Digest, MachineSummary, Paper, Placement
 from digest.store import LlmNote, SeenStore
@@ -164,6 +164,8 @@ def _ask_safely(settings: LlmConfig, environ: dict[str, str], batches: list[list
     exchange: the model's step never breaks a run."""
     try:
         return ask(settings, api_key(settings, environ), batches, taxonomy, seconds=settings.timeout)
+    except LlmError as exc:  # a key that cannot be sent: said without a word of it
+        return Asked({}, 0, {i: exc.reason for i in range(len(batches))})
     except Exception as exc:  # noqa: BLE001 - the offline result stands, said in the warning line
         return Asked({}, 0, {i: f"unexpected error ({type(exc).__name__}: {exc})"[:200] for i in range(len(batches))})
 
