@@ -102,11 +102,14 @@ def assist(
     placements = dict(digest.placements)
     notes = store.llm_notes(k for p in papers for k in p.keys)
     known: dict[str, LlmNote] = {}
+    rekeyed: dict[str, LlmNote] = {}  # notes found under a weaker key than the paper's strongest
     to_ask: list[Paper] = []
     for paper in papers:
-        note = next((notes[k] for k in paper.keys if k in notes), None)
-        if note is not None:
-            known[paper.key] = note
+        found = next((k for k in paper.keys if k in notes), None)
+        if found is not None:
+            known[paper.key] = notes[found]
+            if found != paper.key and ask_model:  # the outputs read it back under the paper's key
+                rekeyed[paper.key] = notes[found]
         elif ask_model:
             to_ask.append(paper)
     over_budget = max(0, len(to_ask) - settings.max_papers_per_run)
@@ -119,8 +122,8 @@ def assist(
         answer = asked.answers.get(item_id)
         if answer is not None and (answer.summary or answer.topic or answer.rejected_topic):
             fresh[key] = LlmNote(answer.summary, answer.topic, settings.model, PROMPT_VERSION)
-    if fresh:
-        store.save_llm_notes(fresh.items(), now=now)
+    if fresh or rekeyed:
+        store.save_llm_notes([*rekeyed.items(), *fresh.items()], now=now)
     moved = opinions = 0
     item_of = {key: item_id for item_id, key in ids.items()}
     for paper in papers:
