@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from digest.config import LlmConfig
-from digest.llm.ask import ask
+from digest.llm.ask import MAX_FAILURES, ask
 from digest.llm.prompt import Item
+from tests.chatserver import chat_server
+from tests.httpserver import Reply, TestServer
 
 
 def test_a_name_lookup_that_hangs_does_not_hold_the_run_past_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,3 +52,14 @@ def test_an_unexpected_error_in_a_request_is_that_batch_s_failure_and_said() -> 
     settings = LlmConfig(enabled=True, base_url="http://127.0.0.1:99999/v1", model="m", timeout=5)
     asked = ask(settings, None, [[Item("1.1", "Four-Bit Weights", "We quantize.")]], None, seconds=5)
     assert asked.answers == {} and asked.failed == {0: "unexpected error (OverflowError)"}
+
+
+def test_429s_given_up_count_as_failed_requests_so_a_rate_limit_is_not_hammered(http_server: TestServer) -> None:
+    """A server that answers 429 without Retry-After to every request gets at most
+    MAX_FAILURES of them, as for 5xx: not one per batch of the run."""
+    base_url = chat_server(http_server, Reply(status=429))
+    settings = LlmConfig(enabled=True, base_url=base_url, model="m", timeout=10, max_concurrency=1)
+    batches = [[Item(f"{b}.1", f"Paper {b}", "We study.")] for b in range(1, 9)]
+    asked = ask(settings, None, batches, None, seconds=10)
+    assert len(http_server.requests) == MAX_FAILURES
+    assert len(asked.failed) == 8 and asked.answers == {}

@@ -184,14 +184,20 @@ async def _ask_one(
             return None
         except RateLimited as exc:
             if exc.retry_after is None or attempt:
+                _failed(state)  # given up: a failed request like a 5xx (a rate limit is not hammered)
                 return exc.reason + ("" if exc.retry_after is None else ", again after waiting")
             state.not_before = max(state.not_before, time.monotonic() + exc.retry_after)
         except Unreachable as exc:
             state.stop = exc.reason  # the batches not sent yet give the same reason
             return exc.reason
         except (LlmError, AnswerError) as exc:
-            state.failures += 1
-            if state.failures >= MAX_FAILURES:
-                state.stop = f"not sent after {MAX_FAILURES} failed requests"
+            _failed(state)
             return exc.reason if isinstance(exc, LlmError) else str(exc)
     return "rate limited"  # (not reached: the second 429 returns above)
+
+
+def _failed(state: _Exchange) -> None:
+    """Count a failed request; after :data:`MAX_FAILURES` of them nothing more is sent."""
+    state.failures += 1
+    if state.failures >= MAX_FAILURES:
+        state.stop = f"not sent after {MAX_FAILURES} failed requests"
