@@ -463,3 +463,21 @@ def test_a_note_stored_under_a_weaker_key_reaches_every_output_and_is_not_asked_
     assert len(summaries(report.digest)) == len(listed.papers)
     md = report.outputs["markdown"].read_text(encoding="utf-8")
     assert md.count("> **Machine-written summary** (`scripted-7b`): ") == len(listed.papers)
+
+
+def test_why_says_who_decided_every_weak_placement_also_over_the_budget(
+    tmp_path: Path, http_server: TestServer, seed_papers: list[Paper], offline_run: RunReport
+) -> None:
+    weak, _ = weak_and_strong(offline_run)
+    config = setup(tmp_path, seed_papers[:40], llm_section(chat_server(http_server, good(topic="audio")), max_papers_per_run=10))
+    report = run_cycle(config, now=NOW)
+    assert report.digest is not None
+    sent = {p["title"] for body in requests(http_server) for p in json.loads(body["messages"][-1]["content"])["papers"]}
+    asked = {p.key for p in seed_papers[:40] if " ".join(p.title.split()) in sent}
+    assert len(asked) == 10 and weak.keys() - asked, "the seeds have weak placements over the budget"
+    for key in weak:
+        first = report.digest.placements[key].evidence[0]
+        if key in asked:
+            assert first.startswith(("the model scripted-7b decided", "the grouper decided, and the model scripted-7b agreed"))
+        else:
+            assert first.startswith("the grouper decided: the model scripted-7b was not asked (over max_papers_per_run: 10) ("), first

@@ -113,6 +113,7 @@ def assist(
         elif ask_model:
             to_ask.append(paper)
     over_budget = max(0, len(to_ask) - settings.max_papers_per_run)
+    not_asked = {p.key for p in to_ask[settings.max_papers_per_run :]}
     to_ask = to_ask[: settings.max_papers_per_run]
     weak = {p.key: why for p in papers if (why := weak_reason(placements[p.key])) is not None}
     batches, ids = _batches(to_ask, weak, settings.batch_size)
@@ -132,8 +133,15 @@ def assist(
         if key not in weak:
             continue
         if note is None:
+            why = None
             if key in item_of:  # asked, but no answer came: say so
                 why = f"the grouper decided: the model {settings.model} gave no second opinion ({weak[key]})"
+            elif key in not_asked:
+                why = (
+                    f"the grouper decided: the model {settings.model} was not asked "
+                    f"(over max_papers_per_run: {settings.max_papers_per_run}) ({weak[key]})"
+                )
+            if why is not None:
                 placements[key] = replace(placements[key], evidence=(why, *placements[key].evidence))
             continue
         answer = asked.answers.get(item_of.get(key, ""))
