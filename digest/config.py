@@ -629,8 +629,17 @@ def _check_llm(llm: LlmConfig, errors: list[str]) -> None:
     """The endpoint, model, key variable name and limits of ``[llm]`` (the model only when enabled)."""
     if llm.enabled and not llm.model.strip():
         errors.append("llm.model: missing (name the model the endpoint serves, e.g. 'llama3.1:8b')")
-    parts = urlsplit(llm.base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in llm.base_url):
+    try:
+        parts = urlsplit(llm.base_url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
+    except ValueError:  # an unclosed "[" of an IPv6 address, a bad port
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in llm.base_url)
+    ):
         errors.append(f"llm.base_url: {llm.base_url!r} is not an http(s) URL")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", llm.api_key_env):
         errors.append(f"llm.api_key_env: {llm.api_key_env!r} is not an environment variable name")

@@ -214,3 +214,11 @@ def test_llm_is_off_by_default_and_every_bad_llm_key_is_named(write_config: Call
         f"{path}: llm.max_concurrency: must be at least 1",
         f"{path}: llm.batch_size: must be between 1 and 50",
     ]
+
+
+@pytest.mark.parametrize("base_url", ["http://[::1/v1", "http://127.0.0.1:99999/v1", "http://127.0.0.1:port/v1"])
+def test_an_llm_base_url_that_cannot_be_parsed_is_one_error_line_even_when_off(
+    write_config: Callable[..., Path], base_url: str
+) -> None:
+    path = write_config(f'[llm]\nbase_url = "{base_url}"\n')
+    assert errors_of(path) == [f"{path}: llm.base_url: {base_url!r} is not an http(s) URL"]

@@ -419,3 +419,65 @@ def test_the_email_each_recipient_gets_shows_the_summaries_in_both_parts(
             summary = summary_of(paper.title)
             assert f"[Machine-written summary, scripted-7b] {summary}" in " ".join(text.split())
             assert f"(scripted-7b):</span> {summary}</p>" in html.replace("&amp;", "&")
+
+
+def test_a_key_with_a_non_ascii_character_is_one_warning_that_shows_nothing_of_it(
+    tmp_path: Path, http_server: TestServer, seed_papers: list[Paper], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_LLM_API_KEY", "sk-live-\u00e9xyz")
+    config = setup(tmp_path, seed_papers[:4], llm_section(chat_server(http_server, good())))
+    report = run_cycle(config, now=NOW)
+    assert http_server.requests == [] and summaries(report.digest) == {}
+    assert len(report.warnings) == 1 and "the API key in $DIGEST_LLM_API_KEY is not one word of printable ASCII" in report.warnings[0]
+    assert "\u00e9" not in report.warnings[0] and "xe9" not in report.warnings[0] and "position" not in report.warnings[0]
+
+
+def test_a_note_stored_under_a_weaker_key_reaches_every_output_and_is_not_asked_again(
+    tmp_path: Path, http_server: TestServer
+) -> None:
+    """A run that asked the model and stopped before committing leaves notes under each paper's
+    strongest key *then*: a title key for a paper listed without ids.  When the run is done again
+    with the arXiv feed, the same papers carry arXiv ids: the notes are reused (not asked again)
+    and the summaries are in the archive and the emails, which read the papers back from the store."""
+    from tests.conftest import FIXTURES
+
+    feed = http_server.add_file("/rss/cs.LG", FIXTURES / "feeds" / "arxiv_rss.xml", "application/rss+xml")
+    source = f'[[sources]]\nname = "cs.LG"\nkind = "feed"\nurl = "{feed}"\n\n'
+    now, day = dt.datetime(2024, 1, 23, 7, 0, tzinfo=dt.timezone.utc), dt.date(2024, 1, 23)
+    (tmp_path / "offline").mkdir()
+    (tmp_path / "offline" / "digest.toml").write_text(source, encoding="utf-8")
+    listed = run_cycle(load_config(tmp_path / "offline" / "digest.toml"), now=now, day=day).digest
+    assert listed is not None and all(p.key.startswith("arxiv:") for p in listed.papers)
+    (tmp_path / "digest.toml").write_text(source + llm_section(chat_server(http_server, good())), encoding="utf-8")
+    config = load_config(tmp_path / "digest.toml")
+    from digest.llm.prompt import PROMPT_VERSION
+    from digest.store import LlmNote
+
+    with SeenStore.open(config.store.path) as store:  # what the stopped run stored: title keys
+        store.save_llm_notes(
+            [(p.keys[-1], LlmNote(summary_of(p.title), None, "scripted-7b", PROMPT_VERSION)) for p in listed.papers], now=now
+        )
+    assert all(p.keys[-1].startswith("title:") for p in listed.papers)
+    report = run_cycle(config, now=now, day=day)
+    assert requests(http_server) == [] and report.warnings == ()
+    assert len(summaries(report.digest)) == len(listed.papers)
+    md = report.outputs["markdown"].read_text(encoding="utf-8")
+    assert md.count("> **Machine-written summary** (`scripted-7b`): ") == len(listed.papers)
+
+
+def test_why_says_who_decided_every_weak_placement_also_over_the_budget(
+    tmp_path: Path, http_server: TestServer, seed_papers: list[Paper], offline_run: RunReport
+) -> None:
+    weak, _ = weak_and_strong(offline_run)
+    config = setup(tmp_path, seed_papers[:40], llm_section(chat_server(http_server, good(topic="audio")), max_papers_per_run=10))
+    report = run_cycle(config, now=NOW)
+    assert report.digest is not None
+    sent = {p["title"] for body in requests(http_server) for p in json.loads(body["messages"][-1]["content"])["papers"]}
+    asked = {p.key for p in seed_papers[:40] if " ".join(p.title.split()) in sent}
+    assert len(asked) == 10 and weak.keys() - asked, "the seeds have weak placements over the budget"
+    for key in weak:
+        first = report.digest.placements[key].evidence[0]
+        if key in asked:
+            assert first.startswith(("the model scripted-7b decided", "the grouper decided, and the model scripted-7b agreed"))
+        else:
+            assert first.startswith("the grouper decided: the model scripted-7b was not asked (over max_papers_per_run: 10) ("), first

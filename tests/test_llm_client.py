@@ -8,7 +8,7 @@ import json
 import pytest
 
 from digest.config import LlmConfig
-from digest.llm.client import BadAnswer, ChatClient, RateLimited, ServerError, api_key, retry_after
+from digest.llm.client import BadAnswer, ChatClient, LlmError, RateLimited, ServerError, api_key, retry_after
 from tests.chatserver import chat_server, completion
 from tests.httpserver import Reply, TestServer
 
@@ -74,3 +74,14 @@ def test_asking_from_code_that_runs_an_event_loop_works(http_server: TestServer)
 
     asked = asyncio.run(inside_a_loop())
     assert asked.answers["1.1"].summary == "Shows Four-Bit Weights." and asked.requests == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("key", ["sk-S\u00c9CRET-123", "sk-SECRET\x00-123", "sk-SECRET 123"])
+def test_a_key_that_cannot_travel_in_a_header_is_named_by_its_variable_never_shown(key: str) -> None:
+    """A key with a character no HTTP header carries fails before any request, and the reason
+    names the variable: nothing of the key (not even the character at fault) reaches a warning."""
+    settings = LlmConfig(enabled=True, model="m")
+    with pytest.raises(LlmError) as caught:
+        api_key(settings, {"DIGEST_LLM_API_KEY": key})
+    assert caught.value.reason == "the API key in $DIGEST_LLM_API_KEY is not one word of printable ASCII"
+    assert api_key(settings, {"DIGEST_LLM_API_KEY": " sk-SECRET-123\n"}) == "sk-SECRET-123"  # as a file gives it

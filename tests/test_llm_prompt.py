@@ -93,3 +93,45 @@ def test_the_schema_checker_covers_what_the_schema_uses() -> None:
     assert schema_error({"summary": "x"}, item) == "$: missing 'id'"
     assert schema_error({"id": "1", "summary": "x" * 401}, item) == "$.summary: longer than 400 characters"
     assert schema_error({"id": "1", "why": "x"}, item) == "$: unexpected 'why'"
+
+
+def test_a_summary_shows_what_it_says_no_bidi_controls_or_invisible_characters() -> None:
+    """Like feed text (digest.sources.text.visible): a right-to-left override or a zero-width
+    character in the model's words would make the digest show something else than it says."""
+    assert clean_summary("Runs \u202eexe.png\u202c on a GPU.") == "Runs exe.png on a GPU."
+    assert clean_summary("Zero\u200bwidth\u2066 and\ufeff tags\U000e0041.") == "Zerowidth and tags."
+    content = json.dumps({"papers": [{"id": "1.1", "summary": "Shows \u2067evil\u2069 text."}]})
+    assert parse_answer(content, ITEMS, CODES)["1.1"].summary == "Shows evil text."
+
+
+RUNAWAY = """
+from digest.llm.prompt import AnswerError, Item, parse_answer
+content = "```json\\n" + " " * 100_000 + "{"  # a model stuck emitting whitespace after a fence
+try:
+    parse_answer(content, [Item("1.1", "T", "A")], ("other",))
+except AnswerError as exc:
+    print(exc)
+"""
+
+
+def test_an_answer_of_a_fence_then_runaway_whitespace_is_rejected_not_parsed_for_hours() -> None:
+    """Models in JSON mode are known to emit whitespace until their token limit.  The answer is
+    parsed in the exchange's thread, where the deadline cannot interrupt it: the fence must be
+    found in linear time.  (A backtracking pattern took 165 s for 8,000 spaces, cubic in
+    their number: this one would take days.  The generous limit is the test's own safety net;
+    the answer is rejected in milliseconds.)"""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", RUNAWAY], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "the answer is not JSON", done.stderr
+
+
+def test_a_fenced_answer_is_read_with_or_without_the_json_tag() -> None:
+    good = json.dumps({"papers": [{"id": "1.1", "summary": "S."}]})
+    for content in (f"```json\n{good}\n```", f"  ```{good}```\n", f"```json{good}```"):
+        assert parse_answer(content, ITEMS, CODES) == {"1.1": Answer("S.")}
+    with pytest.raises(AnswerError, match="not JSON"):
+        parse_answer("```", ITEMS, CODES)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import socket
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from digest.config import LlmConfig
 from digest.llm.client import ChatClient, LlmError, RateLimited, Unreachable
@@ -62,10 +65,56 @@ def ask(
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # the usual case: no event loop in this thread
-        return asyncio.run(_ask_all(settings, key, batches, taxonomy, deadline, summaries))
+        return _run(_ask_all(settings, key, batches, taxonomy, deadline, summaries))
     # Called from code that runs an event loop (a notebook): the exchange gets a thread of its own.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(_ask_all(settings, key, batches, taxonomy, deadline, summaries))).result()
+        return pool.submit(lambda: _run(_ask_all(settings, key, batches, taxonomy, deadline, summaries))).result()
+
+
+_T = TypeVar("_T")
+
+
+def _run(exchange: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run`` on a loop whose name lookups cannot outlive the deadline (:class:`_Loop`)."""
+    with asyncio.Runner(loop_factory=_Loop) as runner:
+        return runner.run(exchange)
+
+
+class _Loop(asyncio.SelectorEventLoop):
+    """An event loop that looks names up in daemon threads of their own.
+
+    The standard loop runs ``getaddrinfo`` in its default executor, and closing the loop waits
+    for that executor's threads (the interpreter's exit too): a DNS server that never answers
+    would hold the run for the resolver's own timeout, however short ``[llm] timeout``.  Here
+    a lookup still pending at the deadline is abandoned with its request; its thread ends when
+    the resolver gives up, and nothing waits for it.
+    """
+
+    async def getaddrinfo(
+        self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> Any:
+        future: asyncio.Future[Any] = self.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if future.done():  # the request was abandoned (the deadline)
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        def resolve() -> None:
+            try:
+                outcome: tuple[Any, BaseException | None] = (socket.getaddrinfo(host, port, family, type, proto, flags), None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+                outcome = (None, exc)
+            try:
+                self.call_soon_threadsafe(settle, *outcome)
+            except RuntimeError:  # the loop is closed: the exchange is over
+                pass
+
+        threading.Thread(target=resolve, name="digest-llm-resolve", daemon=True).start()
+        return await future
 
 
 async def _ask_all(
@@ -83,7 +132,10 @@ async def _ask_all(
 
         async def one(index: int, batch: Sequence[Item]) -> None:
             async with gate:
-                why = await _ask_one(client, state, batch, taxonomy, codes, summaries)
+                try:
+                    why = await _ask_one(client, state, batch, taxonomy, codes, summaries)
+                except Exception as exc:  # noqa: BLE001 - no category foresaw it: this batch's failure, named
+                    why = f"unexpected error ({_innermost(exc).__name__})"
             if why is not None:
                 state.failed[index] = why
 
@@ -96,6 +148,13 @@ async def _ask_all(
             if task in pending and index not in state.failed:
                 state.failed[index] = "timed out"
     return Asked(state.answers, state.requests, state.failed)
+
+
+def _innermost(exc: BaseException) -> type[BaseException]:
+    """The type of the error inside the task groups of the connection layer (anyio) that wrap it."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return type(exc)
 
 
 async def _ask_one(
@@ -125,14 +184,20 @@ async def _ask_one(
             return None
         except RateLimited as exc:
             if exc.retry_after is None or attempt:
+                _failed(state)  # given up: a failed request like a 5xx (a rate limit is not hammered)
                 return exc.reason + ("" if exc.retry_after is None else ", again after waiting")
             state.not_before = max(state.not_before, time.monotonic() + exc.retry_after)
         except Unreachable as exc:
             state.stop = exc.reason  # the batches not sent yet give the same reason
             return exc.reason
         except (LlmError, AnswerError) as exc:
-            state.failures += 1
-            if state.failures >= MAX_FAILURES:
-                state.stop = f"not sent after {MAX_FAILURES} failed requests"
+            _failed(state)
             return exc.reason if isinstance(exc, LlmError) else str(exc)
     return "rate limited"  # (not reached: the second 429 returns above)
+
+
+def _failed(state: _Exchange) -> None:
+    """Count a failed request; after :data:`MAX_FAILURES` of them nothing more is sent."""
+    state.failures += 1
+    if state.failures >= MAX_FAILURES:
+        state.stop = f"not sent after {MAX_FAILURES} failed requests"

@@ -24,7 +24,7 @@ from typing import Any
 
 from digest.config import LlmConfig
 from digest.llm.ask import Asked, ask
-from digest.llm.client import api_key
+from digest.llm.client import LlmError, api_key
 from digest.llm.prompt import PROMPT_VERSION, Answer, Item
 from digest.models import Digest, MachineSummary, Paper, Placement
 from digest.store import LlmNote, SeenStore
@@ -102,14 +102,18 @@ def assist(
     placements = dict(digest.placements)
     notes = store.llm_notes(k for p in papers for k in p.keys)
     known: dict[str, LlmNote] = {}
+    rekeyed: dict[str, LlmNote] = {}  # notes found under a weaker key than the paper's strongest
     to_ask: list[Paper] = []
     for paper in papers:
-        note = next((notes[k] for k in paper.keys if k in notes), None)
-        if note is not None:
-            known[paper.key] = note
+        found = next((k for k in paper.keys if k in notes), None)
+        if found is not None:
+            known[paper.key] = notes[found]
+            if found != paper.key and ask_model:  # the outputs read it back under the paper's key
+                rekeyed[paper.key] = notes[found]
         elif ask_model:
             to_ask.append(paper)
     over_budget = max(0, len(to_ask) - settings.max_papers_per_run)
+    not_asked = {p.key for p in to_ask[settings.max_papers_per_run :]}
     to_ask = to_ask[: settings.max_papers_per_run]
     weak = {p.key: why for p in papers if (why := weak_reason(placements[p.key])) is not None}
     batches, ids = _batches(to_ask, weak, settings.batch_size)
@@ -119,8 +123,8 @@ def assist(
         answer = asked.answers.get(item_id)
         if answer is not None and (answer.summary or answer.topic or answer.rejected_topic):
             fresh[key] = LlmNote(answer.summary, answer.topic, settings.model, PROMPT_VERSION)
-    if fresh:
-        store.save_llm_notes(fresh.items(), now=now)
+    if fresh or rekeyed:
+        store.save_llm_notes([*rekeyed.items(), *fresh.items()], now=now)
     moved = opinions = 0
     item_of = {key: item_id for item_id, key in ids.items()}
     for paper in papers:
@@ -129,8 +133,15 @@ def assist(
         if key not in weak:
             continue
         if note is None:
+            why = None
             if key in item_of:  # asked, but no answer came: say so
                 why = f"the grouper decided: the model {settings.model} gave no second opinion ({weak[key]})"
+            elif key in not_asked:
+                why = (
+                    f"the grouper decided: the model {settings.model} was not asked "
+                    f"(over max_papers_per_run: {settings.max_papers_per_run}) ({weak[key]})"
+                )
+            if why is not None:
                 placements[key] = replace(placements[key], evidence=(why, *placements[key].evidence))
             continue
         answer = asked.answers.get(item_of.get(key, ""))
@@ -164,6 +175,8 @@ def _ask_safely(settings: LlmConfig, environ: dict[str, str], batches: list[list
     exchange: the model's step never breaks a run."""
     try:
         return ask(settings, api_key(settings, environ), batches, taxonomy, seconds=settings.timeout)
+    except LlmError as exc:  # a key that cannot be sent: said without a word of it
+        return Asked({}, 0, {i: exc.reason for i in range(len(batches))})
     except Exception as exc:  # noqa: BLE001 - the offline result stands, said in the warning line
         return Asked({}, 0, {i: f"unexpected error ({type(exc).__name__}: {exc})"[:200] for i in range(len(batches))})
 

@@ -56,8 +56,13 @@ class BadAnswer(LlmError):
 
 
 def api_key(settings: LlmConfig, environ: dict[str, str]) -> str | None:
-    """The API key from the variable ``api_key_env`` names (None when unset or empty: a local server)."""
-    return environ.get(settings.api_key_env) or None
+    """The API key from the variable ``api_key_env`` names (None when unset or empty: a local server),
+    without surrounding whitespace; an :class:`LlmError` naming the variable, never showing the
+    key, when it is no word of printable ASCII (no HTTP header could carry it)."""
+    key = environ.get(settings.api_key_env, "").strip()
+    if key and not (key.isascii() and key.isprintable() and " " not in key):
+        raise LlmError(f"the API key in ${settings.api_key_env} is not one word of printable ASCII")
+    return key or None
 
 
 class ChatClient:

@@ -19,7 +19,7 @@ from digest.errors import ConfigError
 from digest.identity import normalise_title
 from digest.llm.ask import ask
 from digest.llm.assist import second_opinion, weak_reason
-from digest.llm.client import api_key
+from digest.llm.client import LlmError, api_key
 from digest.llm.prompt import Item
 from digest.models import Paper, Placement
 from digest.topics.eval_command import load_papers, snapshot_files_for
@@ -47,7 +47,11 @@ def second_opinions(papers: Sequence[Paper], placements: Sequence[Placement], ta
         [Item(str(i), papers[i].title, papers[i].abstract, choose_topic=True) for i in order[start : start + settings.batch_size]]
         for start in range(0, len(order), settings.batch_size)
     ]
-    asked = ask(settings, api_key(settings, dict(os.environ)), batches, taxonomy, seconds=settings.timeout, summaries=False)
+    try:
+        key = api_key(settings, dict(os.environ))
+    except LlmError as exc:
+        raise ConfigError(exc.reason, hint=f"set ${settings.api_key_env} to the key alone (docs/llm.md)") from None
+    asked = ask(settings, key, batches, taxonomy, seconds=settings.timeout, summaries=False)
     revised = list(placements)
     answered = 0
     for i, why in weak.items():

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from digest.sources.text import visible
 from digest.topics.taxonomy import OTHER_CODE, Taxonomy
 
 #: Bumped whenever the instructions change what a summary is; stored with each summary.
@@ -130,7 +131,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
@@ -138,9 +138,8 @@ def parse_answer(content: str, items: Sequence[Item], codes: Sequence[str]) -> d
     """The usable part of a model's answer, by item id; AnswerError when the answer as a whole
     is not JSON or not the schema's envelope.  An item off the schema is left out (its paper
     gets nothing); ``codes`` are the topic codes accepted (``other`` included)."""
-    fenced = _FENCE.match(content)
     try:
-        data = json.loads(fenced[1] if fenced else content)
+        data = json.loads(_unfenced(content))
     except (ValueError, RecursionError):
         raise AnswerError("the answer is not JSON") from None
     envelope = {**ANSWER_SCHEMA, "properties": {"papers": {"type": "array"}}}
@@ -165,12 +164,24 @@ def parse_answer(content: str, items: Sequence[Item], codes: Sequence[str]) -> d
     return found
 
 
+def _unfenced(content: str) -> str:
+    """``content`` without the Markdown code fence (```` ```json ... ``` ````) some models wrap
+    JSON in; in linear time (a backtracking pattern was cubic in a run of whitespace, and a
+    model may emit thousands of spaces)."""
+    text = content.strip()
+    if len(text) < 6 or not (text.startswith("```") and text.endswith("```")):
+        return content
+    inner = text[3:-3]
+    return inner[4:] if inner.startswith("json") else inner
+
+
 def clean_summary(text: object) -> str | None:
-    """A summary as digest shows it: one line of plain text of at most ``MAX_WORDS`` words; None
-    for anything else (missing, empty, too long)."""
+    """A summary as digest shows it: one line of plain text of at most ``MAX_WORDS`` words, without
+    bidi controls or invisible characters (as feed text, :func:`digest.sources.text.visible`);
+    None for anything else (missing, empty, too long)."""
     if not isinstance(text, str):
         return None
-    words = _CONTROL.sub(" ", text).split()
+    words = visible(_CONTROL.sub(" ", text)).split()
     if not words or len(words) > MAX_WORDS:
         return None
     return " ".join(words)
