@@ -545,12 +545,17 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
         errors.append("fetch.concurrency: must be at least 1")
 
 
+def _check_variable_name(key: str, name: str, errors: list[str]) -> None:
+    """A key that names an environment variable (a secret is read from it, never written in the file)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        errors.append(f"{key}: {name!r} is not an environment variable name")
+
+
 def _check_store_url(store: StoreConfig, errors: list[str]) -> None:
     """``[store] url`` and ``password_env``."""
     if store.url:
         errors.extend(f"store.url: {problem}" for problem in store_url_problems(store.url, store.password_env))
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", store.password_env):
-        errors.append(f"store.password_env: {store.password_env!r} is not an environment variable name")
+    _check_variable_name("store.password_env", store.password_env, errors)
 
 
 def store_url_problems(url: str, password_env: str) -> list[str]:
@@ -611,8 +616,7 @@ def _check_serve(config: Config, errors: list[str]) -> None:
     serve, subs = config.serve, config.subscribers
     if not 0 <= serve.port <= 65535:
         errors.append("serve.port: must be between 0 and 65535")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", serve.secret_env):
-        errors.append(f"serve.secret_env: {serve.secret_env!r} is not an environment variable name")
+    _check_variable_name("serve.secret_env", serve.secret_env, errors)
     for key in ("confirm_hours", "client_limit", "address_limit", "limit_window"):
         if getattr(serve, key) < 1:
             errors.append(f"serve.{key}: must be at least 1")
@@ -641,8 +645,7 @@ def _check_llm(llm: LlmConfig, errors: list[str]) -> None:
         or any(c.isspace() for c in llm.base_url)
     ):
         errors.append(f"llm.base_url: {llm.base_url!r} is not an http(s) URL")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", llm.api_key_env):
-        errors.append(f"llm.api_key_env: {llm.api_key_env!r} is not an environment variable name")
+    _check_variable_name("llm.api_key_env", llm.api_key_env, errors)
     if llm.timeout <= 0:
         errors.append("llm.timeout: must be positive")
     if llm.max_papers_per_run < 0:
