@@ -7,7 +7,8 @@ same row), sends it through the email channel as a run would (marking each row a
 server answers, which releases its claim), and claims the next batch.  A worker that is killed
 leaves its unmarked rows claimed until ``[email] claim_seconds`` have passed; the workers still
 running wait for that and send them.  No message is sent twice: a row is claimed by one worker at
-a time and marked before its claim ends; the one window left is SMTP's own (the server accepted a
+a time, checked to be still the worker's (and its claim extended) just before its message goes out,
+and marked as soon as the server answers; the one window left is SMTP's own (the server accepted a
 message and the worker died before marking it: sent again once, with the same Message-ID, see
 docs/guarantees.md).
 """
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from digest.config import Config
-from digest.deliver import DeliveryContext
+from digest.deliver import Claim, DeliveryContext
 from digest.deliver.email import EmailChannel
 from digest.errors import ConfigError, DigestError
 from digest.render import Renderer
@@ -81,7 +82,7 @@ def send_worker(
                     sleep(POLL)  # another worker's batch: done soon, or free once its claim expires
                     continue
                 return sent, failed
-            result = email.deliver(rows, DeliveryContext(store, config, taxonomy, renderer, moment))
+            result = email.deliver(rows, DeliveryContext(store, config, taxonomy, renderer, moment, Claim(me, lease, now)))
             sent += result.summary["sent"]
             failed += result.summary["failed"]
             untried = store.release_claims(me)

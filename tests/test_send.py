@@ -125,3 +125,34 @@ def test_with_sent_by_workers_a_run_queues_and_digest_send_delivers(backend: Sto
         sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--batch", "7", "--json", check_code=0).stdout)
     assert sent == {"workers": 2, "sent": 80, "failed": 0, "pending": 0, "errors": []}
     assert Counter(len(m) for m in sink.by_recipient().values()) == {2: 40}  # both digests, once each
+
+
+def test_a_slow_worker_whose_claim_expired_does_not_send_what_another_worker_took(backend: StoreBackend, tmp_path: Path) -> None:
+    """A worker slower than its claim (a rate limit, a slow server) is still alive when its claim
+    ends: another worker takes the rows it has not reached, and the slow one must not send them too."""
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        fast = (tmp_path / "digest.toml").read_text(encoding="utf-8")
+        (tmp_path / "fast.toml").write_text(fast, encoding="utf-8")
+        (tmp_path / "digest.toml").write_text(fast.replace("[email]\n", "[email]\nrate_limit = 1\n", 1), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        slow = subprocess.Popen(  # 8 rows at one message a second, held for LEASE seconds
+            [sys.executable, "-m", "digest", "send", "--batch", "8"], cwd=tmp_path, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not sink.messages and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sink.messages, "the slow worker sent nothing"
+            time.sleep(LEASE + 1.5)  # its claim on the rows it has not reached has ended; it is still sending
+            assert slow.poll() is None
+            result = run_digest(tmp_path, "send", "--config", "fast.toml", "--batch", "40", "--json")
+        finally:
+            _, errors = slow.communicate(timeout=120)
+    assert slow.returncode == 0, errors
+    assert json.loads(result.stdout)["pending"] == 0
+    assert sorted(sink.by_recipient()) == READERS
+    assert Counter(len(m) for m in sink.by_recipient().values()) == {1: 40}  # none sent twice
+    assert outbox(backend) == {"sent": 40}
