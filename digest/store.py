@@ -569,6 +569,11 @@ class SeenStore:
         """Close the connection."""
         self.db.close()
 
+    def alive(self) -> bool:
+        """Whether the connection can still be used: False once PostgreSQL has ended it (a long-lived
+        process then opens the store again); an SQLite file is always there."""
+        return self.postgres is None or self.postgres.alive()
+
     def _error(self, exc: BaseException) -> StoreError:
         """The one-line StoreError for a database error on this store."""
         if isinstance(exc, sqlite3.Error):
