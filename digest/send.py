@@ -48,8 +48,9 @@ class SendReport:
 
     @property
     def ok(self) -> bool:
-        """True when every due row was sent (nothing failed, no worker failed)."""
-        return not self.failed and not self.errors
+        """True when every row was sent: nothing failed, no worker failed, nothing left pending (an
+        unreachable server, a 4xx waiting for its retry), as docs/postgresql.md promises for the exit code."""
+        return not self.failed and not self.errors and not self.pending
 
 
 def worker_name() -> str:

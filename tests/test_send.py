@@ -156,3 +156,16 @@ def test_a_slow_worker_whose_claim_expired_does_not_send_what_another_worker_too
     assert sorted(sink.by_recipient()) == READERS
     assert Counter(len(m) for m in sink.by_recipient().values()) == {1: 40}  # none sent twice
     assert outbox(backend) == {"sent": 40}
+
+
+def test_send_exits_1_when_the_server_is_unreachable_and_the_rows_stay_pending(tmp_path: Path) -> None:
+    """What cron or systemd sees: nothing could be sent, every row is still pending: not a success."""
+    backend = StoreBackend("sqlite", tmp_path / "var" / "digest.sqlite3")
+    sink = Sink()
+    with smtp_server(sink) as port:
+        pass  # the server is gone: nothing listens on its port now
+    queued(backend, tmp_path, port)
+    result = run_digest(tmp_path, "send", "--json")
+    assert json.loads(result.stdout) == {"workers": 1, "sent": 0, "failed": 0, "pending": 40, "errors": []}
+    assert result.returncode == 1
+    assert outbox(backend) == {"pending": 40}
