@@ -169,3 +169,22 @@ def test_send_exits_1_when_the_server_is_unreachable_and_the_rows_stay_pending(t
     assert json.loads(result.stdout) == {"workers": 1, "sent": 0, "failed": 0, "pending": 40, "errors": []}
     assert result.returncode == 1
     assert outbox(backend) == {"pending": 40}
+
+
+def test_with_sent_by_workers_the_weekly_rollups_are_sent_by_digest_send_too(backend: StoreBackend, tmp_path: Path, fixtures_dir: Path) -> None:
+    """sent_by = "workers": a run only queues its email, the weekly roll-ups as well as the daily one."""
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        (tmp_path / "inbox").mkdir()
+        (tmp_path / "inbox" / "listing.txt").write_text((fixtures_dir / "email" / "listing.txt").read_text(encoding="utf-8"), encoding="utf-8")
+        config = (tmp_path / "digest.toml").read_text(encoding="utf-8").replace("[email]\n", '[email]\nsent_by = "workers"\n', 1)
+        weekly = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n\n'
+        config = config.replace("[[email.recipients]]", weekly + "[[email.recipients]]", 1)
+        (tmp_path / "digest.toml").write_text(config + '\n[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n', encoding="utf-8")
+        run = json.loads(run_digest(tmp_path, "run", "--date", "2025-03-14", "--json", check_code=0).stdout)  # a Friday
+        assert run["deliveries"]["weekly"]["sent"] == 0 and sink.messages == []
+        sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--json", check_code=0).stdout)
+    assert sent["pending"] == 0 and sent["failed"] == 0
+    assert len(sink.by_recipient()["week@example.org"]) == 1
+    assert Counter(len(m) for a, m in sink.by_recipient().items() if a != "week@example.org") == {2: 40}
