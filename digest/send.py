@@ -22,6 +22,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from digest.config import Config
 from digest.deliver import Claim, DeliveryContext
@@ -95,13 +96,35 @@ def send_worker(
     return sent, failed
 
 
-def _work(config: Config, batch: int) -> tuple[int, int, str | None]:
-    """A worker process's body: (sent, failed, error line or None)."""
+def _work(config: Config, batch: int, number: int, results: Any) -> None:
+    """A worker process's body: puts (number, (sent, failed, error line or None)) on ``results``."""
     try:
         sent, failed = send_worker(config, now=_utcnow, batch=batch)
     except DigestError as exc:
-        return 0, 0, exc.message
-    return sent, failed, None
+        results.put((number, (0, 0, exc.message)))
+        return
+    results.put((number, (sent, failed, None)))
+
+
+def _run_workers(config: Config, workers: int, batch: int) -> list[tuple[int, int, str | None]]:
+    """Run ``workers`` worker processes to their end; a process that ended without its result (killed,
+    crashed) is an error line.  (Not a multiprocessing.Pool: it waits forever for the task of a
+    worker that was killed.)"""
+    context = multiprocessing.get_context("spawn")
+    results = context.SimpleQueue()
+    processes = [context.Process(target=_work, args=(config, batch, n, results), name=f"digest-send-{n}") for n in range(workers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    found: dict[int, tuple[int, int, str | None]] = {}
+    while not results.empty():
+        number, result = results.get()
+        found[number] = result
+    return [
+        found.get(n) or (0, 0, f"a worker process ended unexpectedly (exit code {process.exitcode})")
+        for n, process in enumerate(processes)
+    ]
 
 
 def _utcnow() -> dt.datetime:
@@ -118,8 +141,7 @@ def send_outbox(config: Config, *, workers: int = 1, batch: int = BATCH) -> Send
         sent, failed = send_worker(config, now=_utcnow, batch=batch)
         results: list[tuple[int, int, str | None]] = [(sent, failed, None)]
     else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            results = pool.starmap(_work, [(config, batch)] * workers)
+        results = _run_workers(config, workers, batch)
     errors = tuple(dict.fromkeys(e for _, _, e in results if e))
     if errors and all(e for _, _, e in results):  # every worker failed the same way: that is the error
         raise DigestError(errors[0])

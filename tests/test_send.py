@@ -188,3 +188,24 @@ def test_with_sent_by_workers_the_weekly_rollups_are_sent_by_digest_send_too(bac
     assert sent["pending"] == 0 and sent["failed"] == 0
     assert len(sink.by_recipient()["week@example.org"]) == 1
     assert Counter(len(m) for a, m in sink.by_recipient().items() if a != "week@example.org") == {2: 40}
+
+
+def test_a_killed_worker_process_of_digest_send_workers_does_not_hang_it(tmp_path: Path) -> None:
+    """``digest send --workers 2`` whose worker processes die mid-batch (the OOM killer, a kill -9):
+    the command ends, says so, and the rows they held are left for their claims to expire."""
+    backend = StoreBackend("sqlite", tmp_path / "var" / "digest.sqlite3")
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "digest", "send", "--workers", "2", "--batch", "3"], cwd=tmp_path, capture_output=True,
+                text=True, env={**env, "DIGEST_FAULT": "crash:email-marked"}, timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("digest send --workers 2 hung after its worker processes were killed")
+    assert result.returncode != 0
+    assert "a worker process ended unexpectedly (exit code 86)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(sink.messages) == 2 and outbox(backend) == {"sent": 2, "pending": 38}  # one each, then killed
