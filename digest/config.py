@@ -20,7 +20,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.categories import is_arxiv_category, not_a_category
@@ -570,7 +570,7 @@ def store_url_problems(url: str, password_env: str) -> list[str]:
         return [f"not a URL ({exc})"]
     if parts.scheme not in SCHEMES:
         return [f"{redact(url)!r} is not a postgresql:// URL (an SQLite store is set with store.path)"]
-    if parts.password is not None:
+    if parts.password is not None or any(key == "password" for key, _ in parse_qsl(parts.query)):
         return [f"holds a password; remove it and put it in the environment variable {password_env} (store.password_env names it)"]
     if not parts.path.strip("/"):
         return [f"{redact(url)!r} names no database (postgresql://user@host/DBNAME)"]

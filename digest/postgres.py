@@ -263,6 +263,29 @@ class Connection:
         """Close the connection (an advisory lock it held is released by the server)."""
         self.connection.close()
 
+    def alive(self) -> bool:
+        """False when the connection is closed, or the server has ended it since its last use (a
+        restart, an idle connection cut): an idle connection's socket has nothing to read until
+        the server says goodbye.  No round trip."""
+        if self.connection.closed:
+            return False
+        if self.in_transaction:
+            return True
+        import select
+
+        from psycopg.pq import ConnStatus
+
+        pgconn = self.connection.pgconn
+        try:
+            for _ in range(4):  # a notice is read and done with; the server's last words are followed by the end
+                readable, _, _ = select.select([self.connection.fileno()], [], [], 0)
+                if not readable:
+                    break
+                pgconn.consume_input()  # (raises once the server has closed the connection)
+        except (OSError, ValueError, _driver().Error):
+            return False
+        return bool(pgconn.status == ConnStatus.OK)
+
     # -- what PostgreSQL does its own way ---------------------------------------------------------
 
     def schema_version(self) -> int:

@@ -569,6 +569,11 @@ class SeenStore:
         """Close the connection."""
         self.db.close()
 
+    def alive(self) -> bool:
+        """Whether the connection can still be used: False once PostgreSQL has ended it (a long-lived
+        process then opens the store again); an SQLite file is always there."""
+        return self.postgres is None or self.postgres.alive()
+
     def _error(self, exc: BaseException) -> StoreError:
         """The one-line StoreError for a database error on this store."""
         if isinstance(exc, sqlite3.Error):
@@ -1089,6 +1094,18 @@ class SeenStore:
             f" WHERE {_digest_ids_condition(ids, 'dl.id')} ORDER BY d.date, dl.digest_id, dl.id"
         )
         return [_delivery(r) for r in rows]
+
+    def renew_claim(self, delivery_id: int, *, worker: str, until: dt.datetime) -> bool:
+        """Extend ``worker``'s claim on one pending row to ``until``; False when the row is no longer
+        its own (its claim ended and another sender took it, or it was marked): then it must not be sent.
+
+        A sender checks each row this way just before sending it, so a sender slower than its
+        claim (a rate limit, a slow server) never sends a row another one has taken meanwhile.
+        """
+        return bool(self.db.execute(
+            "UPDATE deliveries SET claimed_until = ? WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+            (_iso(until), delivery_id, worker),
+        ).rowcount)
 
     def release_claims(self, worker: str) -> int:
         """Give back the rows ``worker`` holds and did not mark (a batch cut short); how many."""

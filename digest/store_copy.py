@@ -55,11 +55,32 @@ def copy_to_postgresql(settings: StoreConfig, url: str, *, password: str | None)
     if not settings.path.exists():
         raise StoreError(f"{settings.path}: there is no SQLite store to copy", hint="check [store] path (run digest once first)")
     with open_store(settings) as source, source.lock():
+        assert isinstance(source.db, sqlite3.Connection)
+        _refuse_other_tables(url, password, settings.busy_timeout, {*copy_order(source.db), "digest_schema"})
         target = SeenStore.connect(url, password=password, busy_timeout=settings.busy_timeout)
         with target, target.lock():
             assert target.postgres is not None
             with source.translated(), target.translated():
                 return _copy(source, target, target.postgres)
+
+
+def _refuse_other_tables(url: str, password: str | None, busy_timeout: float, ours: set[str]) -> None:
+    """A StoreError when the database holds tables digest did not make (another application's
+    database, a mistyped --to): refused before digest's schema is created in it."""
+    server = postgres.connect(url, password=password, busy_timeout=busy_timeout)
+    try:
+        names = [str(r[0]) for r in server.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
+    except postgres.driver_errors() as exc:
+        raise postgres.store_error(server.location, exc, busy_timeout) from exc
+    finally:
+        server.close()
+    other = [n for n in names if n not in ours]
+    if other:
+        listed = ("table " if len(other) == 1 else "tables ") + ", ".join(other[:4]) + (", ..." if len(other) > 4 else "")
+        raise StoreError(
+            f"{server.location}: the database is not empty ({listed}): digest store migrate copies into an empty one",
+            hint="create a new database (createdb) and name it with --to",
+        )
 
 
 def _copy(source: SeenStore, target: SeenStore, server: postgres.Connection) -> CopiedStore:

@@ -20,6 +20,7 @@ in its thread pool, each with its own SQLite connection.  Pages are Jinja templa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hmac
 import secrets
@@ -128,8 +129,13 @@ class SubscriberPages:
     def subscribers(self) -> Iterator[Subscribers]:
         """The subscriber queries on this thread's own connection (SQLite connections stay in their
         thread), kept open for the thread's life: closing the last connection would checkpoint
-        and delete the WAL on every request (~20 ms)."""
+        and delete the WAL on every request (~20 ms).  A PostgreSQL connection the server has ended
+        (a restart, an idle connection cut) is opened again, not kept failing every request."""
         store: SeenStore | None = getattr(self._local, "store", None)
+        if store is not None and not store.alive():
+            with contextlib.suppress(Exception):
+                store.close()
+            store = self._local.store = None
         if store is None:
             store = self._local.store = open_store(self.config.store)
         yield Subscribers(store)

@@ -125,3 +125,87 @@ def test_with_sent_by_workers_a_run_queues_and_digest_send_delivers(backend: Sto
         sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--batch", "7", "--json", check_code=0).stdout)
     assert sent == {"workers": 2, "sent": 80, "failed": 0, "pending": 0, "errors": []}
     assert Counter(len(m) for m in sink.by_recipient().values()) == {2: 40}  # both digests, once each
+
+
+def test_a_slow_worker_whose_claim_expired_does_not_send_what_another_worker_took(backend: StoreBackend, tmp_path: Path) -> None:
+    """A worker slower than its claim (a rate limit, a slow server) is still alive when its claim
+    ends: another worker takes the rows it has not reached, and the slow one must not send them too."""
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        fast = (tmp_path / "digest.toml").read_text(encoding="utf-8")
+        (tmp_path / "fast.toml").write_text(fast, encoding="utf-8")
+        (tmp_path / "digest.toml").write_text(fast.replace("[email]\n", "[email]\nrate_limit = 1\n", 1), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        slow = subprocess.Popen(  # 8 rows at one message a second, held for LEASE seconds
+            [sys.executable, "-m", "digest", "send", "--batch", "8"], cwd=tmp_path, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not sink.messages and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sink.messages, "the slow worker sent nothing"
+            time.sleep(LEASE + 1.5)  # its claim on the rows it has not reached has ended; it is still sending
+            assert slow.poll() is None
+            result = run_digest(tmp_path, "send", "--config", "fast.toml", "--batch", "40", "--json")
+        finally:
+            _, errors = slow.communicate(timeout=120)
+    assert slow.returncode == 0, errors
+    assert json.loads(result.stdout)["pending"] == 0
+    assert sorted(sink.by_recipient()) == READERS
+    assert Counter(len(m) for m in sink.by_recipient().values()) == {1: 40}  # none sent twice
+    assert outbox(backend) == {"sent": 40}
+
+
+def test_send_exits_1_when_the_server_is_unreachable_and_the_rows_stay_pending(tmp_path: Path) -> None:
+    """What cron or systemd sees: nothing could be sent, every row is still pending: not a success."""
+    backend = StoreBackend("sqlite", tmp_path / "var" / "digest.sqlite3")
+    sink = Sink()
+    with smtp_server(sink) as port:
+        pass  # the server is gone: nothing listens on its port now
+    queued(backend, tmp_path, port)
+    result = run_digest(tmp_path, "send", "--json")
+    assert json.loads(result.stdout) == {"workers": 1, "sent": 0, "failed": 0, "pending": 40, "errors": []}
+    assert result.returncode == 1
+    assert outbox(backend) == {"pending": 40}
+
+
+def test_with_sent_by_workers_the_weekly_rollups_are_sent_by_digest_send_too(backend: StoreBackend, tmp_path: Path, fixtures_dir: Path) -> None:
+    """sent_by = "workers": a run only queues its email, the weekly roll-ups as well as the daily one."""
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        (tmp_path / "inbox").mkdir()
+        (tmp_path / "inbox" / "listing.txt").write_text((fixtures_dir / "email" / "listing.txt").read_text(encoding="utf-8"), encoding="utf-8")
+        config = (tmp_path / "digest.toml").read_text(encoding="utf-8").replace("[email]\n", '[email]\nsent_by = "workers"\n', 1)
+        weekly = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n\n'
+        config = config.replace("[[email.recipients]]", weekly + "[[email.recipients]]", 1)
+        (tmp_path / "digest.toml").write_text(config + '\n[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n', encoding="utf-8")
+        run = json.loads(run_digest(tmp_path, "run", "--date", "2025-03-14", "--json", check_code=0).stdout)  # a Friday
+        assert run["deliveries"]["weekly"]["sent"] == 0 and sink.messages == []
+        sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--json", check_code=0).stdout)
+    assert sent["pending"] == 0 and sent["failed"] == 0
+    assert len(sink.by_recipient()["week@example.org"]) == 1
+    assert Counter(len(m) for a, m in sink.by_recipient().items() if a != "week@example.org") == {2: 40}
+
+
+def test_a_killed_worker_process_of_digest_send_workers_does_not_hang_it(tmp_path: Path) -> None:
+    """``digest send --workers 2`` whose worker processes die mid-batch (the OOM killer, a kill -9):
+    the command ends, says so, and the rows they held are left for their claims to expire."""
+    backend = StoreBackend("sqlite", tmp_path / "var" / "digest.sqlite3")
+    sink = Sink()
+    with smtp_server(sink) as port:
+        queued(backend, tmp_path, port)
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_CONFIG"}
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "digest", "send", "--workers", "2", "--batch", "3"], cwd=tmp_path, capture_output=True,
+                text=True, env={**env, "DIGEST_FAULT": "crash:email-marked"}, timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("digest send --workers 2 hung after its worker processes were killed")
+    assert result.returncode != 0
+    assert "a worker process ended unexpectedly (exit code 86)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(sink.messages) == 2 and outbox(backend) == {"sent": 2, "pending": 38}  # one each, then killed

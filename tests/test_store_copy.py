@@ -146,3 +146,20 @@ def test_what_cannot_be_copied_is_one_line(case: str, message: str, deployment: 
     error = result.stderr.splitlines()[0]
     assert error.startswith(message.format(url=redact(url), path=deployment / "var" / "digest.sqlite3")), error
     assert "s3cret" not in result.stderr
+
+
+def test_a_database_of_another_application_is_refused_and_left_alone(deployment: Path, postgresql_url: str) -> None:
+    """A mistyped --to naming another application's database: refused as not empty, and digest's
+    tables are not created in it."""
+    import psycopg
+
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        admin.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, total NUMERIC)")
+        admin.execute("INSERT INTO orders VALUES (1, 9.5)")
+    result = run_digest(deployment, "store", "migrate", "--to", postgresql_url, check_code=2)
+    error, hint = result.stderr.splitlines()
+    assert error == f"error: {redact(postgresql_url)}: the database is not empty (table orders): digest store migrate copies into an empty one"
+    assert hint == "hint: create a new database (createdb) and name it with --to"
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        tables = [r[0] for r in admin.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    assert tables == ["orders"]

@@ -298,3 +298,28 @@ def test_serve_without_the_secret_is_one_clear_error(tmp_path: Path) -> None:
     result = run_digest(tmp_path, "serve", "--port", "0", env={"DIGEST_SECRET": ""})
     assert result.returncode == 2
     assert result.stderr.splitlines()[0].startswith("error: serve.secret_env: the environment variable DIGEST_SECRET is not set")
+
+
+def test_a_web_process_carries_on_after_the_database_dropped_its_connections(serve: Callable[..., Served], postgresql_url: str) -> None:
+    """PostgreSQL restarted (an upgrade, a failover) or an idle connection cut: the web process's
+    connections are gone, and the next requests reconnect instead of failing until a restart."""
+    import psycopg
+
+    served = serve(store=f'[store]\nurl = "{postgresql_url}"\n')
+    with httpx.Client() as client:
+        csrf = form_csrf(client, served.base)
+        for n in range(4):
+            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": f"before{n}@example.org"})
+            assert answer.status_code == 200 and "Check your inbox" in answer.text
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE %s",
+                (f"digest pid {served.process.pid} on %",),
+            ).fetchall()
+        assert cut and all(row[0] for row in cut)
+        time.sleep(0.5)
+        for n in range(4):
+            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": f"after{n}@example.org"})
+            assert answer.status_code == 200 and "Check your inbox" in answer.text, answer.text[:300]
+    statuses = {a: served.subscriber(a) for a in [f"after{n}@example.org" for n in range(4)]}
+    assert all(s is not None and s["status"] == "pending" for s in statuses.values())

@@ -8,7 +8,7 @@ pipeline calls the channels in ``CHANNELS`` order after the commit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +20,16 @@ from digest.topics import Taxonomy
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """Whose claim a sender's rows are under (``digest send``): each row is checked to be still
+    ``worker``'s, and held ``lease`` longer from ``clock()``, just before its message goes out."""
+
+    worker: str
+    lease: dt.timedelta
+    clock: Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryContext:
     """What a channel may use to deliver."""
 
@@ -28,6 +38,7 @@ class DeliveryContext:
     taxonomy: Taxonomy
     renderer: Renderer
     now: dt.datetime
+    claim: Claim | None = None  # a digest send worker's claim on the rows (None: a run's own delivery)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from digest import faults
 from digest.categories import matches
 from digest.config import WEEKDAY_NAMES, Config, EmailConfig
-from digest.deliver import ChannelResult, DeliveryContext
+from digest.deliver import ChannelResult, Claim, DeliveryContext
 from digest.deliver.archive import render_options
 from digest.errors import ConfigError
 from digest.models import Digest, Paper
@@ -329,8 +329,12 @@ class Senders:
         """Connections opened so far (reconnects included)."""
         return sum(w.mailer.connections for w in self._workers)
 
-    def run(self, jobs: Iterator[Job], settle: Settle) -> None:
-        """Send every job, settling each outcome as it arrives; stop handing out once ``settle`` returns False."""
+    def run(self, jobs: Iterator[Job], settle: Settle, *, hold: Callable[[Delivery], bool] | None = None) -> None:
+        """Send every job, settling each outcome as it arrives; stop handing out once ``settle`` returns False.
+
+        ``hold``, when given, is asked just before a job is handed to a thread (after the pacer's
+        wait): False drops the job unsent (its row is no longer this sender's).
+        """
         self._workers = [_Worker(Mailer(self._connect), queue.SimpleQueue()) for _ in range(self._count)]
         idle = list(reversed(self._workers))  # pop() hands the first message to the first thread
         busy: set[_Worker] = set()
@@ -353,6 +357,9 @@ class Senders:
                     if not ready and not compose():
                         break
                     self._pacer.wait()
+                    if hold is not None and not hold(ready[0][0]):
+                        ready.popleft()  # another sender holds the row now: it sends it, not this one
+                        continue
                     worker = idle.pop()
                     if worker.thread is None:
                         worker.thread = threading.Thread(target=self._work, args=(worker,), name="digest-smtp", daemon=True)
@@ -801,6 +808,17 @@ def backoff(attempts: int) -> dt.timedelta:
     return min(delay, BACKOFF_MAX)
 
 
+def _holder(store: SeenStore, claim: Claim | None) -> Callable[[Delivery], bool] | None:
+    """A sender's check that a row is still its own, its claim extended (None: a run, nothing to check)."""
+    if claim is None:
+        return None
+
+    def hold(delivery: Delivery) -> bool:
+        return store.renew_claim(delivery.id, worker=claim.worker, until=claim.clock() + claim.lease)
+
+    return hold
+
+
 class EmailChannel:
     """Sends each pending (digest, recipient) row as one email, filtered to the recipient's topics
     and arXiv categories."""
@@ -892,7 +910,7 @@ class EmailChannel:
 
         pacer = Pacer(email.rate_limit, clock=self.clock, sleep=self.sleep)
         senders = Senders(lambda: self.connect(email), email.connections, info.sender, pacer)
-        senders.run(jobs(), settle)
+        senders.run(jobs(), settle, hold=_holder(store, context.claim))
         self.connections = senders.connections
         Subscribers(store).delivered(recovered, now=now)
         left = store.pending_count(self.name)
