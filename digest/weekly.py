@@ -4,7 +4,8 @@ When a roll-up goes
     A reader's week ends on their weekday (``weekday``, 0 = Monday).  Every ``digest run`` decides
     the roll-ups of the week ends among the 7 days ending on its digest date that are not decided
     yet (:func:`queue_rollups`): the run on a Monday decides Monday's; when the machine was off on
-    Monday, the next run (Tuesday, or any day up to the next Sunday) decides it, once.  Deciding a
+    Monday, the next run (however many days later: every week end since the last decided one is
+    decided) decides it, once.  Deciding a
     week end queues one ``weekly`` outbox row for each weekly reader of that weekday whose week has
     papers, in one transaction with the ``rollups`` row that marks it decided; the rows are then
     sent like the daily email (pending -> sent/failed, retried, never sent twice).  A reader who
@@ -187,7 +188,8 @@ def decided(store: SeenStore, since: dt.date) -> set[dt.date]:
 
 
 def queue_rollups(store: SeenStore, readers: Mapping[str, int], day: dt.date, now: dt.datetime) -> int:
-    """Decide the roll-ups of the undecided week ends among the 7 days ending ``day`` and queue a
+    """Decide the roll-ups of the undecided week ends among the 7 days ending ``day`` (and since the
+    last decided week end before them: a machine that was off) and queue a
     weekly outbox row for each reader (address -> weekday) of that weekday whose week has papers.
 
     One transaction: the ``rollups`` rows and the outbox rows are stored together or not at all,
@@ -195,7 +197,10 @@ def queue_rollups(store: SeenStore, readers: Mapping[str, int], day: dt.date, no
     twice.  Returns how many rows were queued.
     """
     first = day - dt.timedelta(days=WEEK - 1)
-    ends = [first + dt.timedelta(days=n) for n in range(WEEK)]
+    last = store.db.execute("SELECT MAX(week_end) FROM rollups WHERE week_end < ?", (first.isoformat(),)).fetchone()[0]
+    if last is not None:  # a machine off past a weekday: the week ends since the last decided one are decided too
+        first = min(first, dt.date.fromisoformat(last) + dt.timedelta(days=1))
+    ends = [first + dt.timedelta(days=n) for n in range((day - first).days + 1)]
     done = decided(store, first)
     todo = [end for end in ends if end not in done]
     if not todo:
@@ -232,10 +237,11 @@ def queue_rollups(store: SeenStore, readers: Mapping[str, int], day: dt.date, no
 
 
 def _previous_rows(store: SeenStore, end: dt.date) -> dict[str, int]:
-    """Each reader's newest digest covered by a weekly row of the 7 days before ``end``, by lower-cased address."""
+    """Each reader's newest digest covered by a weekly row of the 13 days before ``end``, by lower-cased address
+    (a reader who moved their weekday later, after this week's was decided, has their last one 8 to 13 days back)."""
     rows = store.db.execute(
         "SELECT recipient, digest_id FROM deliveries WHERE week_end >= ? AND week_end < ? AND channel = ?",
-        ((end - dt.timedelta(days=WEEK)).isoformat(), end.isoformat(), CHANNEL),
+        ((end - dt.timedelta(days=2 * WEEK - 1)).isoformat(), end.isoformat(), CHANNEL),
     )
     found: dict[str, int] = {}
     for address, digest_id in rows:
