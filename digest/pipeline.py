@@ -397,7 +397,8 @@ def deliver_pending(
     errors: dict[str, str] = {}
     failed = False
     for channel in delivery_channels if delivery_channels is not None else channels():
-        if channel.name == "email" and config.email.sent_by == "workers" and config.email.enabled:
+        if isinstance(channel, EmailChannel) and config.email.sent_by == "workers" and config.email.enabled:
+            # (the daily email and the weekly roll-ups alike)
             summary[channel.name] = {"sent": 0, "failed": 0, "pending": store.pending_count(channel.name), "sent_by": "workers"}
             continue  # queued for `digest send --workers N`
         # The due rows, claimed as the run's (so that `digest send` workers leave them alone).

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from digest.config import Config
 from digest.deliver import DeliveryContext
 from digest.deliver.email import EmailChannel
+from digest.deliver.weekly import WeeklyChannel
 from digest.errors import ConfigError, DigestError
 from digest.render import Renderer
 from digest.store import open_store
 from digest.topics import configured_taxonomy
 
 CHANNEL = "email"
+CHANNELS = (CHANNEL, WeeklyChannel.name)  # the daily email, then the weekly roll-ups
 BATCH = 200  # rows a worker claims at once
 POLL = 0.25  # seconds between looks at rows other workers hold
 
@@ -65,28 +67,30 @@ def send_worker(
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int, int]:
     """One worker: claim, send and mark batches until no due row is left, free or held by a
-    live worker; return (sent, failed)."""
-    email = channel or EmailChannel()
+    live worker, of the daily email then of the weekly roll-ups; return (sent, failed)."""
+    senders = {CHANNEL: channel or EmailChannel(), WeeklyChannel.name: WeeklyChannel(channel.connect if channel else None)}
     taxonomy = configured_taxonomy(config.topics.file)
     renderer = Renderer(config.render.templates)
     lease = dt.timedelta(seconds=config.email.claim_seconds)
     me = worker_name()
     sent = failed = 0
     with open_store(config.store) as store, store.translated():
-        while True:
-            moment = now()
-            rows = store.claim_deliveries(CHANNEL, worker=me, now=moment, lease=lease, limit=batch)
-            if not rows:
-                if store.claimed_elsewhere(CHANNEL, worker=me, now=moment):
-                    sleep(POLL)  # another worker's batch: done soon, or free once its claim expires
-                    continue
-                return sent, failed
-            result = email.deliver(rows, DeliveryContext(store, config, taxonomy, renderer, moment))
-            sent += result.summary["sent"]
-            failed += result.summary["failed"]
-            untried = store.release_claims(me)
-            if untried and not (result.summary["sent"] or result.summary["failed"]):
-                return sent, failed  # the server is unreachable: the rows stay pending for later
+        for name, sender in senders.items():
+            while True:
+                moment = now()
+                rows = store.claim_deliveries(name, worker=me, now=moment, lease=lease, limit=batch)
+                if not rows:
+                    if store.claimed_elsewhere(name, worker=me, now=moment):
+                        sleep(POLL)  # another worker's batch: done soon, or free once its claim expires
+                        continue
+                    break
+                result = sender.deliver(rows, DeliveryContext(store, config, taxonomy, renderer, moment))
+                sent += result.summary["sent"]
+                failed += result.summary["failed"]
+                untried = store.release_claims(me)
+                if untried and not (result.summary["sent"] or result.summary["failed"]):
+                    return sent, failed  # the server is unreachable: the rows stay pending for later
+        return sent, failed
 
 
 def _work(config: Config, batch: int) -> tuple[int, int, str | None]:
@@ -118,5 +122,5 @@ def send_outbox(config: Config, *, workers: int = 1, batch: int = BATCH) -> Send
     if errors and all(e for _, _, e in results):  # every worker failed the same way: that is the error
         raise DigestError(errors[0])
     with open_store(config.store, readonly=True) as store:
-        pending = store.pending_count(CHANNEL)
+        pending = sum(store.pending_count(name) for name in CHANNELS)
     return SendReport(workers, sum(r[0] for r in results), sum(r[1] for r in results), pending, errors)

@@ -125,3 +125,29 @@ def test_with_sent_by_workers_a_run_queues_and_digest_send_delivers(backend: Sto
         sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--batch", "7", "--json", check_code=0).stdout)
     assert sent == {"workers": 2, "sent": 80, "failed": 0, "pending": 0, "errors": []}
     assert Counter(len(m) for m in sink.by_recipient().values()) == {2: 40}  # both digests, once each
+
+
+def test_with_sent_by_workers_digest_send_also_sends_the_weekly_rollup_once(
+    backend: StoreBackend, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        (tmp_path / "inbox").mkdir()
+        (tmp_path / "inbox" / "listing.txt").write_text((fixtures_dir / "email" / "listing.txt").read_text(encoding="utf-8"), encoding="utf-8")
+        (tmp_path / "digest.toml").write_text(
+            f'[email]\nenabled = true\nsent_by = "workers"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+            f'from = "Paper digest <digest@example.org>"\nclaim_seconds = {LEASE}\n\n'
+            '[[email.recipients]]\naddress = "daily@example.org"\n\n'
+            '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n\n'
+            f'{backend.toml}\n[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n',
+            encoding="utf-8",
+        )
+        run = json.loads(run_digest(tmp_path, "run", "--date", "2025-03-14", "--json", check_code=0).stdout)
+        assert run["deliveries"]["weekly"]["pending"] == 1 and sink.messages == []  # the run only queues, the roll-up too
+        sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--json", check_code=0).stdout)
+        again = json.loads(run_digest(tmp_path, "send", "--json", check_code=0).stdout)
+    assert sent == {"workers": 2, "sent": 2, "failed": 0, "pending": 0, "errors": []}
+    assert again["sent"] == 0
+    got = sink.by_recipient()
+    assert sorted(got) == ["daily@example.org", "week@example.org"] and all(len(m) == 1 for m in got.values())
+    assert "week to Fri 14 Mar 2025" in got["week@example.org"][0]["Subject"]
