@@ -446,3 +446,20 @@ def test_a_reader_who_moves_their_weekday_to_just_after_the_last_one_loses_no_da
     assert first["Subject"].endswith("week to Mon 10 Mar 2025: 2 papers")
     assert second["Subject"].endswith("week to Tue 18 Mar 2025: 16 papers")  # Tuesday 11 to Tuesday 18
     assert "2025-03-11.html" in second.iter_parts().__next__().get_content()
+
+
+def test_a_run_with_a_past_date_sends_its_papers_once_in_the_next_rollup(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    sink = Sink()
+    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
+    with smtp_server(sink) as port:
+        config = weekly_config(write_config, port, recipients)
+        for offset in range(5):  # Monday to Friday: the first roll-up
+            run(config, MONDAY + dt.timedelta(days=offset), tmp_path)
+        (tmp_path / "inbox" / "backfill.txt").write_text(listing(dt.date(2025, 2, 28), 1, title="Backfilled Speculative"), encoding="utf-8")
+        run(config, dt.date(2025, 2, 28))  # a missed day read later, with --date in the past
+        run(config, FRIDAY + dt.timedelta(days=7), tmp_path)
+    subjects = [r.message["Subject"] for r in sink.messages]
+    assert [s.split("\u2014 ")[1] for s in subjects] == ["week to Fri 14 Mar 2025: 10 papers", "week to Fri 21 Mar 2025: 3 papers"]
+    assert sum("Backfilled Speculative" in r.message.iter_parts().__next__().get_content() for r in sink.messages) == 1
