@@ -208,8 +208,8 @@ class EmailConfig:
     )
     sent_by: str = _choice(
         "run", ("run", "workers"),
-        "`run`: each `digest run` sends its email; `workers`: a run only queues it, and `digest send --workers N` "
-        "(on one or several hosts) sends it.",
+        "`run`: each `digest run` sends its email; `workers`: a run only queues it (the daily email and the weekly "
+        "roll-ups), and `digest send --workers N` (on one or several hosts) sends it.",
     )
     claim_seconds: float = _key(
         600.0, "Seconds a `digest send` worker holds the outbox rows it took (a batch); the rows of a worker "

@@ -27,6 +27,7 @@ from typing import Any
 from digest.config import Config
 from digest.deliver import Claim, DeliveryContext
 from digest.deliver.email import EmailChannel
+from digest.deliver.weekly import WeeklyChannel
 from digest.errors import ConfigError, DigestError
 from digest.render import Renderer
 from digest.store import open_store
@@ -70,8 +71,6 @@ def send_worker(
 ) -> tuple[int, int]:
     """One worker: claim, send and mark batches until no due row is left, free or held by a
     live worker, of the daily email and then of the weekly roll-ups; return (sent, failed)."""
-    from digest.deliver.weekly import WeeklyChannel
-
     taxonomy = configured_taxonomy(config.topics.file)
     renderer = Renderer(config.render.templates)
     lease = dt.timedelta(seconds=config.email.claim_seconds)

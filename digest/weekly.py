@@ -2,9 +2,10 @@
 
 When a roll-up goes
     A reader's week ends on their weekday (``weekday``, 0 = Monday).  Every ``digest run`` decides
-    the roll-ups of the week ends among the 7 days ending on its digest date that are not decided
-    yet (:func:`queue_rollups`): the run on a Monday decides Monday's; when the machine was off on
-    Monday, the next run (Tuesday, or any day up to the next Sunday) decides it, once.  Deciding a
+    the roll-ups of the week ends after the last decided one up to its digest date
+    (:func:`queue_rollups`): the run on a Monday decides Monday's; when the machine was off on
+    Monday, the next run (however many days later) decides it, once.  A run with a past ``--date``
+    decides none: its digest goes in the next roll-up.  Deciding a
     week end queues one ``weekly`` outbox row for each weekly reader of that weekday whose week has
     papers, in one transaction with the ``rollups`` row that marks it decided; the rows are then
     sent like the daily email (pending -> sent/failed, retried, never sent twice).  A reader who
@@ -187,15 +188,19 @@ def decided(store: SeenStore, since: dt.date) -> set[dt.date]:
 
 
 def queue_rollups(store: SeenStore, readers: Mapping[str, int], day: dt.date, now: dt.datetime) -> int:
-    """Decide the roll-ups of the undecided week ends among the 7 days ending ``day`` and queue a
+    """Decide the roll-ups of the week ends after the last decided one up to ``day`` (the 7 days
+    ending ``day`` on a store with none decided yet) and queue a
     weekly outbox row for each reader (address -> weekday) of that weekday whose week has papers.
 
     One transaction: the ``rollups`` rows and the outbox rows are stored together or not at all,
     so a run killed here decides them again next time, and a decided week end is never queued
     twice.  Returns how many rows were queued.
     """
-    first = day - dt.timedelta(days=WEEK - 1)
-    ends = [first + dt.timedelta(days=n) for n in range(WEEK)]
+    last = store.db.execute("SELECT MAX(week_end) FROM rollups").fetchone()[0]
+    # the week ends after the last decided one: all of them when the machine was off past a weekday;
+    # none before it (a run with a past --date: its digest goes in the next roll-up, after the last one)
+    first = dt.date.fromisoformat(last) + dt.timedelta(days=1) if last is not None else day - dt.timedelta(days=WEEK - 1)
+    ends = [first + dt.timedelta(days=n) for n in range((day - first).days + 1)]
     done = decided(store, first)
     todo = [end for end in ends if end not in done]
     if not todo:
@@ -232,10 +237,11 @@ def queue_rollups(store: SeenStore, readers: Mapping[str, int], day: dt.date, no
 
 
 def _previous_rows(store: SeenStore, end: dt.date) -> dict[str, int]:
-    """Each reader's newest digest covered by a weekly row of the 7 days before ``end``, by lower-cased address."""
+    """Each reader's newest digest covered by a weekly row of the 13 days before ``end``, by lower-cased address
+    (a reader who moved their weekday later, after this week's was decided, has their last one 8 to 13 days back)."""
     rows = store.db.execute(
         "SELECT recipient, digest_id FROM deliveries WHERE week_end >= ? AND week_end < ? AND channel = ?",
-        ((end - dt.timedelta(days=WEEK)).isoformat(), end.isoformat(), CHANNEL),
+        ((end - dt.timedelta(days=2 * WEEK - 1)).isoformat(), end.isoformat(), CHANNEL),
     )
     found: dict[str, int] = {}
     for address, digest_id in rows:

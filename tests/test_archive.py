@@ -442,3 +442,19 @@ def test_a_day_whose_page_failed_is_still_on_the_index_the_store_counts(long_arc
     index = (long_archive.config.archive.dir / "index.md").read_text(encoding="utf-8")
     assert "2025-01-20.md) (4 papers)" in index and "2025-03-22.md) (1 paper)" in index  # as the header counts them
     assert long_archive.files() == long_archive.rebuilt()
+
+
+def test_the_feeds_oldest_week_counts_the_whole_week_not_the_days_left_in_the_feed(tmp_path: Path) -> None:
+    (tmp_path / "digest.toml").write_text("", encoding="utf-8")
+    config = load_config(tmp_path / "digest.toml")
+    first = dt.date(2025, 1, 1)  # a Wednesday; 52 days to Saturday 21 February: the feed's 50 start on Friday 3 January
+    with SeenStore.open(config.store.path) as store:
+        for n in range(52):
+            day = first + dt.timedelta(days=n)
+            papers = (Paper(title=f"Paper of {day.isoformat()}", abstract="About it.", arxiv_id=f"2501.{n:05d}"),)
+            store.commit(Digest(day, (TopicGroup("inference", "Inference & serving", papers),), DigestCounts(1, 1)),
+                         store.diff(papers), now=dt.datetime.combine(day, dt.time(7), tzinfo=dt.timezone.utc))
+        write_archive_pages(store, config, load_taxonomy(default_taxonomy_path()), Renderer(None))
+    feed = feedparser.parse((config.archive.dir / "feed.xml").read_bytes())
+    weeks = {e.link: e.title for e in feed.entries if "weeks/" in e.link}
+    assert weeks["weeks/2025-W01.html"] == "Daily papers digest — week 2025-W01: 5 new papers"  # Wednesday 1 to Sunday 5 January

@@ -171,23 +171,30 @@ def test_send_exits_1_when_the_server_is_unreachable_and_the_rows_stay_pending(t
     assert outbox(backend) == {"pending": 40}
 
 
-def test_with_sent_by_workers_the_weekly_rollups_are_sent_by_digest_send_too(backend: StoreBackend, tmp_path: Path, fixtures_dir: Path) -> None:
-    """sent_by = "workers": a run only queues its email, the weekly roll-ups as well as the daily one."""
+def test_with_sent_by_workers_digest_send_also_sends_the_weekly_rollup_once(
+    backend: StoreBackend, tmp_path: Path, fixtures_dir: Path
+) -> None:
     sink = Sink()
     with smtp_server(sink) as port:
-        queued(backend, tmp_path, port)
         (tmp_path / "inbox").mkdir()
         (tmp_path / "inbox" / "listing.txt").write_text((fixtures_dir / "email" / "listing.txt").read_text(encoding="utf-8"), encoding="utf-8")
-        config = (tmp_path / "digest.toml").read_text(encoding="utf-8").replace("[email]\n", '[email]\nsent_by = "workers"\n', 1)
-        weekly = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n\n'
-        config = config.replace("[[email.recipients]]", weekly + "[[email.recipients]]", 1)
-        (tmp_path / "digest.toml").write_text(config + '\n[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n', encoding="utf-8")
-        run = json.loads(run_digest(tmp_path, "run", "--date", "2025-03-14", "--json", check_code=0).stdout)  # a Friday
-        assert run["deliveries"]["weekly"]["sent"] == 0 and sink.messages == []
+        (tmp_path / "digest.toml").write_text(
+            f'[email]\nenabled = true\nsent_by = "workers"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+            f'from = "Paper digest <digest@example.org>"\nclaim_seconds = {LEASE}\n\n'
+            '[[email.recipients]]\naddress = "daily@example.org"\n\n'
+            '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n\n'
+            f'{backend.toml}\n[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n',
+            encoding="utf-8",
+        )
+        run = json.loads(run_digest(tmp_path, "run", "--date", "2025-03-14", "--json", check_code=0).stdout)
+        assert run["deliveries"]["weekly"]["pending"] == 1 and sink.messages == []  # the run only queues, the roll-up too
         sent = json.loads(run_digest(tmp_path, "send", "--workers", "2", "--json", check_code=0).stdout)
-    assert sent["pending"] == 0 and sent["failed"] == 0
-    assert len(sink.by_recipient()["week@example.org"]) == 1
-    assert Counter(len(m) for a, m in sink.by_recipient().items() if a != "week@example.org") == {2: 40}
+        again = json.loads(run_digest(tmp_path, "send", "--json", check_code=0).stdout)
+    assert sent == {"workers": 2, "sent": 2, "failed": 0, "pending": 0, "errors": []}
+    assert again["sent"] == 0
+    got = sink.by_recipient()
+    assert sorted(got) == ["daily@example.org", "week@example.org"] and all(len(m) == 1 for m in got.values())
+    assert "week to Fri 14 Mar 2025" in got["week@example.org"][0]["Subject"]
 
 
 def test_a_killed_worker_process_of_digest_send_workers_does_not_hang_it(tmp_path: Path) -> None:

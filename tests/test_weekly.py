@@ -164,9 +164,13 @@ def test_a_week_with_no_papers_for_the_reader_sends_nothing(write_config: Callab
         config = weekly_config(write_config, port, recipients)
         run(config, FRIDAY - dt.timedelta(days=1), tmp_path)
         run(config, FRIDAY)
-        run(config, FRIDAY + dt.timedelta(days=9))  # the next Sunday's week had no papers at all
-    assert sink.messages == []
-    assert weekly_rows(config) == [("vision@example.org", "2025-03-14", "sent", "skipped: nothing new in the recipient's topics")]
+        run(config, FRIDAY + dt.timedelta(days=9))  # off on Sunday 16 (decided late); Sunday 23's week had no papers at all
+    (late,) = [r.message for r in sink.messages]
+    assert late["To"] == "quiet@example.org" and late["Subject"].endswith("week to Sun 16 Mar 2025: 2 papers")  # Thursday's
+    assert weekly_rows(config) == [
+        ("vision@example.org", "2025-03-14", "sent", "skipped: nothing new in the recipient's topics"),
+        ("quiet@example.org", "2025-03-16", "sent", None),
+    ]
 
 
 def test_a_reader_who_turns_weekly_after_their_weekday_waits_and_never_gets_days_they_had_daily(
@@ -404,3 +408,58 @@ def test_the_weekly_template_is_inlined_ahead_like_the_daily_one() -> None:
         html = ahead.render(**context)
         assert 'style="' in html and "@media (prefers-color-scheme: dark)" in html
         assert html.count('class="paper-title"') == inline_styles(renderer.render_template(WEEKLY_HTML, **context)).count('class="paper-title"')
+
+
+def test_a_machine_off_past_the_next_weekday_still_sends_the_missed_weeks_rollup(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    sink = Sink()
+    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
+    with smtp_server(sink) as port:
+        config = weekly_config(write_config, port, recipients)
+        for offset in range(4):  # Monday to Thursday; then the machine is off until the Saturday after next
+            run(config, MONDAY + dt.timedelta(days=offset), tmp_path)
+        assert sink.messages == []
+        run(config, FRIDAY + dt.timedelta(days=8))
+        run(config, FRIDAY + dt.timedelta(days=9))
+    (msg,) = [r.message for r in sink.messages]
+    assert msg["Subject"].endswith("week to Fri 14 Mar 2025: 8 papers")
+
+
+def test_a_reader_who_moves_their_weekday_to_just_after_the_last_one_loses_no_day(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    sink = Sink()
+    with smtp_server(sink) as port:
+        config = weekly_config(write_config, port)
+        with SeenStore.open(config.store.path) as store:
+            mover = Subscribers(store).add("mover@example.org", now=at(MONDAY), source="test",
+                                           preferences=Preferences((), (), "weekly", 0))  # Mondays
+        run(config, MONDAY, tmp_path)
+        tuesday = MONDAY + dt.timedelta(days=1)
+        run(config, tuesday, tmp_path)
+        with SeenStore.open(config.store.path) as store:  # after Tuesday's run: Tuesdays from now on
+            Subscribers(store).set_preferences(mover.id, Preferences((), (), "weekly", 1), now=at(tuesday), source="web")
+        for offset in range(1, 8):  # Wednesday to the next Tuesday
+            run(config, tuesday + dt.timedelta(days=offset), tmp_path)
+    first, second = (r.message for r in sink.messages)
+    assert first["Subject"].endswith("week to Mon 10 Mar 2025: 2 papers")
+    assert second["Subject"].endswith("week to Tue 18 Mar 2025: 16 papers")  # Tuesday 11 to Tuesday 18
+    assert "2025-03-11.html" in second.iter_parts().__next__().get_content()
+
+
+def test_a_run_with_a_past_date_sends_its_papers_once_in_the_next_rollup(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    sink = Sink()
+    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
+    with smtp_server(sink) as port:
+        config = weekly_config(write_config, port, recipients)
+        for offset in range(5):  # Monday to Friday: the first roll-up
+            run(config, MONDAY + dt.timedelta(days=offset), tmp_path)
+        (tmp_path / "inbox" / "backfill.txt").write_text(listing(dt.date(2025, 2, 28), 1, title="Backfilled Speculative"), encoding="utf-8")
+        run(config, dt.date(2025, 2, 28))  # a missed day read later, with --date in the past
+        run(config, FRIDAY + dt.timedelta(days=7), tmp_path)
+    subjects = [r.message["Subject"] for r in sink.messages]
+    assert [s.split("\u2014 ")[1] for s in subjects] == ["week to Fri 14 Mar 2025: 10 papers", "week to Fri 21 Mar 2025: 3 papers"]
+    assert sum("Backfilled Speculative" in r.message.iter_parts().__next__().get_content() for r in sink.messages) == 1

@@ -465,6 +465,11 @@ def render_feed(store: SeenStore, context: dict[str, Any], renderer: Renderer, o
         for day in its_days:
             for code, n in day.topics:
                 counts[code] = counts.get(code, 0) + n
+        if len(days) == FEED_ENTRIES and monday == monday_of(days[-1].date):
+            # the oldest week may begin before the feed's days: counted whole, as its page counts it
+            sunday = monday + dt.timedelta(days=6)
+            whole = store.topic_counts([r.id for r in store.digests(since=monday, newest_first=False) if r.date <= sunday])
+            counts = {code: whole[code] for code in [*counts, *sorted(whole)] if code in whole}
         week_entries.append({
             "label": iso_week(monday),
             "id": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{base}/weeks/{iso_week(monday)}')}",
