@@ -28,7 +28,7 @@ import sqlite3
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,6 +141,29 @@ def store_bytes(path: Path) -> int:
     return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
+def alternating_turns(stores: Mapping[int, tuple[Path, Path, float | None]], runs: int) -> Iterator[tuple[int, int, Path, dt.date]]:
+    """The stores' turns, ``2 * runs + 1`` runs of (run, size, config, day): in either order run by
+    run (ABBA), so that whatever else the machine does, the writeback of the other store's last run
+    included, falls on both.  Each turn's inbox holds one new snapshot of 100 papers never seen."""
+    for run in range(2 * runs + 1):
+        for size, (inbox, config, _) in sorted(stores.items(), reverse=run % 4 in (2, 3)):
+            for old in inbox.iterdir():
+                old.unlink()
+            first = 10_000_000 + 1_000 * run
+            (inbox / f"day-{run}.txt").write_text(snapshot_text(range(first, first + 100)), encoding="utf-8")
+            yield run, size, config, RUN_DAY + dt.timedelta(days=run)
+
+
+def run_hundred_new(command: Sequence[str | Path], size: int, config: Path, day: dt.date, env: Mapping[str, str]) -> Sample:
+    """One timed ``digest run`` of a turn; it must succeed and find the 100 new papers."""
+    sample = run_timed([*command, "run", "--config", config, "--date", day.isoformat(), "--json"], env=env)
+    if sample.returncode != 0:
+        raise RuntimeError(f"digest run failed on {size}: {sample.stdout[-2000:]}\n{sample.stderr[-2000:]}")
+    summary = json.loads(sample.stdout)
+    assert summary["new"] == 100, summary
+    return sample
+
+
 def main() -> None:
     """Fill both stores, time the 100-new cycles on each, save the ratio and bytes per paper."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,25 +188,13 @@ def main() -> None:
             details[str(size)] = {"bytes_per_paper": round(store_bytes(live / "digest.sqlite3") / size)}
         samples: dict[int, list[Sample]] = {size: [] for size in args.sizes}
         partial: dict[int, list[Sample]] = {size: [] for size in args.sizes}
-        # The stores take turns, run by run and in either order (ABBA), so that whatever else the
-        # machine does, the writeback of the other store's last run included, falls on both.
-        for run in range(2 * args.runs + 1):  # the first one warms the page cache, untimed
-            for size, (inbox, config, _) in sorted(stores.items(), reverse=run % 4 in (2, 3)):
-                for old in inbox.iterdir():
-                    old.unlink()
-                first = 10_000_000 + 1_000 * run
-                (inbox / f"day-{run}.txt").write_text(snapshot_text(range(first, first + 100)), encoding="utf-8")
-                day = RUN_DAY + dt.timedelta(days=run)
-                # Every other run skips the archive's whole-store pages: a diagnostic of where time goes.
-                skip = run % 2 == 0 and run > 0
-                command = [PRODUCT_PYTHON, BENCH / "_without_archive_pages.py"] if skip else [DIGEST]
-                sample = run_timed([*command, "run", "--config", config, "--date", day.isoformat(), "--json"], env=env)
-                if sample.returncode != 0:
-                    raise RuntimeError(f"digest run failed on {size}: {sample.stdout[-2000:]}\n{sample.stderr[-2000:]}")
-                summary = json.loads(sample.stdout)
-                assert summary["new"] == 100, summary
-                if run:
-                    (partial if skip else samples)[size].append(sample)
+        for run, size, config, day in alternating_turns(stores, args.runs):  # the first run warms the page cache, untimed
+            # Every other run skips the archive's whole-store pages: a diagnostic of where time goes.
+            skip = run % 2 == 0 and run > 0
+            command = [PRODUCT_PYTHON, BENCH / "_without_archive_pages.py"] if skip else [DIGEST]
+            sample = run_hundred_new(command, size, config, day, env)
+            if run:
+                (partial if skip else samples)[size].append(sample)
         for size, (_, _, fill_seconds) in stores.items():
             medians[size] = statistics.median(s.seconds for s in samples[size])
             partial_medians[size] = statistics.median(s.seconds for s in partial[size])

@@ -45,11 +45,9 @@ from _common import (
     fresh_dir,
     install_product,
     print_table,
-    run_timed,
-    snapshot_text,
     write_results,
 )
-from history import GENERATOR, RUN_DAY, fill
+from history import GENERATOR, alternating_turns, fill, run_hundred_new
 
 sys.path.insert(0, str(REPO))
 from tests import pgcluster  # noqa: E402  (the repository's own test helper)
@@ -117,19 +115,10 @@ def history(server: pgcluster.Cluster, sizes: tuple[int, int], runs: int, fresh:
             copy_tree(base, folder)
             inbox = fresh_dir(folder / "inbox")
             stores[size] = (inbox, pg_config(folder, server.database_url(live), inbox=inbox, smtp_port=sink.port), fill_seconds)
-        for run in range(2 * runs + 1):  # the first one warms the caches, untimed
-            for size, (inbox, config, _) in sorted(stores.items(), reverse=run % 4 in (2, 3)):
-                for old in inbox.iterdir():
-                    old.unlink()
-                first = 10_000_000 + 1_000 * run
-                (inbox / f"day-{run}.txt").write_text(snapshot_text(range(first, first + 100)), encoding="utf-8")
-                day = RUN_DAY + dt.timedelta(days=run)
-                sample = run_timed([DIGEST, "run", "--config", config, "--date", day.isoformat(), "--json"], env=env)
-                if sample.returncode != 0:
-                    raise RuntimeError(f"digest run failed on {size}: {sample.stdout[-2000:]}\n{sample.stderr[-2000:]}")
-                assert json.loads(sample.stdout)["new"] == 100
-                if run and run % 2:  # (every other run, as history.py's timed ones)
-                    samples[size].append(sample)
+        for run, size, config, day in alternating_turns(stores, runs):  # the first run warms the caches, untimed
+            sample = run_hundred_new([DIGEST], size, config, day, env)
+            if run and run % 2:  # (every other run, as history.py's timed ones)
+                samples[size].append(sample)
     rows: list[Row] = []
     medians = {}
     for size, (_, _, fill_seconds) in stores.items():
