@@ -253,7 +253,9 @@ def test_dns_failure_refusal_reset_and_trickle_are_one_line_each_and_the_run_goe
         probe.bind(("127.0.0.1", 0))
         refused = f"http://127.0.0.1:{probe.getsockname()[1]}/feed"
     reset = http_server.add("/reset", Reply(body=b"<rss>" + b"x" * 5000, reset_after=100))
-    trickle = http_server.add("/trickle", Reply(chunks=itertools.repeat(b"x"), chunk_delay=1.0))  # a byte a second
+    trickle = http_server.add("/trickle", Reply(chunks=itertools.repeat(b"x"), chunk_delay=0.2))
+    # A byte every 0.2 s: each read is well inside the 1 s budget, so only the whole-response deadline can end it
+    # (a byte a second raced the read timeout, which is the budget left when the request goes out).
     (tmp_path / "hostaliases").write_text("digest-test-no-such-host bad..name\n", encoding="utf-8")
     feeds = {"dns": "http://digest-test-no-such-host/feed", "refused": refused, "reset": reset, "trickle": trickle}
     write_config("[fetch]\ntimeout = 1\nretries = 0\n\n" + "".join(
