@@ -26,7 +26,6 @@ INBOX_NAME = "inbox"
 TEMPLATE_NAME = "digest.toml.j2"
 HF_DAILY_URL = "https://huggingface.co/api/daily_papers"
 ARXIV_RSS_URL = "https://rss.arxiv.org/rss/{category}"
-ANNOUNCE_TYPES = ("new", "cross")
 EXAMPLE_RECIPIENT = "reader@example.org"
 _CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?(?:\+[a-z-]+(?:\.[A-Za-z-]+)?)*$")  # cs.LG, hep-th, cs.LG+stat.ML
 _COMMENT_COLUMN = 40
