@@ -72,6 +72,14 @@ def source_from_spec(spec: str, taken: Sequence[str] = ()) -> SourceConfig:
         ) from None
 
 
+def sources_from_specs(specs: Sequence[str]) -> list[SourceConfig]:
+    """The sources ``--source`` values name, in order, each named apart from the inbox and the others."""
+    chosen: list[SourceConfig] = []
+    for spec in specs:
+        chosen.append(source_from_spec(spec, [INBOX_NAME, *(s.name for s in chosen)]))
+    return chosen
+
+
 def render_config(
     sources: Sequence[SourceConfig] = (),
     recipients: Sequence[str] = (),
@@ -137,9 +145,7 @@ def init_folder(
     ``digest.toml.bak`` (or a timestamped name when that exists too).  The written file is loaded
     with the config validator before this returns.
     """
-    chosen: list[SourceConfig] = []
-    for spec in sources:
-        chosen.append(source_from_spec(spec, ["inbox", *(s.name for s in chosen)]))
+    chosen = sources_from_specs(sources)
     for address in emails:
         if not is_address(address):
             raise ConfigError(f"--email {address!r}: not an email address like reader@example.org")
