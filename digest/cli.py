@@ -266,14 +266,12 @@ def _ask_init() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Ask a person at a terminal for init's sources and recipients, until each answer is valid."""
     from digest.config import is_address
     from digest.errors import ConfigError
-    from digest.quickstart import source_from_spec
+    from digest.quickstart import sources_from_specs
 
     def specs(text: str) -> tuple[str, ...]:
         words = tuple(text.replace(",", " ").split())
-        taken = ["inbox"]
         try:
-            for word in words:
-                taken.append(source_from_spec(word, taken).name)
+            sources_from_specs(words)
         except ConfigError as exc:
             raise click.BadParameter(exc.message) from None
         return words

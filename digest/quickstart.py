@@ -26,7 +26,6 @@ INBOX_NAME = "inbox"
 TEMPLATE_NAME = "digest.toml.j2"
 HF_DAILY_URL = "https://huggingface.co/api/daily_papers"
 ARXIV_RSS_URL = "https://rss.arxiv.org/rss/{category}"
-ANNOUNCE_TYPES = ("new", "cross")
 EXAMPLE_RECIPIENT = "reader@example.org"
 _CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?(?:\+[a-z-]+(?:\.[A-Za-z-]+)?)*$")  # cs.LG, hep-th, cs.LG+stat.ML
 _COMMENT_COLUMN = 40
@@ -71,6 +70,14 @@ def source_from_spec(spec: str, taken: Sequence[str] = ()) -> SourceConfig:
             f"--source {spec!r}: not arxiv:CATEGORY, hf, or an http(s) feed URL",
             hint="e.g. --source arxiv:cs.LG --source hf --source https://example.org/feed.xml",
         ) from None
+
+
+def sources_from_specs(specs: Sequence[str]) -> list[SourceConfig]:
+    """The sources ``--source`` values name, in order, each named apart from the inbox and the others."""
+    chosen: list[SourceConfig] = []
+    for spec in specs:
+        chosen.append(source_from_spec(spec, [INBOX_NAME, *(s.name for s in chosen)]))
+    return chosen
 
 
 def render_config(
@@ -138,9 +145,7 @@ def init_folder(
     ``digest.toml.bak`` (or a timestamped name when that exists too).  The written file is loaded
     with the config validator before this returns.
     """
-    chosen: list[SourceConfig] = []
-    for spec in sources:
-        chosen.append(source_from_spec(spec, ["inbox", *(s.name for s in chosen)]))
+    chosen = sources_from_specs(sources)
     for address in emails:
         if not is_address(address):
             raise ConfigError(f"--email {address!r}: not an email address like reader@example.org")

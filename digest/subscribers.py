@@ -358,10 +358,7 @@ class Subscribers:
             self._event(found.id, kind, source, reason, stamp)
             db.execute("UPDATE subscribers SET last_error = ?, updated_at = ? WHERE id = ?", (reason, stamp, found.id))
             if hard and found.status in MAILED:
-                recent = db.execute(
-                    "SELECT COUNT(*) FROM subscriber_events WHERE subscriber_id = ? AND kind = 'bounce-hard' AND at >= ?",
-                    (found.id, _iso(now - window)),
-                ).fetchone()[0]
+                recent = self.count_events(found.id, "bounce-hard", now - window)
                 status = "disabled" if recent >= limit else "bouncing"
                 if status != found.status:
                     db.execute("UPDATE subscribers SET status = ?, source = ? WHERE id = ?", (status, source, found.id))

@@ -102,8 +102,7 @@ class Signer:
         if not any(hmac.compare_digest(hmac.new(key, head, hashlib.sha256).digest()[:_MAC_BYTES], mac) for key in self._keys):
             raise TokenError("forged")
         _, number, kind, subject, epoch, expires = _HEAD.unpack(head)
-        names = {v: k for k, v in PURPOSES.items()}
-        if names.get(number) != purpose:
+        if PURPOSES.get(purpose) != number:
             raise TokenError("purpose")
         if expires and now.timestamp() > expires:
             raise TokenError("expired")
