@@ -64,7 +64,7 @@ from digest.deliver.archive import (
     topic_month_path,
     topic_path,
 )
-from digest.deliver.weeks import monday_of, week_path
+from digest.deliver.weeks import iso_week, monday_of, week_path
 from digest.fileio import AtomicBatch, write_atomic
 from digest.errors import OutputError, SiteError
 from digest.render import Renderer, anchor_for_key, day_path
@@ -295,19 +295,20 @@ class SiteBuilder:
             path = day_path(day.date, ".html")
             pages.append(self._day(path, day, plain_days[i], older, newer, old.get(path, {})))
         for monday in sorted({monday_of(day.date) for day in days}, reverse=True):
-            pages.append(self._week(week_path(monday, ".html")))
+            pages.append(self._week(monday))
         pages.extend(self._search(old, plain_days))
         return pages
 
-    def _week(self, path: str) -> Page:
+    def _week(self, monday: dt.date) -> Page:
         """A week page: the archive's Markdown (``weeks/YYYY-Www.md``) as HTML, its links to day pages made .html."""
-        source_path = self.config.archive.dir / (path.removesuffix(".html") + ".md")
+        path = week_path(monday, ".html")
+        source_path = self.config.archive.dir / week_path(monday, ".md")
         source = hashlib.sha256(source_path.read_bytes()).hexdigest() if source_path.is_file() else ""
 
         def render() -> Rendering:
             text = source_path.read_text(encoding="utf-8") if source_path.is_file() else ""
             body = _LOCAL_MD_LINK.sub(r'href="\1.html\2"', self.markdown_body(text))
-            context = self._context(path, f"{self.options.title} — week {path[6:-5]}")
+            context = self._context(path, f"{self.options.title} — week {iso_week(monday)}")
             return whole(self.renderer.render_template(WEEK_HTML, **context, body=Markup(body)))
 
         return Page(path, page_key(self.theme, "week", source, self._source(WEEK_HTML)), render)

@@ -22,7 +22,7 @@ from digest.llm.assist import second_opinion, weak_reason
 from digest.llm.client import LlmError, api_key
 from digest.llm.prompt import Item
 from digest.models import Paper, Placement
-from digest.topics.eval_command import load_papers, snapshot_files_for
+from digest.topics.eval_command import load_papers, snapshot_files_for, without_labelled
 from digest.topics.evaluate import evaluate, format_report, read_labels
 from digest.topics.grouper import Grouper
 from digest.topics.taxonomy import Taxonomy, configured_taxonomy
@@ -69,8 +69,7 @@ def run_eval_with_llm(config: Config, labels: Path, paper_files: Sequence[Path],
         raise ConfigError("--llm needs a model: no [llm] model in the config", hint="set [llm] base_url and model (docs/llm.md)")
     taxonomy = configured_taxonomy(config.topics.file)
     label_of = {normalise_title(title): label for title, label, _ in read_labels(labels)}
-    measured = taxonomy.without_examples(set(label_of))
-    left_out = len(taxonomy.examples()) - len(measured.examples())
+    measured, note = without_labelled(taxonomy, set(label_of))
     papers = load_papers(snapshot_files_for(labels, paper_files))
     grouper = Grouper(measured)
     found: list[SecondOpinions] = []
@@ -99,6 +98,4 @@ def run_eval_with_llm(config: Config, labels: Path, paper_files: Sequence[Path],
         lines.append(f"(no answer for some: {'; '.join(opinions.failures)})")
     report = "\n".join(lines) + "\n" + format_report(with_model, misses=misses)
     report += "\n\nthe grouper alone:\n" + format_report(alone)
-    if left_out:
-        report += f"\n\n({left_out} examples of the topics file are labelled papers: left out while measuring)"
-    return report
+    return report + note

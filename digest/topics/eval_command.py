@@ -19,7 +19,7 @@ from digest.sources.feed import parse_feed
 from digest.sources.snapshots import inbox_files, read_snapshot
 from digest.topics.evaluate import evaluate, format_report, label_snapshot_files, read_labels
 from digest.topics.grouper import Grouper
-from digest.topics.taxonomy import configured_taxonomy
+from digest.topics.taxonomy import Taxonomy, configured_taxonomy
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 ALL_FEED_TYPES = frozenset({"new", "cross", "replace", "replace-cross"})
@@ -58,14 +58,19 @@ def load_papers(files: Sequence[Path]) -> list[Paper]:
     return list(papers.values())
 
 
+def without_labelled(taxonomy: Taxonomy, labelled: set[str]) -> tuple[Taxonomy, str]:
+    """The taxonomy to measure: ``taxonomy`` less the examples whose normalised title is in
+    ``labelled``, and the report's closing note saying how many that left out ("" for none)."""
+    measured = taxonomy.without_examples(labelled)
+    left_out = len(taxonomy.examples()) - len(measured.examples())
+    if not left_out:
+        return measured, ""
+    return measured, f"\n\n({left_out} examples of the topics file are labelled papers: left out while measuring)"
+
+
 def run_eval(config: Config | None, labels: Path, paper_files: Sequence[Path], *, misses: int = 0) -> str:
     """Evaluate the configured (or default) taxonomy against ``labels``; return the report text."""
     taxonomy = configured_taxonomy(config.topics.file if config else None)
-    labelled = {normalise_title(title) for title, _, _ in read_labels(labels)}
-    measured = taxonomy.without_examples(labelled)
-    left_out = len(taxonomy.examples()) - len(measured.examples())
+    measured, note = without_labelled(taxonomy, {normalise_title(title) for title, _, _ in read_labels(labels)})
     papers = load_papers(snapshot_files_for(labels, paper_files))
-    report = format_report(evaluate(labels, papers, Grouper(measured)), misses=misses)
-    if left_out:
-        report += f"\n\n({left_out} examples of the topics file are labelled papers: left out while measuring)"
-    return report
+    return format_report(evaluate(labels, papers, Grouper(measured)), misses=misses) + note

@@ -112,7 +112,7 @@ def evaluate(labels: Path, papers: Sequence[Paper], grouper: Grouper, *, revise:
             continue
         matched.append(found)
         gold.append(label)
-    placements = [grouper.place(paper) for paper in matched]
+    placements = grouper.place_all(matched)
     if revise is not None:
         placements = list(revise(matched, placements))
     for found, label, placement in zip(matched, gold, placements):

@@ -353,10 +353,14 @@ def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> 
 
 def learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> dict[str, NDArray[np.generic]]:
     """Learn ``taxonomy`` (or read what was learned from the cache): the arrays of its model."""
+    embeddings = embeddings or shipped_embeddings()
+    return _learned(teaching(taxonomy, embeddings), embeddings)
+
+
+def _learned(taught: _Teaching, embeddings: StaticEmbeddings) -> dict[str, NDArray[np.generic]]:
+    """The arrays of the model ``taught`` describes: from the cache, else learned and cached."""
     import numpy as np
 
-    embeddings = embeddings or shipped_embeddings()
-    taught = teaching(taxonomy, embeddings)
     arrays = cache.load(taught.key)
     if arrays is None:
         words = model.train(taught.texts, taught.labels, taught.weights, taught.classes)
@@ -380,7 +384,7 @@ def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
     import numpy as np
 
     taught = teaching(taxonomy, embeddings)
-    arrays = learn(taxonomy, embeddings)
+    arrays = _learned(taught, embeddings)
     classes = taught.classes
     return _Model(
         classes=classes,
