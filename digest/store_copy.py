@@ -77,10 +77,15 @@ def _refuse_other_tables(url: str, password: str | None, busy_timeout: float, ou
     other = [n for n in names if n not in ours]
     if other:
         listed = ("table " if len(other) == 1 else "tables ") + ", ".join(other[:4]) + (", ..." if len(other) > 4 else "")
-        raise StoreError(
-            f"{server.location}: the database is not empty ({listed}): digest store migrate copies into an empty one",
-            hint="create a new database (createdb) and name it with --to",
-        )
+        raise _not_empty(server.location, listed)
+
+
+def _not_empty(location: str, listed: str) -> StoreError:
+    """The StoreError for a target database that already holds ``listed`` (tables, or rows of digest's)."""
+    return StoreError(
+        f"{location}: the database is not empty ({listed}): digest store migrate copies into an empty one",
+        hint="create a new database (createdb) and name it with --to",
+    )
 
 
 def _copy(source: SeenStore, target: SeenStore, server: postgres.Connection) -> CopiedStore:
@@ -96,10 +101,7 @@ def _copy(source: SeenStore, target: SeenStore, server: postgres.Connection) -> 
     filled = [(t, n) for t, n in filled if n]
     if filled:
         listed = ", ".join(f"{n} {t}" for t, n in filled[:4])
-        raise StoreError(
-            f"{target.location}: the database is not empty ({listed}): digest store migrate copies into an empty one",
-            hint="create a new database (createdb) and name it with --to",
-        )
+        raise _not_empty(target.location, listed)
     db.execute("BEGIN")  # one read snapshot of the SQLite store for the copy and the counts
     try:
         with target.transaction():

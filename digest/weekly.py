@@ -181,12 +181,6 @@ def week_end_of(day: dt.date, weekday: int) -> dt.date:
     return day - dt.timedelta(days=(day.weekday() - weekday) % WEEK)
 
 
-def decided(store: SeenStore, since: dt.date) -> set[dt.date]:
-    """The week ends from ``since`` on whose roll-ups are decided."""
-    rows = store.db.execute("SELECT week_end FROM rollups WHERE week_end >= ?", (since.isoformat(),))
-    return {dt.date.fromisoformat(r[0]) for r in rows}
-
-
 def queue_rollups(store: SeenStore, readers: Mapping[str, int], day: dt.date, now: dt.datetime) -> int:
     """Decide the roll-ups of the week ends after the last decided one up to ``day`` (the 7 days
     ending ``day`` on a store with none decided yet) and queue a
@@ -201,14 +195,12 @@ def queue_rollups(store: SeenStore, readers: Mapping[str, int], day: dt.date, no
     # none before it (a run with a past --date: its digest goes in the next roll-up, after the last one)
     first = dt.date.fromisoformat(last) + dt.timedelta(days=1) if last is not None else day - dt.timedelta(days=WEEK - 1)
     ends = [first + dt.timedelta(days=n) for n in range((day - first).days + 1)]
-    done = decided(store, first)
-    todo = [end for end in ends if end not in done]
-    if not todo:
+    if not ends:
         return 0
     stamp = now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
     queued = 0
     with store.transaction() as db:
-        for end in todo:
+        for end in ends:
             # the newest digest the week can hold (one dated after it, a run that read a missed
             # weekday's listing the day after, is the next week's)
             newest = db.execute("SELECT MAX(id) FROM digests WHERE date <= ?", (end.isoformat(),)).fetchone()[0]

@@ -58,11 +58,19 @@ def drop(tmp_path: Path, day: dt.date, n: int = 2, **kwargs: str) -> None:
     (tmp_path / "inbox" / f"{day.isoformat()}.txt").write_text(listing(day, n, **kwargs), encoding="utf-8")
 
 
-def weekly_config(write_config: Callable[..., Path], port: int, recipients: str = "", email: str = "") -> Config:
-    return load_config(write_config(
+def weekly_toml(port: int, recipients: str = "", email: str = "") -> str:
+    """A config with a site and email through the sink on ``port``: ``email`` adds [email] keys."""
+    return (
         f'[archive]\nsite_url = "https://papers.example.org"\n\n[email]\nenabled = true\nhost = "127.0.0.1"\n'
         f'port = {port}\nsecurity = "none"\n{email}\n\n{recipients}'
-    ))
+    )
+
+
+def weekly_config(write_config: Callable[..., Path], port: int, recipients: str = "", email: str = "") -> Config:
+    return load_config(write_config(weekly_toml(port, recipients, email)))
+
+
+FRIDAY_READER = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
 
 
 def at(day: dt.date) -> dt.datetime:
@@ -208,9 +216,8 @@ def test_a_digest_stored_after_the_weekday_was_decided_goes_out_the_next_week(
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     sink = Sink()
-    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
     with smtp_server(sink) as port:
-        config = weekly_config(write_config, port, recipients)
+        config = weekly_config(write_config, port, FRIDAY_READER)
         run(config, FRIDAY, tmp_path)
         (tmp_path / "inbox" / "late.txt").write_text(listing(FRIDAY, 1, title="Late Speculative"), encoding="utf-8")
         run(config, FRIDAY)  # a second run on Friday with a new paper: its roll-up is already sent
@@ -259,9 +266,8 @@ def test_the_rollup_shows_max_per_topic_papers_and_links_the_rest_to_their_days(
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     sink = Sink()
-    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
     with smtp_server(sink) as port:
-        config = weekly_config(write_config, port, recipients, email="max_per_topic = 2")
+        config = weekly_config(write_config, port, FRIDAY_READER, email="max_per_topic = 2")
         run(config, MONDAY, tmp_path, n=6)
         run(config, FRIDAY, tmp_path, n=2)
     (msg,) = [r.message for r in sink.messages]
@@ -275,9 +281,8 @@ def test_the_rollup_shows_max_per_topic_papers_and_links_the_rest_to_their_days(
 
 def test_feed_text_is_data_in_the_rollup(write_config: Callable[..., Path], tmp_path: Path) -> None:
     sink = Sink()
-    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
     with smtp_server(sink) as port:
-        config = weekly_config(write_config, port, recipients)
+        config = weekly_config(write_config, port, FRIDAY_READER)
         drop(tmp_path, FRIDAY, 1, title="<b>Bold</b> & <RET> Speculative")
         run_cycle(config, now=at(FRIDAY), day=FRIDAY)
     (msg,) = [r.message for r in sink.messages]
@@ -297,11 +302,7 @@ def test_killed_at_each_commit_point_the_next_run_sends_the_rollup_once(
 ) -> None:
     sink = Sink()
     with smtp_server(sink) as port:
-        path = write_config(
-            f'[archive]\nsite_url = "https://papers.example.org"\n\n[email]\nenabled = true\nhost = "127.0.0.1"\n'
-            f'port = {port}\nsecurity = "none"\n\n'
-            '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
-        )
+        path = write_config(weekly_toml(port, FRIDAY_READER))
         run_digest(tmp_path, "subscribers", "add", "other@example.org", "--cadence", "weekly", "--weekday", "friday",
                    "--config", str(path), check_code=0)  # a subscriber (personal links) beside a config recipient
         drop(tmp_path, FRIDAY - dt.timedelta(days=1))
@@ -346,9 +347,8 @@ def test_week_end_of_is_the_last_weekday_on_or_before_the_day() -> None:
 
 def test_the_rollup_fits_a_375_px_phone_and_turns_dark_in_a_real_browser(write_config: Callable[..., Path], tmp_path: Path) -> None:
     sink = Sink()
-    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
     with smtp_server(sink) as port:
-        config = weekly_config(write_config, port, recipients)
+        config = weekly_config(write_config, port, FRIDAY_READER)
         drop(tmp_path, MONDAY, 4, title="Hyper" + "parameter" * 9)  # a word with no break opportunity
         run_cycle(config, now=at(MONDAY), day=MONDAY)
         run(config, FRIDAY, tmp_path, n=6)
@@ -414,9 +414,8 @@ def test_a_machine_off_past_the_next_weekday_still_sends_the_missed_weeks_rollup
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     sink = Sink()
-    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
     with smtp_server(sink) as port:
-        config = weekly_config(write_config, port, recipients)
+        config = weekly_config(write_config, port, FRIDAY_READER)
         for offset in range(4):  # Monday to Thursday; then the machine is off until the Saturday after next
             run(config, MONDAY + dt.timedelta(days=offset), tmp_path)
         assert sink.messages == []
@@ -452,9 +451,8 @@ def test_a_run_with_a_past_date_sends_its_papers_once_in_the_next_rollup(
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     sink = Sink()
-    recipients = '[[email.recipients]]\naddress = "week@example.org"\ncadence = "weekly"\nweekday = "friday"\n'
     with smtp_server(sink) as port:
-        config = weekly_config(write_config, port, recipients)
+        config = weekly_config(write_config, port, FRIDAY_READER)
         for offset in range(5):  # Monday to Friday: the first roll-up
             run(config, MONDAY + dt.timedelta(days=offset), tmp_path)
         (tmp_path / "inbox" / "backfill.txt").write_text(listing(dt.date(2025, 2, 28), 1, title="Backfilled Speculative"), encoding="utf-8")

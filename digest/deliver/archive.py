@@ -44,7 +44,7 @@ from digest.models import Digest
 from digest.recall import load_day, topic_order
 from digest.render import Renderer, RenderOptions, anchor_for_key, day_path
 from digest.store import MONTH_COUNTS_VERSION, Delivery, FiledPaper, SeenStore
-from digest.deliver.weeks import iso_week, monday_of, week_path, write_week_pages
+from digest.deliver.weeks import iso_week, iso_week_digests, monday_of, week_path, write_week_pages
 from digest.topics import Taxonomy
 
 INDEX_MD = "archive/index.md.j2"
@@ -467,8 +467,7 @@ def render_feed(store: SeenStore, context: dict[str, Any], renderer: Renderer, o
                 counts[code] = counts.get(code, 0) + n
         if len(days) == FEED_ENTRIES and monday == monday_of(days[-1].date):
             # the oldest week may begin before the feed's days: counted whole, as its page counts it
-            sunday = monday + dt.timedelta(days=6)
-            whole = store.topic_counts([r.id for r in store.digests(since=monday, newest_first=False) if r.date <= sunday])
+            whole = store.topic_counts(iso_week_digests(store, monday))
             counts = {code: whole[code] for code in [*counts, *sorted(whole)] if code in whole}
         week_entries.append({
             "label": iso_week(monday),

@@ -41,11 +41,15 @@ def monday_of(date: dt.date) -> dt.date:
     return date - dt.timedelta(days=date.weekday())
 
 
+def iso_week_digests(store: SeenStore, monday: dt.date) -> list[int]:
+    """The ids of the digests stored for the ISO week starting ``monday``, oldest first."""
+    sunday = monday + dt.timedelta(days=6)
+    return [r.id for r in store.digests(since=monday, newest_first=False) if r.date <= sunday]
+
+
 def load_iso_week(store: SeenStore, taxonomy: Taxonomy, monday: dt.date) -> Week:
     """Every digest stored for the ISO week starting ``monday``, as one ranked Week."""
-    sunday = monday + dt.timedelta(days=6)
-    ids = [r.id for r in store.digests(since=monday, newest_first=False) if r.date <= sunday]
-    return load_week(store, ids, taxonomy, monday, sunday)
+    return load_week(store, iso_week_digests(store, monday), taxonomy, monday, monday + dt.timedelta(days=6))
 
 
 def week_context(week: Week, options: RenderOptions) -> dict[str, Any]:
