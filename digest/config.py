@@ -436,8 +436,7 @@ def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
 
     ConfigError unless ``url`` is an http(s) URL.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+    if not is_http_url(url):
         raise ConfigError(f"{url!r} is not an http(s) URL")
     arxiv = _ARXIV_LISTING.match(url)
     if arxiv:
@@ -445,12 +444,23 @@ def source_for_url(url: str, taken: Collection[str] = ()) -> SourceConfig:
     elif _HF_DAILY.match(url):
         kind, name = "hf-daily-papers", "hf-daily"
     else:
-        kind, name = "feed", re.sub(r"[^A-Za-z0-9._-]+", "-", parts.hostname).strip("-._") or "feed"
+        kind, name = "feed", re.sub(r"[^A-Za-z0-9._-]+", "-", urlsplit(url).hostname or "").strip("-._") or "feed"
     unique, n = name, 1
     while unique in taken:
         n += 1
         unique = f"{name}-{n}"
     return SourceConfig(name=unique, kind=kind, url=url)
+
+
+def is_http_url(url: str) -> bool:
+    """True for an http(s) URL with a host, no spaces and, if any, a port that is a number in range
+    (``http://[::1`` with its unclosed bracket, or ``http://host:port/``, is not one)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
+    except ValueError:  # an unclosed "[" of an IPv6 address, a bad port
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
 def is_address(text: str) -> bool:
@@ -524,7 +534,7 @@ def _check_semantics(config: Config, errors: list[str]) -> None:
                 errors.append(f"{where}.path: folder {source.path} does not exist")
         elif not source.url:
             errors.append(f"{where}.url: missing (a {source.kind} source is fetched from a URL)")
-        elif not source.url.startswith(("http://", "https://")):
+        elif not is_http_url(source.url):
             errors.append(f"{where}.url: {source.url!r} is not an http(s) URL")
     if config.topics.file is not None and not config.topics.file.is_file():
         errors.append(f"topics.file: file {config.topics.file} does not exist")
@@ -633,17 +643,7 @@ def _check_llm(llm: LlmConfig, errors: list[str]) -> None:
     """The endpoint, model, key variable name and limits of ``[llm]`` (the model only when enabled)."""
     if llm.enabled and not llm.model.strip():
         errors.append("llm.model: missing (name the model the endpoint serves, e.g. 'llama3.1:8b')")
-    try:
-        parts = urlsplit(llm.base_url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
-    except ValueError:  # an unclosed "[" of an IPv6 address, a bad port
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or any(c.isspace() for c in llm.base_url)
-    ):
+    if not is_http_url(llm.base_url):
         errors.append(f"llm.base_url: {llm.base_url!r} is not an http(s) URL")
     _check_variable_name("llm.api_key_env", llm.api_key_env, errors)
     if llm.timeout <= 0:

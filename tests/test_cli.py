@@ -332,9 +332,11 @@ def test_run_with_no_config_points_to_init(digest_cli: Cli) -> None:
     assert result.stderr.splitlines()[-1] == "hint: run `digest init` to write a commented digest.toml here, or pass --config PATH"
 
 
-def test_a_url_that_is_not_http_is_a_usage_error(digest_cli: Cli) -> None:
-    result = digest_cli("preview", "--url", "file:///etc/passwd", check_code=2)
-    assert result.stderr.splitlines()[-1] == "Error: Invalid value for '--url': 'file:///etc/passwd' is not an http(s) URL"
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://[::1/feed", "http://127.0.0.1:99999/feed"])
+def test_a_url_that_is_not_http_is_a_usage_error(digest_cli: Cli, url: str) -> None:
+    result = digest_cli("preview", "--url", url, check_code=2)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for '--url': {url!r} is not an http(s) URL"
 
 
 # --- shell completion (click's own) -------------------------------------------------------------------

@@ -74,6 +74,12 @@ def test_missing_folders_files_and_required_keys(write_config: Callable[..., Pat
     assert any(line.startswith(f"{path}: topics.file: file ") for line in lines)
 
 
+@pytest.mark.parametrize("url", ["ftp://example.org/feed", "http://[::1/feed", "http://127.0.0.1:99999/feed", "http:///feed"])
+def test_a_feed_url_that_is_not_http_is_one_error_line(write_config: Callable[..., Path], url: str) -> None:
+    path = write_config(f'[[sources]]\nname = "feed"\nkind = "feed"\nurl = "{url}"\n')
+    assert errors_of(path) == [f"{path}: sources[1].url: {url!r} is not an http(s) URL"]
+
+
 def test_duplicate_source_names(write_config: Callable[..., Path]) -> None:
     path = write_config('[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n')
     assert f"{path}: sources[1].name: duplicate source name 'inbox'" in errors_of(path)

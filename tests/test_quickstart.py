@@ -132,6 +132,8 @@ def test_force_keeps_each_replaced_config(tmp_path: Path) -> None:
         (["--source", "arxiv:cs LG"], "error: --source 'arxiv:cs LG': 'cs LG' is not an arXiv category"),
         (["--source", "rss"], "error: --source 'rss': not arxiv:CATEGORY, hf, or an http(s) feed URL"),
         (["--source", "ftp://example.org/feed"], "error: --source 'ftp://example.org/feed': not arxiv:CATEGORY, hf, or an http(s) feed URL"),
+        (["--source", "http://[::1/feed"], "error: --source 'http://[::1/feed': not arxiv:CATEGORY, hf, or an http(s) feed URL"),
+        (["--source", "http://example.org:port/feed"], "error: --source 'http://example.org:port/feed': not arxiv:CATEGORY, hf, or an http(s) feed URL"),
         (["--email", "me at example.org"], "error: --email 'me at example.org': not an email address like reader@example.org"),
     ],
 )
