@@ -47,7 +47,7 @@ def parse_dsn(data: bytes) -> list[Bounce]:
         recipient = _readable(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
         address = recipient.split(";", 1)[-1].strip().strip("<>")
         action = _readable(block.get("Action", "")).lower()
-        status = _readable(block.get("Status", "")).split()[0] if block.get("Status") else ""
+        status = next(iter(_readable(block.get("Status", "")).split()), "")  # empty once cleaned: no status
         if not address or action not in ("failed", "delayed"):
             continue
         diagnostic = _readable(str(block.get("Diagnostic-Code", "")).split(";", 1)[-1])

@@ -31,6 +31,17 @@ def test_a_mail_that_is_not_a_report_is_refused() -> None:
         parse_dsn(b"From: someone@example.org\r\nSubject: hello\r\n\r\nJust a mail.\r\n")
 
 
+@pytest.mark.parametrize("status", [b"", b"\xe2\x80\x8b", b"\x1b"])
+def test_a_status_that_is_empty_once_cleaned_is_no_status(status: bytes) -> None:
+    """A report is a mail anyone can send: an empty Status (or one of invisible characters only) is a bounce
+    with no status, so not a hard one."""
+    report = DSN.read_bytes().replace(b"Status: 5.1.1", b"Status: " + status)
+    assert parse_dsn(report)[0] == Bounce(
+        "gone@example.org", False, "",
+        "550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown in virtual mailbox table",
+    )
+
+
 def test_bounces_from_a_report_on_stdin_and_by_hand_disable_past_the_limit(
     write_config: Callable[..., Path], digest_cli: Cli, tmp_path: Path
 ) -> None:
