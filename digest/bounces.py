@@ -13,6 +13,7 @@ bounce of a report.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import Message
@@ -20,6 +21,8 @@ from email.message import Message
 from digest.config import Config
 from digest.sources.text import one_line, visible
 from digest.subscribers import SubscriberError, bounce_window, normalise_address, opened
+
+_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +50,20 @@ def parse_dsn(data: bytes) -> list[Bounce]:
         recipient = _readable(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
         address = recipient.split(";", 1)[-1].strip().strip("<>")
         action = _readable(block.get("Action", "")).lower()
-        status = next(iter(_readable(block.get("Status", "")).split()), "")  # empty once cleaned: no status
+        status = _status_code(block.get("Status", ""))
         if not address or action not in ("failed", "delayed"):
             continue
         diagnostic = _readable(str(block.get("Diagnostic-Code", "")).split(";", 1)[-1])
         hard = action == "failed" and status.startswith("5")
         bounces.append(Bounce(address, hard, status, diagnostic or f"{action} {status}".strip()))
     return bounces
+
+
+def _status_code(value: object) -> str:
+    """The RFC 3463 status code (``5.1.1``) a Status field starts with, or "" when it starts with none
+    (empty, invisible characters, bytes that are no text)."""
+    match = _STATUS.match(_readable(value))
+    return match[0] if match else ""
 
 
 def _readable(value: object) -> str:
