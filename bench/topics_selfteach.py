@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -37,10 +36,8 @@ from digest.topics import OTHER_CODE, Grouper, Taxonomy, Topic, default_taxonomy
 from digest.models import Paper  # noqa: E402
 from digest.topics.taxonomy import Example  # noqa: E402
 from tests.seed_papers import label_rows  # noqa: E402
+from _common import Row, print_table, write_results  # noqa: E402
 from topics import DATA, accuracy, dev_papers, outside_papers  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "topics-selfteach.json"
-
 
 def cut(shipped: Taxonomy, start: int, stop: int | None) -> Taxonomy:
     """The shipped taxonomy with inline examples ``start:stop`` of each topic and no examples file."""
@@ -83,19 +80,20 @@ def main() -> None:
 
     taxonomies = {f"examples[{a}:{a + 5}]": cut(shipped, a, a + 5) for a in (0, 5, 10)}
     taxonomies["all inline examples"] = cut(shipped, 0, None)
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    rows: list[Row] = []
     for name, whole in taxonomies.items():
         taxonomy = whole.without_examples(every_dev_title)
-        rows = {"taught only": measure(taxonomy)}
-        for n in args.per_class:
-            rows[f"self-taught, {n} per class"] = measure(self_taught(taxonomy, pool, n))
-        results[name] = rows
-        for label, figures in rows.items():
-            print(f"{name:22} {label:28} dev-tuning {figures['dev_tuning']:.3f}  "
-                  f"out-of-scope (text) in Other {figures['out_of_scope_text_only']:.3f}", flush=True)
-    RESULTS.write_text(json.dumps({"pool": len(pool), "dev_tuning_n": len(papers), "out_of_scope_n": len(outside),
-                                   "results": results}, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+        variants = {"taught only": taxonomy}
+        variants.update({f"self-taught, {n} per class": self_taught(taxonomy, pool, n) for n in args.per_class})
+        for label, variant in variants.items():
+            figures = measure(variant)
+            rows.append(Row(f"{name}, {label}: dev-tuning accuracy", figures["dev_tuning"], "", better="higher"))
+            rows.append(Row(f"{name}, {label}: out-of-scope to Other (text)", figures["out_of_scope_text_only"], "",
+                            better="higher"))
+    print_table("self-teaching a taxonomy with few examples", rows)
+    path = write_results("topics-selfteach", rows, {"pool": len(pool), "dev_tuning_n": len(papers),
+                                                    "out_of_scope_n": len(outside)})
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
