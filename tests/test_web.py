@@ -78,9 +78,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start ``digest serve`` with extra config (a [serve] table's keys); stopped after the test."""
     sinks: list[tuple[object, Served]] = []
 
-    def make(serve_keys: str = "", recipients: str = "", store: str = "") -> Served:
+    def make(serve_keys: str = "", recipients: str = "", store: str = "", smtputf8: bool = True) -> Served:
         sink = Sink()
-        smtp = smtp_server(sink)
+        smtp = smtp_server(sink, enable_SMTPUTF8=smtputf8)
         smtp_port = smtp.__enter__()
         port = free_port()
         (tmp_path / "inbox").mkdir(exist_ok=True)
@@ -226,6 +226,24 @@ def test_a_post_without_the_csrf_cookie_or_a_bad_address_sends_nothing(serve: Ca
         assert bad.status_code == 400 and "does not look like an email address" in bad.text
     time.sleep(0.3)
     assert served.sink.messages == [] and served.subscriber("x@example.org") is None
+
+
+def test_a_confirmation_mail_the_server_cannot_take_is_one_log_line_and_the_next_one_goes(serve: Callable[..., Served]) -> None:
+    """An address with a non-ASCII local part needs SMTPUTF8, which the server (like many) lacks:
+    the form's answer is the usual one, the log says why no mail went, and no traceback."""
+    served = serve(smtputf8=False)
+    with httpx.Client() as client:
+        csrf = form_csrf(client, served.base)
+        for address in ("j\u00e9r\u00f4me@example.org", "ok@example.org"):
+            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": address})
+            assert answer.status_code == 200 and "Check your inbox" in answer.text
+    served.mails_to("ok@example.org", 1)
+    served.process.terminate()
+    _, stderr = served.process.communicate(timeout=30)
+    log = stderr.decode("utf-8", "replace")
+    assert list(served.sink.by_recipient()) == ["ok@example.org"]
+    assert "Traceback" not in log
+    assert "confirmation mail to j\u00e9r\u00f4me@example.org not sent: " in log
 
 
 def test_an_address_with_a_terminal_escape_or_a_bidi_control_is_refused_by_the_form(serve: Callable[..., Served]) -> None:
