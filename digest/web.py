@@ -47,7 +47,7 @@ from starlette.types import Receive, Scope, Send
 
 from digest.config import Config
 from digest.errors import DigestError
-from digest.render import Renderer
+from digest.render import Renderer, oneline
 from digest.store import SeenStore, open_store
 from digest.subscribers import (
     WEEKDAYS,
@@ -230,7 +230,7 @@ class SubscriberPages:
             "serve/confirm-email.txt.j2", title=self.config.archive.title, address=address, link=link,
             hours=self.config.serve.confirm_hours, site_url=self.site,
         )
-        return BackgroundTask(self.send_mail, address, f"Confirm your subscription to {self.config.archive.title}", text)
+        return BackgroundTask(self.send_mail, address, f"Confirm your subscription to {oneline(self.config.archive.title)}", text)
 
     def _send_mail(self, address: str, subject: str, text: str) -> None:
         """Send one plain-text mail through ``[email]`` (after the answer: its time never shows)."""

@@ -78,7 +78,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start ``digest serve`` with extra config (a [serve] table's keys); stopped after the test."""
     sinks: list[tuple[object, Served]] = []
 
-    def make(serve_keys: str = "", recipients: str = "", store: str = "", smtputf8: bool = True) -> Served:
+    def make(
+        serve_keys: str = "", recipients: str = "", store: str = "", smtputf8: bool = True, title: str = '"Lab papers"'
+    ) -> Served:
         sink = Sink()
         smtp = smtp_server(sink, enable_SMTPUTF8=smtputf8)
         smtp_port = smtp.__enter__()
@@ -86,7 +88,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         (tmp_path / "inbox").mkdir(exist_ok=True)
         (tmp_path / "digest.toml").write_text(
             '[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n\n'
-            f'[archive]\nsite_url = "http://127.0.0.1:{port}"\ntitle = "Lab papers"\n\n'
+            f'[archive]\nsite_url = "http://127.0.0.1:{port}"\ntitle = {title}\n\n'
             f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
             'from = "Lab papers <papers@example.org>"\n\n'
             f"{recipients}\n[serve]\n{serve_keys}\n\n{store}",
@@ -244,6 +246,16 @@ def test_a_confirmation_mail_the_server_cannot_take_is_one_log_line_and_the_next
     assert list(served.sink.by_recipient()) == ["ok@example.org"]
     assert "Traceback" not in log
     assert "confirmation mail to j\u00e9r\u00f4me@example.org not sent: " in log
+
+
+def test_a_title_written_over_two_lines_makes_a_one_line_confirmation_subject(serve: Callable[..., Served]) -> None:
+    served = serve(title='"""Lab\npapers"""')
+    with httpx.Client() as client:
+        csrf = form_csrf(client, served.base)
+        answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": "new@example.org"})
+        assert answer.status_code == 200
+    (confirmation,) = served.mails_to("new@example.org", 1)
+    assert confirmation["Subject"] == "Confirm your subscription to Lab papers"
 
 
 def test_an_address_with_a_terminal_escape_or_a_bidi_control_is_refused_by_the_form(serve: Callable[..., Served]) -> None:
