@@ -176,7 +176,7 @@ class Subscribers:
         """The status of each of ``addresses`` the store has a row for, by lower-cased address."""
         if not self.available:
             return {}
-        wanted = [a.lower() for a in addresses]
+        wanted = [a.strip() for a in addresses]  # as written: SQLite's NOCASE folds ASCII letters only
         found: dict[str, str] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]

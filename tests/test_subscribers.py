@@ -52,6 +52,13 @@ def test_an_address_is_one_subscriber_whatever_its_case(subs: Subscribers) -> No
     assert subs.counts() == {"pending": 0, "active": 1, "unsubscribed": 0, "bouncing": 0, "disabled": 0}
 
 
+def test_a_config_recipient_with_a_non_ascii_capital_who_left_is_known_as_left(subs: Subscribers) -> None:
+    """``readers`` leaves out a config recipient the store says left (statuses): SQLite's NOCASE
+    folds ASCII only, so an address with "\u00c9" must be looked up as written, not lower-cased."""
+    subs.unsubscribe_address("\u00c9va@Example.org", now=NOW, source="one-click")
+    assert subs.statuses(["\u00c9va@Example.org", "other@example.org"]) == {"\u00e9va@example.org": "unsubscribed"}
+
+
 @pytest.mark.parametrize(
     "address",
     [
