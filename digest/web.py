@@ -239,6 +239,11 @@ class SubscriberPages:
 
         from digest.deliver.email import connect_smtp, header_policy
 
+        if not address.isascii():
+            # The digests go without SMTPUTF8 (such an address is refused, 553, and soon disabled):
+            # a confirmation by SMTPUTF8 would confirm a reader no digest can reach.
+            _log.warning("digest serve: confirmation mail to %s not sent: the address needs SMTPUTF8, which digest does not use", address)
+            return
         msg = EmailMessage(policy=header_policy())
         msg["From"] = self.config.email.sender
         msg["To"] = address
