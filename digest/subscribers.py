@@ -176,7 +176,7 @@ class Subscribers:
         """The status of each of ``addresses`` the store has a row for, by lower-cased address."""
         if not self.available:
             return {}
-        wanted = [a.lower() for a in addresses]
+        wanted = [a.strip() for a in addresses]  # as written: SQLite's NOCASE folds ASCII letters only
         found: dict[str, str] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
@@ -441,10 +441,28 @@ def import_csv(
     """Add the rows of a CSV (a header with ``address``; optional topics, categories, cadence,
     weekday, status) as subscribers; existing addresses are left as they are.
 
-    Every row is checked before any is added: a bad row is a SubscriberError naming its line.
-    Returns (added, already listed).
+    Every row is checked before any is added: a bad row is a SubscriberError naming its line,
+    and so is a file that is not UTF-8 text or not CSV.  Returns (added, already listed).
     """
     reader = csv.DictReader(stream)
+    try:
+        rows = _checked_rows(reader, known_topics, name)
+    except UnicodeDecodeError as exc:
+        raise SubscriberError(f"{name}: not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x}); save the CSV as UTF-8") from None
+    except csv.Error as exc:  # a field past csv's size limit...: in the record after the last one read
+        raise SubscriberError(f"{name}:{reader.line_num + 1}: not readable as CSV ({exc})") from None
+    added = kept = 0
+    for address, status, prefs in rows:
+        if subscribers.find(address) is not None:
+            kept += 1
+            continue
+        subscribers.add(address, now=now, source="import", status=status, preferences=prefs)
+        added += 1
+    return added, kept
+
+
+def _checked_rows(reader: csv.DictReader[str], known_topics: Sequence[str] | None, name: str) -> list[tuple[str, str, Preferences]]:
+    """Every row of an import as (address, status, preferences); SubscriberError listing the bad ones."""
     if reader.fieldnames is None or "address" not in [f.strip() for f in reader.fieldnames]:
         raise SubscriberError(f"{name}: the first line must be a header naming an 'address' column")
     rows: list[tuple[str, str, Preferences]] = []
@@ -464,14 +482,7 @@ def import_csv(
             problems.append(f"{name}:{line}: {exc.message}")
     if problems:
         raise SubscriberError("\n".join(problems))
-    added = kept = 0
-    for address, status, prefs in rows:
-        if subscribers.find(address) is not None:
-            kept += 1
-            continue
-        subscribers.add(address, now=now, source="import", status=status, preferences=prefs)
-        added += 1
-    return added, kept
+    return rows
 
 
 def export_csv(subscribers: Sequence[Subscriber]) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -45,7 +46,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from digest.config import Config
-from digest.render import Renderer
+from digest.errors import DigestError
+from digest.render import Renderer, oneline
 from digest.store import SeenStore, open_store
 from digest.subscribers import (
     WEEKDAYS,
@@ -60,6 +62,7 @@ from digest.tokens import RECIPIENT, SUBSCRIBER, Claims, Signer, TokenError, loa
 
 Clock = Callable[[], dt.datetime]
 CSRF_COOKIE = "digest_csrf"
+_log = logging.getLogger("digest.serve")
 MAX_FORM_BYTES = 16_384
 REASONS = {
     "malformed": "This link is incomplete or damaged. Copy the whole link from the email, or use the newest email.",
@@ -227,7 +230,7 @@ class SubscriberPages:
             "serve/confirm-email.txt.j2", title=self.config.archive.title, address=address, link=link,
             hours=self.config.serve.confirm_hours, site_url=self.site,
         )
-        return BackgroundTask(self.send_mail, address, f"Confirm your subscription to {self.config.archive.title}", text)
+        return BackgroundTask(self.send_mail, address, f"Confirm your subscription to {oneline(self.config.archive.title)}", text)
 
     def _send_mail(self, address: str, subject: str, text: str) -> None:
         """Send one plain-text mail through ``[email]`` (after the answer: its time never shows)."""
@@ -236,6 +239,11 @@ class SubscriberPages:
 
         from digest.deliver.email import connect_smtp, header_policy
 
+        if not address.isascii():
+            # The digests go without SMTPUTF8 (such an address is refused, 553, and soon disabled):
+            # a confirmation by SMTPUTF8 would confirm a reader no digest can reach.
+            _log.warning("digest serve: confirmation mail to %s not sent: the address needs SMTPUTF8, which digest does not use", address)
+            return
         msg = EmailMessage(policy=header_policy())
         msg["From"] = self.config.email.sender
         msg["To"] = address
@@ -244,11 +252,18 @@ class SubscriberPages:
         msg["Message-ID"] = make_msgid(domain=self.config.email.sender.rsplit("@", 1)[-1].rstrip(">"))
         msg["Auto-Submitted"] = "auto-generated"
         msg.set_content(text)
-        client = connect_smtp(self.config.email)
         try:
-            client.send_message(msg)
-        finally:
-            client.quit()
+            client = connect_smtp(self.config.email)
+            try:
+                client.send_message(msg)
+            finally:
+                with contextlib.suppress(OSError):  # (smtplib's errors are OSErrors)
+                    client.quit()
+        except (OSError, UnicodeError, DigestError) as exc:
+            # After the answer: nobody to tell but the log, in one line (an address that needs
+            # SMTPUTF8 the server lacks, a server down); the address stays pending.
+            reason = exc.message if isinstance(exc, DigestError) else str(exc) or type(exc).__name__
+            _log.warning("digest serve: confirmation mail to %s not sent: %s", address, " ".join(reason.split()))
 
     def _topic_choices(self, chosen: tuple[str, ...]) -> list[dict[str, Any]]:
         return [{"code": code, "title": self.topic_titles[code], "checked": code in chosen} for code in self.topics]

@@ -52,6 +52,13 @@ def test_an_address_is_one_subscriber_whatever_its_case(subs: Subscribers) -> No
     assert subs.counts() == {"pending": 0, "active": 1, "unsubscribed": 0, "bouncing": 0, "disabled": 0}
 
 
+def test_a_config_recipient_with_a_non_ascii_capital_who_left_is_known_as_left(subs: Subscribers) -> None:
+    """``readers`` leaves out a config recipient the store says left (statuses): SQLite's NOCASE
+    folds ASCII only, so an address with "\u00c9" must be looked up as written, not lower-cased."""
+    subs.unsubscribe_address("\u00c9va@Example.org", now=NOW, source="one-click")
+    assert subs.statuses(["\u00c9va@Example.org", "other@example.org"]) == {"\u00e9va@example.org": "unsubscribed"}
+
+
 @pytest.mark.parametrize(
     "address",
     [
@@ -191,6 +198,16 @@ def test_bad_input_is_one_line_per_problem_and_nothing_is_added(write_config: Ca
     assert digest_cli("subscribers", "import", "nohead.csv", check_code=2).stderr == (
         "error: nohead.csv: the first line must be a header naming an 'address' column\n"
     )
+    # A spreadsheet saved in Latin-1/cp1252 rather than UTF-8: one line naming the file and line, nothing added.
+    (tmp_path / "latin1.csv").write_bytes("address\nok@example.org\nj\u00e9r\u00f4me@example.org\n".encode("cp1252"))
+    assert digest_cli("subscribers", "import", "latin1.csv", check_code=2).stderr == (
+        "error: latin1.csv: not UTF-8 text (invalid byte 0xe9); save the CSV as UTF-8\n"
+    )
+    (tmp_path / "huge.csv").write_text("address,topics\nok@example.org,\nx@example.org," + "a" * 200_000 + "\n", encoding="utf-8")
+    assert digest_cli("subscribers", "import", "huge.csv", check_code=2).stderr == (
+        "error: huge.csv:3: not readable as CSV (field larger than field limit (131072))\n"
+    )
+    assert json.loads(digest_cli("subscribers", "list", "--json", check_code=0).stdout) == []
     assert "Traceback" not in digest_cli("subscribers", "add", "bad", check_code=2).stderr
     assert digest_cli("subscribers", "add", "c@example.org", "--category", "cs.CL", "--category", "nosuch.XX", check_code=2).stderr == (
         "error: 'nosuch.XX' is not an arXiv category or archive (e.g. 'cs.CL', 'eess.AS', 'math', 'hep-ph')\n"

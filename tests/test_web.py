@@ -78,7 +78,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start ``digest serve`` with extra config (a [serve] table's keys); stopped after the test."""
     sinks: list[tuple[object, Served]] = []
 
-    def make(serve_keys: str = "", recipients: str = "", store: str = "") -> Served:
+    def make(
+        serve_keys: str = "", recipients: str = "", store: str = "", title: str = '"Lab papers"'
+    ) -> Served:
         sink = Sink()
         smtp = smtp_server(sink)
         smtp_port = smtp.__enter__()
@@ -86,7 +88,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         (tmp_path / "inbox").mkdir(exist_ok=True)
         (tmp_path / "digest.toml").write_text(
             '[[sources]]\nname = "inbox"\nkind = "snapshots"\npath = "inbox/"\n\n'
-            f'[archive]\nsite_url = "http://127.0.0.1:{port}"\ntitle = "Lab papers"\n\n'
+            f'[archive]\nsite_url = "http://127.0.0.1:{port}"\ntitle = {title}\n\n'
             f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
             'from = "Lab papers <papers@example.org>"\n\n'
             f"{recipients}\n[serve]\n{serve_keys}\n\n{store}",
@@ -226,6 +228,56 @@ def test_a_post_without_the_csrf_cookie_or_a_bad_address_sends_nothing(serve: Ca
         assert bad.status_code == 400 and "does not look like an email address" in bad.text
     time.sleep(0.3)
     assert served.sink.messages == [] and served.subscriber("x@example.org") is None
+
+
+def test_a_confirmation_mail_the_server_refuses_is_one_log_line_and_the_next_one_goes(serve: Callable[..., Served]) -> None:
+    """The form's answer is the usual one, the log says why no mail went, and no traceback."""
+    served = serve()
+    served.sink.rcpt_replies["gone@example.org"] = ["550 5.1.1 no such user"]
+    with httpx.Client() as client:
+        csrf = form_csrf(client, served.base)
+        for address in ("gone@example.org", "ok@example.org"):
+            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": address})
+            assert answer.status_code == 200 and "Check your inbox" in answer.text
+    served.mails_to("ok@example.org", 1)
+    assert list(served.sink.by_recipient()) == ["ok@example.org"]
+    served.process.terminate()
+    _, stderr = served.process.communicate(timeout=30)
+    log = stderr.decode("utf-8", "replace")
+    assert "Traceback" not in log
+    (line,) = [line for line in log.splitlines() if "confirmation mail to gone@example.org not sent: " in line]
+    assert "550" in line and "no such user" in line
+
+
+def test_an_address_digests_cannot_reach_is_never_confirmed_even_where_the_server_takes_smtputf8(
+    serve: Callable[..., Served],
+) -> None:
+    """The digests go without SMTPUTF8 (a non-ASCII address is refused, 553): the confirmation
+    mail must not go by SMTPUTF8 either, or the reader confirms into a list that disables them."""
+    served = serve()  # aiosmtpd offers SMTPUTF8
+    with httpx.Client() as client:
+        csrf = form_csrf(client, served.base)
+        for address in ("j\u00e9r\u00f4me@example.org", "ok@example.org"):
+            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": address})
+            assert answer.status_code == 200 and "Check your inbox" in answer.text
+    served.mails_to("ok@example.org", 1)
+    assert list(served.sink.by_recipient()) == ["ok@example.org"]
+    assert served.subscriber("j\u00e9r\u00f4me@example.org")["status"] == "pending"  # type: ignore[index]
+    served.process.terminate()
+    _, stderr = served.process.communicate(timeout=30)
+    assert "confirmation mail to j\u00e9r\u00f4me@example.org not sent: the address needs SMTPUTF8, which digest does not use" in (
+        stderr.decode("utf-8", "replace")
+    )
+
+
+def test_a_title_written_over_two_lines_makes_a_one_line_confirmation_subject(serve: Callable[..., Served]) -> None:
+    served = serve(title='"""Lab\npapers"""')
+    with httpx.Client() as client:
+        csrf = form_csrf(client, served.base)
+        answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": "new@example.org"})
+        assert answer.status_code == 200
+    (confirmation,) = served.mails_to("new@example.org", 1)
+    assert confirmation["Subject"] == "Confirm your subscription to Lab papers"
 
 
 def test_an_address_with_a_terminal_escape_or_a_bidi_control_is_refused_by_the_form(serve: Callable[..., Served]) -> None:
