@@ -230,15 +230,20 @@ def test_a_post_without_the_csrf_cookie_or_a_bad_address_sends_nothing(serve: Ca
     assert served.sink.messages == [] and served.subscriber("x@example.org") is None
 
 
+def subscribe_through_the_form(served: Served, *addresses: str) -> None:
+    """Post each address to the subscribe form, which answers each as usual."""
+    with httpx.Client() as client:
+        csrf = form_csrf(client, served.base)
+        for address in addresses:
+            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": address})
+            assert answer.status_code == 200 and "Check your inbox" in answer.text
+
+
 def test_a_confirmation_mail_the_server_refuses_is_one_log_line_and_the_next_one_goes(serve: Callable[..., Served]) -> None:
     """The form's answer is the usual one, the log says why no mail went, and no traceback."""
     served = serve()
     served.sink.rcpt_replies["gone@example.org"] = ["550 5.1.1 no such user"]
-    with httpx.Client() as client:
-        csrf = form_csrf(client, served.base)
-        for address in ("gone@example.org", "ok@example.org"):
-            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": address})
-            assert answer.status_code == 200 and "Check your inbox" in answer.text
+    subscribe_through_the_form(served, "gone@example.org", "ok@example.org")
     served.mails_to("ok@example.org", 1)
     assert list(served.sink.by_recipient()) == ["ok@example.org"]
     served.process.terminate()
@@ -255,11 +260,7 @@ def test_an_address_digests_cannot_reach_is_never_confirmed_even_where_the_serve
     """The digests go without SMTPUTF8 (a non-ASCII address is refused, 553): the confirmation
     mail must not go by SMTPUTF8 either, or the reader confirms into a list that disables them."""
     served = serve()  # aiosmtpd offers SMTPUTF8
-    with httpx.Client() as client:
-        csrf = form_csrf(client, served.base)
-        for address in ("j\u00e9r\u00f4me@example.org", "ok@example.org"):
-            answer = client.post(f"{served.base}/subscribe", data={"csrf": csrf, "address": address})
-            assert answer.status_code == 200 and "Check your inbox" in answer.text
+    subscribe_through_the_form(served, "j\u00e9r\u00f4me@example.org", "ok@example.org")
     served.mails_to("ok@example.org", 1)
     assert list(served.sink.by_recipient()) == ["ok@example.org"]
     assert served.subscriber("j\u00e9r\u00f4me@example.org")["status"] == "pending"  # type: ignore[index]
