@@ -373,7 +373,6 @@ def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> 
     classes = taxonomy.codes() + (OTHER_CODE,)
     position = {c: i for i, c in enumerate(classes)}
     taught = taxonomy.examples()
-    extra = len(taxonomy.extra_examples)
     # The topics' descriptions teach too, whole and item by item; [other]'s does not: it
     # describes by negation ("outside machine learning"), in the very words of the topics.
     items = tuple(Example(item, t.code) for t in taxonomy.topics for item in description_items(t.description))
@@ -381,8 +380,10 @@ def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> 
     descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)
     texts = tuple(_example_text(e) for e in examples) + descriptions
     labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
-    weights = tuple(1.0 if len(taught) - extra <= i < len(taught) else INLINE_WEIGHT for i in range(len(examples)))
-    weights += (INLINE_WEIGHT,) * len(descriptions)
+    # What the topics file says weighs more than a line of its examples file.
+    from_file = len(taxonomy.extra_examples)
+    inline = len(taught) - from_file
+    weights = (INLINE_WEIGHT,) * inline + (1.0,) * from_file + (INLINE_WEIGHT,) * (len(items) + len(descriptions))
     background = background_texts()
     key = cache.fingerprint(
         [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
