@@ -19,8 +19,12 @@ measured paper is left out first):
 * ``applied-ml``: ML methods applied to other fields, primary category outside ML
   (bench/data/applied-ml.tsv): where they go;
 * ``known-papers``: 66 famous papers, titles only (tests/fixtures/known-papers.tsv);
+* ``guide-written``: papers (title and abstract) written for this purpose from the labelling
+  guide alone, by writers who saw no dev label, seed or example (bench/data/guide-written.tsv,
+  see bench/data/README.md); never used while tuning;
 * ``few-shot``: the shipped taxonomy cut to descriptions and five examples per topic (no
-  examples file), on ``dev-tuning``: what a new taxonomy gets before it is taught.
+  examples file), on ``dev-tuning`` (and ``dev-frozen``, ``guide-written``): what a new
+  taxonomy gets before it is taught.
 
     python bench/topics.py [--papers N] [--runs R] [--frozen]
 """
@@ -175,6 +179,12 @@ def quality(include_frozen: bool) -> dict[str, object]:
         if include_frozen:
             papers, labels = dev_papers(frozen=True)
             results["dev-frozen"] = accuracy(unseen(shipped, papers), papers, labels)
+            results["few-shot (dev-frozen)"] = accuracy(unseen(few_shot(shipped), papers), papers, labels)
+    rows = read_tsv(DATA / "guide-written.tsv")
+    papers = [Paper(title=r["title"], abstract=r["abstract"]) for r in rows]
+    labels = [r["topic"] for r in rows]
+    results["guide-written"] = accuracy(unseen(shipped, papers), papers, labels)
+    results["few-shot (guide-written)"] = accuracy(unseen(few_shot(shipped), papers), papers, labels)
     rows = read_tsv(DATA / "heldout-ml.tsv")
     papers = [Paper(title=r["title"]) for r in rows]
     results["held-out-titles"] = accuracy(unseen(shipped, papers), papers, [r["topic"] for r in rows])

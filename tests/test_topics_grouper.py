@@ -23,6 +23,7 @@ from digest.topics import (
     group_papers,
     load_taxonomy,
 )
+from digest.topics.grouper import description_items
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CUSTOM = FIXTURES / "custom-topics.toml"
@@ -224,6 +225,21 @@ def test_a_custom_taxonomy_from_descriptions_and_a_few_examples(custom: Grouper)
     assert custom.place(paper("Model-based reinforcement learning with learned world models")).topic == "rl"
     assert custom.place(paper("Legged locomotion on rough terrain for a quadruped robot")).topic == "robotics"
     assert custom.place(paper("Pruning attention heads of large language models")).topic == "my-lab"
+
+
+def test_a_description_lists_its_items_and_each_teaches_like_an_example(custom: Grouper) -> None:
+    """A sub-area the description names but no example shows still finds its topic, and the
+    reason says which phrase of the description it is near."""
+    robotics = custom.taxonomy.topic("robotics").description
+    assert description_items(robotics) == (
+        "Robot learning", "manipulation", "locomotion", "grasping", "embodied agents",
+        "sim-to-real transfer", "motion planning", "autonomous driving",
+    )
+    placed = custom.place(paper("Sim-to-real transfer of a pick-and-place policy"))
+    assert placed.topic == "robotics"
+    assert 'near "sim-to-real transfer" in the description' in placed.evidence
+    placed = custom.place(paper("Offline RL from logged data with conservative value functions"))
+    assert (placed.topic, placed.evidence[-1]) == ("rl", 'near "offline RL" in the description')
 
 
 ON_TOPIC = {

@@ -5,13 +5,22 @@ example titles (inline and from ``examples_file``), the ``[other]`` table's desc
 examples of what lies outside the taxonomy, the arXiv categories named per topic, optional
 keywords and tie-break rules.  Three kinds of evidence are weighed for each paper:
 
-* **words**: a naive Bayes model of each topic's words and word pairs, learned from its
-  examples and description.  Title words count ``TITLE_WEIGHT`` times as much as abstract
-  words: the title says what the paper contributes, the abstract mostly its context;
+* **words**: a logistic regression over each topic's words and word pairs (see
+  :mod:`digest.topics.model`), learned from its examples and description.  A paper's title
+  is read three times and only the start of its abstract: the title says what the paper
+  contributes, the abstract mostly its context;
 * **meaning**: static word-piece vectors (see :mod:`digest.topics.embedding`) of the paper
   against the nearest examples of each topic, so a paper about "Hyena operators" finds the
   state-space examples without sharing a word with them;
 * **arXiv categories**: a category a topic names (``audio``: ``eess.AS``) adds to it.
+
+A description teaches twice: whole, and item by item.  "KV-cache management and eviction,
+speculative and parallel decoding, early exit" lists three things a paper may be about, and
+each phrase is an example of the topic of its own, so a taxonomy with a handful of examples
+per topic is still taught every sub-area its descriptions name.  Words are weighed by how
+rare they are in the papers of the whole field (the shipped examples read without their
+labels, beside the taxonomy's own), so a word every ML paper uses ("transformer",
+"efficient") decides nothing even when a few examples happen to use it for one topic only.
 
 "Other" is a class of its own, learned from the ``[other]`` examples, so a physics or
 biology paper goes there because it looks like what lies outside, not only because no topic
@@ -37,7 +46,17 @@ from digest.models import Paper, Placement, TopicGroup
 from digest.topics.embedding import StaticEmbeddings, shipped_embeddings
 from digest.topics import cache, model
 from digest.topics.model import Vectors, WordModel
-from digest.topics.taxonomy import OTHER_CODE, OTHER_TITLE, Example, Taxonomy, category_matches, fold, parse_keyword
+from digest.topics.taxonomy import (
+    OTHER_CODE,
+    OTHER_TITLE,
+    Example,
+    Taxonomy,
+    category_matches,
+    default_taxonomy_path,
+    fold,
+    load_taxonomy,
+    parse_keyword,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +103,8 @@ class _Model:
     words: WordModel
     example_vectors: NDArray[np.float32]  # examples x dims
     members: tuple[NDArray[np.intp], ...]  # per class: its examples' rows
-    example_titles: tuple[str, ...]
+    example_titles: tuple[str, ...]  # the examples, then the descriptions' items
+    n_examples: int  # rows from here on are items of a description
     description_vectors: NDArray[np.float32]  # classes x dims
     idf: NDArray[np.float32]
 
@@ -220,9 +240,7 @@ class Grouper:
         evidence += notes[best]
         if runner is not None:
             evidence += self._word_reasons(vectors, row, best, runner)
-        example = self._nearest_example(paper, best, sims)
-        if example is not None:
-            evidence.append(f'near the example "{example}"')
+        evidence += self._nearest_example(paper, best, sims)
         return Placement(
             topic=m.classes[best],
             score=round(float(totals[best]), 3),
@@ -232,19 +250,22 @@ class Grouper:
             fit=round(fit, 3),
         )
 
-    def _nearest_example(self, paper: Paper, c: int, sims: NDArray[np.float32]) -> str | None:
-        """The example of class ``c`` most like the paper: of the ``NEAREST_SHOWN`` closest in
-        meaning, the one sharing most title words with it."""
+    def _nearest_example(self, paper: Paper, c: int, sims: NDArray[np.float32]) -> list[str]:
+        """The example of class ``c`` most like the paper, as evidence: of the ``NEAREST_SHOWN``
+        closest in meaning, the one sharing most title words with it (none if ``c`` has none)."""
         import numpy as np
 
         m = self._model
         members = m.members[c]
         if not members.size:
-            return None
+            return []
         closest = members[np.argsort(-sims[members])[:NEAREST_SHOWN]]
         words = set(model.words(paper.title))
         shared = [len(words & self._example_words(int(i))) for i in closest]
-        return m.example_titles[int(closest[int(np.argmax(shared))])]
+        nearest = int(closest[int(np.argmax(shared))])
+        if nearest >= m.n_examples:
+            return [f'near "{m.example_titles[nearest]}" in the description']
+        return [f'near the example "{m.example_titles[nearest]}"']
 
     def _example_words(self, i: int) -> set[str]:
         """The title words of example ``i`` (remembered: the same examples come up again and again)."""
@@ -321,12 +342,29 @@ class _Teaching:
     """Everything a taxonomy teaches, as the model reads it, and its fingerprint."""
 
     classes: tuple[str, ...]
-    examples: tuple[Example, ...]
+    examples: tuple[Example, ...]  # the taxonomy's examples, then its descriptions' items
+    n_examples: int  # how many of ``examples`` are the taxonomy's
     texts: tuple[str, ...]  # each example's text, then each topic's description
     labels: tuple[int, ...]
     weights: tuple[float, ...]
     descriptions: tuple[str, ...]
+    background: tuple[str, ...]
     key: str
+
+
+def description_items(description: str) -> tuple[str, ...]:
+    """The things a description lists: its phrases between commas, semicolons, colons,
+    brackets and sentence ends ("KV-cache management and eviction, early exit" gives two)."""
+    return tuple(item for item in (part.strip(" .") for part in _ITEM_BREAK.split(description)) if item)
+
+
+_ITEM_BREAK = re.compile(r"[,;:()]|\.\s")
+
+
+def background_texts() -> tuple[str, ...]:
+    """Unlabelled paper text of the whole field, counted into every taxonomy's IDFs: the
+    shipped taxonomy's examples file read without its labels."""
+    return tuple(_example_text(e) for e in load_taxonomy(default_taxonomy_path()).extra_examples)
 
 
 def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> _Teaching:
@@ -334,21 +372,26 @@ def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> 
     embeddings = embeddings or shipped_embeddings()
     classes = taxonomy.codes() + (OTHER_CODE,)
     position = {c: i for i, c in enumerate(classes)}
-    examples = taxonomy.examples()
-    inline = len(examples) - len(taxonomy.extra_examples)
-    # The topics' descriptions teach too; [other]'s does not: it describes by negation
-    # ("outside machine learning", "without a learned model"), in the very words of the topics.
+    taught = taxonomy.examples()
+    # The topics' descriptions teach too, whole and item by item; [other]'s does not: it
+    # describes by negation ("outside machine learning"), in the very words of the topics.
+    items = tuple(Example(item, t.code) for t in taxonomy.topics for item in description_items(t.description))
+    examples = taught + items
     descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)
     texts = tuple(_example_text(e) for e in examples) + descriptions
     labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
-    weights = tuple(INLINE_WEIGHT if i < inline else 1.0 for i in range(len(examples)))
-    weights += (INLINE_WEIGHT,) * len(descriptions)
+    # What the topics file says weighs more than a line of its examples file.
+    from_file = len(taxonomy.extra_examples)
+    inline = len(taught) - from_file
+    weights = (INLINE_WEIGHT,) * inline + (1.0,) * from_file + (INLINE_WEIGHT,) * (len(items) + len(descriptions))
+    background = background_texts()
     key = cache.fingerprint(
         [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
         + [e.title for e in examples]
+        + [f"background {len(background)}", *background]
     )
-    return _Teaching(classes, examples, texts, labels, weights, descriptions, key)
+    return _Teaching(classes, examples, len(taught), texts, labels, weights, descriptions, background, key)
 
 
 def learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> dict[str, NDArray[np.generic]]:
@@ -363,9 +406,9 @@ def _learned(taught: _Teaching, embeddings: StaticEmbeddings) -> dict[str, NDArr
 
     arrays = cache.load(taught.key)
     if arrays is None:
-        words = model.train(taught.texts, taught.labels, taught.weights, taught.classes)
+        words = model.train(taught.texts, taught.labels, taught.weights, taught.classes, taught.background)
         titles = [e.title for e in taught.examples]
-        idf = embeddings.idf(titles + list(taught.descriptions))
+        idf = embeddings.idf(titles + list(taught.descriptions) + list(taught.background))
         arrays = {
             **words.to_arrays(),
             "example_vectors": embeddings.encode(titles, idf).astype(np.float16),
@@ -394,6 +437,7 @@ def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
             np.array([i for i, e in enumerate(taught.examples) if e.topic == c], dtype=np.intp) for c in classes
         ),
         example_titles=tuple(e.title for e in taught.examples),
+        n_examples=taught.n_examples,
         description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
         idf=np.asarray(arrays["meaning_idf"], dtype=np.float32),
     )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 #: Bump when the features or the training change: cached models of older versions are ignored.
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 #: Inverse strength of the L2 penalty (as scikit-learn's ``C``).
 C = 3.0
 #: A feature must occur in this many training texts to be learned ...
@@ -133,9 +133,18 @@ class Vectors(NamedTuple):
 
 
 def train(
-    texts: Sequence[str], labels: Sequence[int], weights: Sequence[float], classes: tuple[str, ...]
+    texts: Sequence[str],
+    labels: Sequence[int],
+    weights: Sequence[float],
+    classes: tuple[str, ...],
+    background: Sequence[str] = (),
 ) -> WordModel:
-    """Fit the model on labelled texts (``labels`` index ``classes``; ``weights`` per text)."""
+    """Fit the model on labelled texts (``labels`` index ``classes``; ``weights`` per text).
+
+    The IDF is counted over the texts and the unlabelled ``background`` texts together: a
+    word common in any paper of the field ("transformer", "efficient") then weighs little even
+    when a taxonomy's few examples happen to use it for one topic only.
+    """
     import numpy as np
 
     n = len(texts)
@@ -147,7 +156,10 @@ def train(
     min_df = MIN_DF if n >= MIN_DF_FROM else 1
     kept = sorted(f for f, count in df.items() if count >= min_df)
     vocabulary = {f: i for i, f in enumerate(kept)}
-    idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in kept], dtype=np.float64)
+    for text in background:
+        df.update(f for f in features(text) if f in vocabulary)
+    documents = n + len(background)
+    idf = np.array([math.log((1 + documents) / (1 + df[f])) + 1.0 for f in kept], dtype=np.float64)
     indptr, indices, values, _ = _vectorise(texts, vocabulary, idf)
     y = np.asarray(labels, dtype=np.intp)
     k = len(classes)

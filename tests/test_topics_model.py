@@ -1,0 +1,32 @@
+"""The word model (digest/topics/model.py): TF-IDF features and a logistic regression."""
+
+from __future__ import annotations
+
+import math
+
+from digest.topics import model
+
+TEXTS = ["transformer quantization of weights", "pruning transformer layers", "low-rank adapters", "instruction tuning data"]
+LABELS = [0, 0, 1, 1]
+CLASSES = ("compression", "adaptation")
+FIELD = [f"a transformer for {domain}" for domain in ("vision", "speech", "text", "graphs", "proteins", "music", "video")]
+
+
+def probability_of_first_class(trained: model.WordModel, text: str) -> float:
+    return math.exp(float(trained.log_proba(trained.vectorise([text]))[0, 0]))
+
+
+def test_a_word_common_in_the_whole_field_decides_less_than_one_only_a_topic_uses() -> None:
+    """Only the compression examples say "transformer", but every paper of the field does:
+    counted over the background, it weighs less; "quantization" keeps its weight."""
+    alone = model.train(TEXTS, LABELS, [1.0] * 4, CLASSES)
+    with_field = model.train(TEXTS, LABELS, [1.0] * 4, CLASSES, background=FIELD)
+    assert probability_of_first_class(with_field, "transformer") < probability_of_first_class(alone, "transformer") - 0.05
+    assert probability_of_first_class(with_field, "quantization") > 0.6
+    # The background adds no words to learn: the vocabulary is the labelled texts'.
+    assert set(with_field.vocabulary) == set(alone.vocabulary)
+
+
+def test_words_are_lower_cased_singular_and_without_stopwords() -> None:
+    assert model.words("The Caches of Studies and the Loss") == ["cache", "study", "loss"]
+    assert set(model.features("KV caches evicted")) == {"kv", "cache", "evicted", "kv cache", "cache evicted"}
