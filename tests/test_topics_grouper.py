@@ -23,7 +23,8 @@ from digest.topics import (
     group_papers,
     load_taxonomy,
 )
-from digest.topics.grouper import description_items
+from digest.topics import grouper as grouper_module
+from digest.topics.grouper import description_items, teaching
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CUSTOM = FIXTURES / "custom-topics.toml"
@@ -240,6 +241,47 @@ def test_a_description_lists_its_items_and_each_teaches_like_an_example(custom: 
     assert 'near "sim-to-real transfer" in the description' in placed.evidence
     placed = custom.place(paper("Offline RL from logged data with conservative value functions"))
     assert (placed.topic, placed.evidence[-1]) == ("rl", 'near "offline RL" in the description')
+
+
+def test_abbreviations_end_no_item_and_an_item_needs_a_content_word() -> None:
+    assert description_items("Adapting models (e.g. LoRA, adapters), etc. Dense vs. sparse experts; i.e. merging.") == (
+        "Adapting models", "LoRA", "adapters", "Dense vs sparse experts", "merging",
+    )
+    assert description_items("") == ()
+
+
+def test_an_item_that_is_already_an_inline_example_is_taught_once(tmp_path: Path) -> None:
+    path = tmp_path / "topics.toml"
+    path.write_text(
+        '[[topics]]\ncode = "rl"\ntitle = "RL"\ndescription = "Offline RL, exploration."\n'
+        'examples = ["Offline RL"]\n\n[[topics]]\ncode = "robotics"\ntitle = "Robotics"\n'
+        'description = ""\nexamples = ["Learning to grasp"]\n',
+        encoding="utf-8",
+    )
+    taught = teaching(load_taxonomy(path))
+    assert [(e.title, e.topic) for e in taught.examples] == [
+        ("Offline RL", "rl"), ("Learning to grasp", "robotics"), ("exploration", "rl"),
+    ]
+    assert taught.first_item == 2
+
+
+def test_the_background_counts_in_the_fingerprint_and_a_missing_one_only_costs_accuracy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background (unlabelled papers of the field) refines the IDFs: a new one is learned
+    anew, and a taxonomy of the user's own still places papers when it cannot be read."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    taxonomy = load_taxonomy(CUSTOM)
+    background = tmp_path / "background.tsv"
+    background.write_text("title\ttopic\nA transformer for proteins\tapplications\n", encoding="utf-8")
+    monkeypatch.setattr(grouper_module, "BACKGROUND", background)
+    first = teaching(taxonomy).key
+    assert teaching(taxonomy).key == first
+    background.write_text("title\ttopic\nA transformer for speech\tother\n", encoding="utf-8")
+    assert teaching(taxonomy).key != first
+    monkeypatch.setattr(grouper_module, "BACKGROUND", tmp_path / "missing.tsv")
+    assert teaching(taxonomy).key != first
+    assert Grouper(taxonomy).place(paper("Curiosity-driven exploration for sparse-reward reinforcement learning")).topic == "rl"
 
 
 ON_TOPIC = {

@@ -1,9 +1,10 @@
 """The grouper: every new paper gets exactly one topic of the taxonomy, or "Other".
 
-It learns from what the topics file says, nothing else: each topic's description and
-example titles (inline and from ``examples_file``), the ``[other]`` table's description and
-examples of what lies outside the taxonomy, the arXiv categories named per topic, optional
-keywords and tie-break rules.  Three kinds of evidence are weighed for each paper:
+It learns from what the topics file says: each topic's description and example titles
+(inline and from ``examples_file``), the ``[other]`` table's description and examples of what
+lies outside the taxonomy, the arXiv categories named per topic, optional keywords and
+tie-break rules; and, unlabelled, from the papers of the shipped examples file, which say how
+common each word is in the field.  Three kinds of evidence are weighed for each paper:
 
 * **words**: a logistic regression over each topic's words and word pairs (see
   :mod:`digest.topics.model`), learned from its examples and description.  A paper's title
@@ -17,10 +18,11 @@ keywords and tie-break rules.  Three kinds of evidence are weighed for each pape
 A description teaches twice: whole, and item by item.  "KV-cache management and eviction,
 speculative and parallel decoding, early exit" lists three things a paper may be about, and
 each phrase is an example of the topic of its own, so a taxonomy with a handful of examples
-per topic is still taught every sub-area its descriptions name.  Words are weighed by how
-rare they are in the papers of the whole field (the shipped examples read without their
-labels, beside the taxonomy's own), so a word every ML paper uses ("transformer",
-"efficient") decides nothing even when a few examples happen to use it for one topic only.
+per topic is still taught every sub-area its descriptions name.  Words and word pieces are
+weighed by how rare they are in the papers of the whole field (``BACKGROUND``: the shipped
+examples read without their labels, beside the taxonomy's own), so a word every ML paper uses
+("transformer", "efficient") decides nothing even when a few examples happen to use it for
+one topic only.
 
 "Other" is a class of its own, learned from the ``[other]`` examples, so a physics or
 biology paper goes there because it looks like what lies outside, not only because no topic
@@ -34,10 +36,13 @@ categories that counted, the runner-up, and how Other was decided.
 
 from __future__ import annotations
 
+import csv
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.errors import ConfigError
@@ -54,7 +59,6 @@ from digest.topics.taxonomy import (
     category_matches,
     default_taxonomy_path,
     fold,
-    load_taxonomy,
     parse_keyword,
 )
 
@@ -93,6 +97,14 @@ MIN_KNOWN_WORDS = 0.15
 MIN_FIT = 0.1
 #: How many pieces of evidence a placement lists.
 MAX_EVIDENCE = 4
+#: Papers of the field, read without their labels, that every taxonomy's IDFs are counted over.
+BACKGROUND = default_taxonomy_path().with_name("topics-examples.tsv")
+#: Where a description's items end: commas, semicolons, colons, brackets, sentence ends.
+_ITEM_BREAK = re.compile(r"[,;:()]|\.\s")
+#: Abbreviations whose dot ends no item ("e.g. LoRA"; "etc." may end one, and is none itself),
+#: and those that only introduce one.
+_ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|vs|cf)\.", re.IGNORECASE)
+_LEADING_ABBREVIATION = re.compile(r"^(?:e\.g|i\.e|cf)\b\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +116,7 @@ class _Model:
     example_vectors: NDArray[np.float32]  # examples x dims
     members: tuple[NDArray[np.intp], ...]  # per class: its examples' rows
     example_titles: tuple[str, ...]  # the examples, then the descriptions' items
-    n_examples: int  # rows from here on are items of a description
+    first_item: int  # the row of the first description item
     description_vectors: NDArray[np.float32]  # classes x dims
     idf: NDArray[np.float32]
 
@@ -263,7 +275,7 @@ class Grouper:
         words = set(model.words(paper.title))
         shared = [len(words & self._example_words(int(i))) for i in closest]
         nearest = int(closest[int(np.argmax(shared))])
-        if nearest >= m.n_examples:
+        if nearest >= m.first_item:
             return [f'near "{m.example_titles[nearest]}" in the description']
         return [f'near the example "{m.example_titles[nearest]}"']
 
@@ -343,55 +355,90 @@ class _Teaching:
 
     classes: tuple[str, ...]
     examples: tuple[Example, ...]  # the taxonomy's examples, then its descriptions' items
-    n_examples: int  # how many of ``examples`` are the taxonomy's
+    first_item: int  # the position of the first description item in ``examples``
     texts: tuple[str, ...]  # each example's text, then each topic's description
     labels: tuple[int, ...]
     weights: tuple[float, ...]
     descriptions: tuple[str, ...]
-    background: tuple[str, ...]
+    background: Path  # the unlabelled papers the IDFs are counted over (read only to learn)
     key: str
 
 
 def description_items(description: str) -> tuple[str, ...]:
     """The things a description lists: its phrases between commas, semicolons, colons,
-    brackets and sentence ends ("KV-cache management and eviction, early exit" gives two)."""
-    return tuple(item for item in (part.strip(" .") for part in _ITEM_BREAK.split(description)) if item)
+    brackets and sentence ends ("KV-cache management and eviction, early exit" gives two),
+    with at least one content word each ("e.g." and "etc." end nothing and are no item)."""
+    text = _ABBREVIATION.sub(lambda found: found.group(0)[:-1], description)
+    parts = (_LEADING_ABBREVIATION.sub("", part.strip(" .")) for part in _ITEM_BREAK.split(text))
+    return tuple(part for part in parts if model.words(part))
 
 
-_ITEM_BREAK = re.compile(r"[,;:()]|\.\s")
+def background_identity(path: Path) -> str:
+    """What the fingerprint of a learned model says of the background: a hash of the file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return "no background"
+    return _background_identity(path, stat.st_mtime_ns, stat.st_size)
 
 
-def background_texts() -> tuple[str, ...]:
-    """Unlabelled paper text of the whole field, counted into every taxonomy's IDFs: the
-    shipped taxonomy's examples file read without its labels."""
-    return tuple(_example_text(e) for e in load_taxonomy(default_taxonomy_path()).extra_examples)
+@functools.lru_cache(maxsize=4)
+def _background_identity(path: Path, mtime_ns: int, size: int) -> str:
+    try:
+        return f"background {cache.fingerprint([path.read_text(encoding='utf-8', errors='replace')])}"
+    except OSError:
+        return "no background"
+
+
+def background_texts(path: Path) -> tuple[str, ...]:
+    """The papers of an examples file (``title<TAB>topic[<TAB>abstract]``, header first) as
+    the word model reads them, labels ignored; none when it cannot be read, since the
+    background only refines the IDFs and a taxonomy is learned without it as well."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+    except OSError:
+        return ()
+    return tuple(
+        _example_text(Example(row[0].strip(), "", row[2].strip() if len(row) > 2 else ""))
+        for row in rows
+        if row and row[0].strip()
+    )
 
 
 def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> _Teaching:
-    """What ``taxonomy`` teaches the grouper, and the fingerprint its learned model is kept under."""
+    """What ``taxonomy`` teaches the grouper (its examples, its descriptions whole and item by
+    item), the background its IDFs are counted over, and the fingerprint its learned model is
+    kept under."""
     embeddings = embeddings or shipped_embeddings()
     classes = taxonomy.codes() + (OTHER_CODE,)
     position = {c: i for i, c in enumerate(classes)}
-    taught = taxonomy.examples()
+    listed = taxonomy.examples()
     # The topics' descriptions teach too, whole and item by item; [other]'s does not: it
     # describes by negation ("outside machine learning"), in the very words of the topics.
-    items = tuple(Example(item, t.code) for t in taxonomy.topics for item in description_items(t.description))
-    examples = taught + items
+    # An item that is already an inline example of the topic is not taught twice.
+    items: list[Example] = []
+    for topic in taxonomy.topics:
+        known = {normalise_title(title) for title in topic.examples}
+        for item in description_items(topic.description):
+            if normalise_title(item) not in known:
+                known.add(normalise_title(item))
+                items.append(Example(item, topic.code))
+    examples = listed + tuple(items)
     descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)
     texts = tuple(_example_text(e) for e in examples) + descriptions
     labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
     # What the topics file says weighs more than a line of its examples file.
     from_file = len(taxonomy.extra_examples)
-    inline = len(taught) - from_file
+    inline = len(listed) - from_file
     weights = (INLINE_WEIGHT,) * inline + (1.0,) * from_file + (INLINE_WEIGHT,) * (len(items) + len(descriptions))
-    background = background_texts()
     key = cache.fingerprint(
         [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
         + [e.title for e in examples]
-        + [f"background {len(background)}", *background]
+        + [background_identity(BACKGROUND)]
     )
-    return _Teaching(classes, examples, len(taught), texts, labels, weights, descriptions, background, key)
+    return _Teaching(classes, examples, len(listed), texts, labels, weights, descriptions, BACKGROUND, key)
 
 
 def learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> dict[str, NDArray[np.generic]]:
@@ -406,9 +453,10 @@ def _learned(taught: _Teaching, embeddings: StaticEmbeddings) -> dict[str, NDArr
 
     arrays = cache.load(taught.key)
     if arrays is None:
-        words = model.train(taught.texts, taught.labels, taught.weights, taught.classes, taught.background)
+        background = background_texts(taught.background)
+        words = model.train(taught.texts, taught.labels, taught.weights, taught.classes, background)
         titles = [e.title for e in taught.examples]
-        idf = embeddings.idf(titles + list(taught.descriptions) + list(taught.background))
+        idf = embeddings.idf(titles + list(taught.descriptions) + list(background))
         arrays = {
             **words.to_arrays(),
             "example_vectors": embeddings.encode(titles, idf).astype(np.float16),
@@ -437,7 +485,7 @@ def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
             np.array([i for i, e in enumerate(taught.examples) if e.topic == c], dtype=np.intp) for c in classes
         ),
         example_titles=tuple(e.title for e in taught.examples),
-        n_examples=taught.n_examples,
+        first_item=taught.first_item,
         description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
         idf=np.asarray(arrays["meaning_idf"], dtype=np.float32),
     )
