@@ -430,3 +430,10 @@ def write_results(name: str, rows: Sequence[Row], extra: Mapping[str, Any] | Non
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def report(title: str, name: str, rows: Sequence[Row], extra: Mapping[str, Any] | None = None) -> None:
+    """Print the rows as a table, save them as ``bench/results/<name>.json`` and say where."""
+    print_table(title, rows)
+    path = write_results(name, rows, extra)
+    print(f"wrote {path.relative_to(REPO)}")

@@ -25,7 +25,7 @@ from digest.models import Paper  # noqa: E402
 from digest.topics import OTHER_CODE, Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
 from digest.topics import grouper  # noqa: E402
 from digest.topics.taxonomy import Example  # noqa: E402
-from _common import Row, print_table, write_results  # noqa: E402
+from _common import Row, report  # noqa: E402
 from topics import DATA, accuracy, dev_papers, read_tsv, unseen  # noqa: E402
 
 
@@ -55,9 +55,8 @@ def main() -> None:
         rows.append(Row(f"{name}: dev-tuning accuracy", dev, "", better="higher"))
         rows.append(Row(f"{name}: held-out titles accuracy", held, "", better="higher"))
     grouper.EXAMPLE_ABSTRACT_WORDS = shipped_words
-    print_table("teaching with the guide-written papers", rows)
-    path = write_results("topics-guide-teaching", rows, {"guide_written": len(guide), "dev_tuning_n": len(papers)})
-    print(f"wrote {path.relative_to(ROOT)}")
+    report("teaching with the guide-written papers", "topics-guide-teaching", rows,
+           {"guide_written": len(guide), "dev_tuning_n": len(papers)})
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from digest.topics import OTHER_CODE, Grouper, Taxonomy, Topic, default_taxonomy
 from digest.models import Paper  # noqa: E402
 from digest.topics.taxonomy import Example  # noqa: E402
 from tests.seed_papers import label_rows  # noqa: E402
-from _common import Row, print_table, write_results  # noqa: E402
+from _common import Row, report  # noqa: E402
 from topics import DATA, accuracy, dev_papers, outside_papers  # noqa: E402
 
 def cut(shipped: Taxonomy, start: int, stop: int | None) -> Taxonomy:
@@ -90,10 +90,8 @@ def main() -> None:
             rows.append(Row(f"{name}, {label}: dev-tuning accuracy", figures["dev_tuning"], "", better="higher"))
             rows.append(Row(f"{name}, {label}: out-of-scope to Other (text)", figures["out_of_scope_text_only"], "",
                             better="higher"))
-    print_table("self-teaching a taxonomy with few examples", rows)
-    path = write_results("topics-selfteach", rows, {"pool": len(pool), "dev_tuning_n": len(papers),
-                                                    "out_of_scope_n": len(outside)})
-    print(f"wrote {path.relative_to(ROOT)}")
+    report("self-teaching a taxonomy with few examples", "topics-selfteach", rows,
+           {"pool": len(pool), "dev_tuning_n": len(papers), "out_of_scope_n": len(outside)})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""Measure weighing a title's head phrase above the rest; print the figures, save
+bench/results/topics-head-phrase.json.
+
+The grouper reads a paper's title three times and the start of its abstract once. A title's
+head phrase, the part that names the contribution, could count more still: the words after a
+"Name:" prefix, and of those the words before the first preposition ("Speculative decoding" in
+"Speculative decoding for long-context serving"). Each variant adds the head phrase to what the
+word model reads, once or twice; it is measured on the tuning part of the dev labels (shipped
+topics and five examples per topic) and on the guide-written papers, never on the frozen split.
+
+    python bench/topics_head_phrase.py
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from digest.models import Paper  # noqa: E402
+from digest.topics import default_taxonomy_path, load_taxonomy  # noqa: E402
+from digest.topics import grouper  # noqa: E402
+from _common import Row, report  # noqa: E402
+from topics import DATA, accuracy, dev_papers, few_shot, read_tsv, unseen  # noqa: E402
+
+PREPOSITION = re.compile(r"\s(?:for|in|on|with|via|of|from|under|across|at|to|through|using|by)\s", re.IGNORECASE)
+
+
+def head_phrase(title: str, *, after_colon: bool, before_preposition: bool) -> str:
+    """The part of ``title`` that names the contribution, as the variant reads it."""
+    if after_colon and ":" in title:
+        title = title.split(":", 1)[1]
+    return PREPOSITION.split(title, 1)[0] if before_preposition else title
+
+
+def main() -> None:
+    shipped = load_taxonomy(default_taxonomy_path())
+    papers, labels = dev_papers(frozen=False)
+    rows = read_tsv(DATA / "guide-written.tsv")
+    written = [Paper(title=r["title"], abstract=r["abstract"]) for r in rows]
+    written_labels = [r["topic"] for r in rows]
+    plain = grouper._paper_text
+    variants = {
+        "as shipped": (False, False, 0),
+        "after the colon, once more": (True, False, 1),
+        "before the first preposition, once more": (False, True, 1),
+        "after the colon and before the first preposition, once more": (True, True, 1),
+        "after the colon and before the first preposition, twice more": (True, True, 2),
+    }
+    results: list[Row] = []
+    try:
+        for name, (after_colon, before_preposition, times) in variants.items():
+            def text(paper: Paper, a: bool = after_colon, b: bool = before_preposition, n: int = times) -> str:
+                return plain(paper) + f" {head_phrase(paper.title, after_colon=a, before_preposition=b)}" * n
+
+            grouper._paper_text = text
+            figures = {
+                "dev-tuning": accuracy(unseen(shipped, papers), papers, labels),
+                "few-shot dev-tuning": accuracy(unseen(few_shot(shipped), papers), papers, labels),
+                "guide-written": accuracy(unseen(shipped, written), written, written_labels),
+            }
+            for measure, value in figures.items():
+                results.append(Row(f"{name}: {measure} accuracy", float(value["accuracy"]), "", better="higher"))  # type: ignore[arg-type]
+    finally:
+        grouper._paper_text = plain
+    report("weighing a title's head phrase", "topics-head-phrase", results,
+           {"dev_tuning_n": len(papers), "guide_written_n": len(written)})
+
+
+if __name__ == "__main__":
+    main()
