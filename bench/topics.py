@@ -6,7 +6,8 @@ comes from the cache folder as in every run after the first; the first, cold lea
 once on its own.
 
 Quality, always on papers the grouper was not taught with (a taxonomy example that is also a
-measured paper is left out first):
+measured paper is left out first, and so is a paper of the background, the unlabelled papers
+the grouper's IDFs are counted over):
 
 * ``dev-tuning``: the dev labels (../shared/topics/labels-dev.tsv) less the frozen third;
 * ``dev-frozen``: that frozen third (bench/topics_split.py), only with ``--frozen``: it is
@@ -52,6 +53,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from digest.identity import normalise_title  # noqa: E402
 from digest.models import Paper  # noqa: E402
 from digest.topics import OTHER_CODE, Grouper, Taxonomy, Topic, default_taxonomy_path, load_taxonomy  # noqa: E402
+from digest.topics.cache import fingerprint  # noqa: E402
+from digest.topics.grouper import BACKGROUND  # noqa: E402
 from tests.seed_papers import LABELS, SEEDS, label_rows, load_seed_papers  # noqa: E402
 from topics_split import is_frozen  # noqa: E402
 
@@ -130,8 +133,23 @@ def accuracy(grouper: Grouper, papers: Sequence[Paper], labels: Sequence[str]) -
 
 
 def unseen(taxonomy: Taxonomy, papers: Sequence[Paper]) -> Grouper:
-    """A grouper of ``taxonomy`` less the examples that are among ``papers``."""
-    return Grouper(taxonomy.without_examples({normalise_title(p.title) for p in papers}))
+    """A grouper of ``taxonomy`` less the examples that are among ``papers``, and with none of
+    them in the background its IDFs are counted over either."""
+    titles = {normalise_title(p.title) for p in papers}
+    return Grouper(taxonomy.without_examples(titles), background=background_without(titles))
+
+
+_BACKGROUNDS = tempfile.TemporaryDirectory(prefix="digest-bench-background-")
+
+
+def background_without(titles: set[str]) -> Path:
+    """A copy of the grouper's background less the papers whose normalised title is in ``titles``."""
+    path = Path(_BACKGROUNDS.name) / f"{fingerprint(sorted(titles))}.tsv"
+    if not path.exists():
+        header, *rows = BACKGROUND.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [row for row in rows if normalise_title(row.split("\t", 1)[0]) not in titles]
+        path.write_text(header + "".join(kept), encoding="utf-8")
+    return path
 
 
 def dev_papers(frozen: bool) -> tuple[list[Paper], list[str]]:

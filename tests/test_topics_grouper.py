@@ -272,16 +272,17 @@ def test_the_background_counts_in_the_fingerprint_and_a_missing_one_only_costs_a
     anew, and a taxonomy of the user's own still places papers when it cannot be read."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     taxonomy = load_taxonomy(CUSTOM)
+    assert teaching(taxonomy).key == teaching(taxonomy, background=grouper_module.BACKGROUND).key
     background = tmp_path / "background.tsv"
     background.write_text("title\ttopic\nA transformer for proteins\tapplications\n", encoding="utf-8")
-    monkeypatch.setattr(grouper_module, "BACKGROUND", background)
-    first = teaching(taxonomy).key
-    assert teaching(taxonomy).key == first
+    first = teaching(taxonomy, background=background).key
+    assert teaching(taxonomy, background=background).key == first != teaching(taxonomy).key
     background.write_text("title\ttopic\nA transformer for speech\tother\n", encoding="utf-8")
-    assert teaching(taxonomy).key != first
-    monkeypatch.setattr(grouper_module, "BACKGROUND", tmp_path / "missing.tsv")
-    assert teaching(taxonomy).key != first
-    assert Grouper(taxonomy).place(paper("Curiosity-driven exploration for sparse-reward reinforcement learning")).topic == "rl"
+    assert teaching(taxonomy, background=background).key != first
+    missing = tmp_path / "missing.tsv"
+    assert teaching(taxonomy, background=missing).key != first
+    curiosity = paper("Curiosity-driven exploration for sparse-reward reinforcement learning")
+    assert Grouper(taxonomy, background=missing).place(curiosity).topic == "rl"
 
 
 ON_TOPIC = {

@@ -124,11 +124,15 @@ class _Model:
 class Grouper:
     """Places papers in the topics of one taxonomy; build once per run, then call place()."""
 
-    def __init__(self, taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> None:
-        """Read the taxonomy; what it teaches is learned on first use (see ``_model``)."""
+    def __init__(
+        self, taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None, background: Path | None = None
+    ) -> None:
+        """Read the taxonomy; what it teaches is learned on first use (see ``_model``), with
+        the IDFs counted over ``background`` as well (``BACKGROUND`` unless given)."""
         self.taxonomy = taxonomy
         self._codes = taxonomy.codes()
         self._embeddings_given = embeddings
+        self._background = background
         # A title listed twice (inline and in the examples file) goes where it is listed first:
         # the inline examples, which `digest topics add-example` writes.
         self._examples: dict[str, str] = {}
@@ -144,7 +148,7 @@ class Grouper:
         """What the grouper learned: learned (or read from the cache) on first use, so a run
         with nothing new to place never pays for it."""
         if self._learned is None:
-            self._learned = _model_of(self.taxonomy, self._embeddings)
+            self._learned = _model_of(self.taxonomy, self._embeddings, self._background)
         return self._learned
 
     @property
@@ -406,11 +410,14 @@ def background_texts(path: Path) -> tuple[str, ...]:
     )
 
 
-def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> _Teaching:
+def teaching(
+    taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None, background: Path | None = None
+) -> _Teaching:
     """What ``taxonomy`` teaches the grouper (its examples, its descriptions whole and item by
     item), the background its IDFs are counted over, and the fingerprint its learned model is
-    kept under."""
+    kept under.  ``background`` is ``BACKGROUND`` unless given."""
     embeddings = embeddings or shipped_embeddings()
+    background = background or BACKGROUND
     classes = taxonomy.codes() + (OTHER_CODE,)
     position = {c: i for i, c in enumerate(classes)}
     listed = taxonomy.examples()
@@ -436,9 +443,9 @@ def teaching(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> 
         [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
         + [e.title for e in examples]
-        + [background_identity(BACKGROUND)]
+        + [background_identity(background)]
     )
-    return _Teaching(classes, examples, len(listed), texts, labels, weights, descriptions, BACKGROUND, key)
+    return _Teaching(classes, examples, len(listed), texts, labels, weights, descriptions, background, key)
 
 
 def learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> dict[str, NDArray[np.generic]]:
@@ -470,11 +477,11 @@ def _learned(taught: _Teaching, embeddings: StaticEmbeddings) -> dict[str, NDArr
     return arrays
 
 
-def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings) -> _Model:
+def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings, background: Path | None = None) -> _Model:
     """The grouper's model of ``taxonomy``, from what :func:`learn` gives."""
     import numpy as np
 
-    taught = teaching(taxonomy, embeddings)
+    taught = teaching(taxonomy, embeddings, background)
     arrays = _learned(taught, embeddings)
     classes = taught.classes
     return _Model(
