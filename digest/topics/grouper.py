@@ -36,7 +36,6 @@ categories that counted, the runner-up, and how Other was decided.
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import re
@@ -58,6 +57,7 @@ from digest.topics.taxonomy import (
     Taxonomy,
     category_matches,
     default_taxonomy_path,
+    examples_file_rows,
     fold,
     parse_keyword,
 )
@@ -399,9 +399,8 @@ def background_texts(path: Path) -> tuple[str, ...]:
     the word model reads them, labels ignored; none when it cannot be read, since the
     background only refines the IDFs and a taxonomy is learned without it as well."""
     try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
-    except OSError:
+        rows = examples_file_rows(path)
+    except (OSError, UnicodeDecodeError):
         return ()
     return tuple(
         _example_text(Example(row[0].strip(), "", row[2].strip() if len(row) > 2 else ""))
@@ -428,8 +427,9 @@ def teaching(
     for topic in taxonomy.topics:
         known = {normalise_title(title) for title in topic.examples}
         for item in description_items(topic.description):
-            if normalise_title(item) not in known:
-                known.add(normalise_title(item))
+            key = normalise_title(item)
+            if key not in known:
+                known.add(key)
                 items.append(Example(item, topic.code))
     examples = listed + tuple(items)
     descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)

@@ -349,16 +349,22 @@ def _check_other(raw: Any, errors: list[str]) -> OtherSpec:
     return OtherSpec(description.strip(), examples, categories, except_with)
 
 
+def examples_file_rows(path: Path) -> list[list[str]]:
+    """The rows of an examples TSV (``title<TAB>topic[<TAB>abstract]``) after its header line,
+    as fields; OSError when it cannot be read."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+
+
 def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple[Example, ...]:
-    """The rows of an examples TSV (``title<TAB>topic[<TAB>abstract]``, header first)."""
+    """The examples of an examples TSV, each row checked (what is wrong goes to ``errors``)."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+        rows = examples_file_rows(path)
     except OSError as exc:
         errors.append(f"examples_file: cannot read {path}: {exc.strerror or exc}")
         return ()
     examples = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < 2 or not row[0].strip():
