@@ -20,6 +20,12 @@ the grouper's IDFs are counted over):
 * ``applied-ml``: ML methods applied to other fields, primary category outside ML
   (bench/data/applied-ml.tsv): where they go;
 * ``known-papers``: 66 famous papers, titles only (tests/fixtures/known-papers.tsv);
+* ``arxiv-day``: an invented day of a listing of every field, written from the labelling guide
+  alone (bench/data/arxiv-day-*.tsv, see bench/data/README.md), less its frozen third: papers
+  outside computer science (the share in Other, with their categories and from the text alone;
+  those that use machine learning as a tool apart, where the guide sends them to
+  ``applications``), and cs.CV and cs.CL papers of every kind (accuracy and the share in Other);
+  with ``--frozen`` its frozen third too;
 * ``guide-written``: papers (title and abstract) written for this purpose from the labelling
   guide alone, by writers who saw no dev label, seed or example (bench/data/guide-written.tsv,
   see bench/data/README.md); never used while tuning;
@@ -216,6 +222,37 @@ def quality(include_frozen: bool) -> dict[str, object]:
     rows = read_tsv(KNOWN)
     papers = [Paper(title=r["title"]) for r in rows]
     results["known-papers"] = accuracy(unseen(shipped, papers), papers, [r["topic"] for r in rows])
+    results.update(arxiv_day(shipped, frozen=False))
+    if include_frozen:
+        results.update(arxiv_day(shipped, frozen=True))
+    return results
+
+
+def arxiv_day(taxonomy: Taxonomy, *, frozen: bool) -> dict[str, dict[str, object]]:
+    """The invented arXiv day, one side of its frozen split: outside-field papers with and without
+    machine learning as a tool, and cs.CV / cs.CL papers, each with and without categories."""
+    side = " (frozen)" if frozen else ""
+    results: dict[str, dict[str, object]] = {}
+    outside = [r for r in read_tsv(DATA / "arxiv-day-outside.tsv") if is_frozen(r["title"]) == frozen]
+    computer = [r for r in read_tsv(DATA / "arxiv-day-cs.tsv") if is_frozen(r["title"]) == frozen]
+    for with_categories in (True, False):
+        how = "" if with_categories else " (text only)"
+
+        def papers_of(rows: list[dict[str, str]]) -> list[Paper]:
+            return [
+                Paper(title=r["title"], abstract=r["abstract"],
+                      categories=tuple(r["categories"].split()) if with_categories else ())
+                for r in rows
+            ]
+
+        for name, ml_tool, label in (("outside", "no", OTHER_CODE), ("outside ML-applied", "yes", "applications")):
+            rows = [r for r in outside if r["ml_tool"] == ml_tool]
+            papers = papers_of(rows)
+            results[f"arxiv-day {name}{how}{side}"] = accuracy(unseen(taxonomy, papers), papers, [label] * len(papers))
+        for primary in ("cs.CV", "cs.CL"):
+            rows = [r for r in computer if r["categories"].split()[0] == primary]
+            papers = papers_of(rows)
+            results[f"arxiv-day {primary}{how}{side}"] = accuracy(unseen(taxonomy, papers), papers, [r["topic"] for r in rows])
     return results
 
 

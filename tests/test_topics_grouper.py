@@ -24,7 +24,7 @@ from digest.topics import (
     load_taxonomy,
 )
 from digest.topics import grouper as grouper_module
-from digest.topics.grouper import description_items, teaching
+from digest.topics.grouper import ML_EVIDENCE, description_items, teaching
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CUSTOM = FIXTURES / "custom-topics.toml"
@@ -62,6 +62,10 @@ PHYSICS_ABSTRACT = (
     "We compute the jet mass distribution of boosted top-quark jets at next-to-leading "
     "logarithmic accuracy in perturbative QCD, including non-global logarithms, and compare "
     "with ATLAS and CMS measurements at 13 TeV."
+)
+PASSING_ML_ABSTRACT = (
+    "We study boosted top-quark jets at 13 TeV in perturbative QCD and compare the jet mass "
+    "distribution with the output of a neural network tagger trained on simulated events."
 )
 ML_ABSTRACT = (
     "We apply deep learning to jet tagging: a graph neural network trained on simulated "
@@ -122,10 +126,20 @@ def test_the_same_paper_with_an_ml_abstract_cross_listed_to_cs_lg_goes_to_applic
     placement = grouper.place(paper(TOP_TAGGING, ML_ABSTRACT, "hep-ph", "cs.LG"))
     assert placement.topic == "applications"
     assert not placement.evidence[0].startswith("Other")
-    # Filed under hep-ph alone, the same text is not ML enough to leave Other: the category decides.
+    # Filed under hep-ph alone, a text that is clearly an ML method leaves Other all the same.
     alone = grouper.place(paper(TOP_TAGGING, ML_ABSTRACT, "hep-ph"))
+    assert alone.topic == "applications"
+    assert alone.fit is not None and alone.fit >= ML_EVIDENCE
+
+
+def test_under_an_other_category_alone_a_text_that_only_mentions_ml_stays_in_other(grouper: Grouper) -> None:
+    mostly_physics = paper(TOP_TAGGING, PASSING_ML_ABSTRACT, "hep-ph")
+    alone = grouper.place(mostly_physics)
     assert alone.topic == OTHER_CODE
     assert alone.evidence[0].startswith("Other: primary arXiv category hep-ph lies outside the topics")
+    # Cross-listed to cs.LG, the author says it is ML: the text decides.
+    listed = grouper.place(paper(TOP_TAGGING, PASSING_ML_ABSTRACT, "hep-ph", "cs.LG"))
+    assert listed.topic == "applications"
 
 
 @pytest.mark.parametrize("outside", [RECIPES, PROOF], ids=["bread-recipes", "number-theory-proof"])
@@ -283,6 +297,30 @@ def test_the_background_counts_in_the_fingerprint_and_a_missing_one_only_costs_a
     assert teaching(taxonomy, background=missing).key != first
     curiosity = paper("Curiosity-driven exploration for sparse-reward reinforcement learning")
     assert Grouper(taxonomy, background=missing).place(curiosity).topic == "rl"
+
+
+def test_a_line_of_the_examples_file_teaches_with_its_weight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line's weight column says how much it counts: a heavy line pulls a paper that reads
+    like it to its topic, and a changed weight is learned anew."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    topics = tmp_path / "topics.toml"
+    topics.write_text('examples_file = "examples.tsv"\n' + CUSTOM.read_text(encoding="utf-8"), encoding="utf-8")
+    examples = tmp_path / "examples.tsv"
+    ambiguous = paper("Stacking blocks with a robot arm")
+
+    def taught(weight: str) -> tuple[str, str]:
+        examples.write_text(
+            "title\ttopic\tabstract\tweight\n"
+            f"Reward shaping for block stacking with a robot arm\trl\t\t{weight}\n",
+            encoding="utf-8",
+        )
+        taxonomy = load_taxonomy(topics)
+        return teaching(taxonomy).key, Grouper(taxonomy).place(ambiguous).topic
+
+    light_key, light = taught("0.01")
+    heavy_key, heavy = taught("50")
+    assert light_key != heavy_key
+    assert (light, heavy) == ("robotics", "rl")
 
 
 ON_TOPIC = {

@@ -118,11 +118,11 @@ except_with = ["cs.LG"]
 """
 
 EXAMPLES = (
-    "title\ttopic\tabstract\n"
+    "title\ttopic\tabstract\tweight\n"
     "Learning to Walk in Minutes\trobotics\tWe train a quadruped to walk.\n"
     "\n"
     "Offline RL from logged data\trl\n"
-    "Gene expression in yeast\tother\t\n"
+    "Gene expression in yeast\tother\t\t0.5\n"
 )
 
 
@@ -141,7 +141,7 @@ def test_a_full_topics_file_is_read_into_plain_values(tmp_path: Path) -> None:
     assert taxonomy.extra_examples == (
         Example("Learning to Walk in Minutes", "robotics", "We train a quadruped to walk."),
         Example("Offline RL from logged data", "rl", ""),
-        Example("Gene expression in yeast", OTHER_CODE, ""),
+        Example("Gene expression in yeast", OTHER_CODE, "", 0.5),
     )
     assert taxonomy.path == tmp_path / "topics.toml"
 
@@ -260,8 +260,11 @@ def test_every_problem_is_reported_the_first_in_the_message_the_rest_in_the_hint
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ("title\ttopic\nA good row\ta\njust a title\n", "examples.tsv:3: expected title<TAB>topic[<TAB>abstract]"),
-        ("title\ttopic\n\tb\n", "examples.tsv:2: expected title<TAB>topic[<TAB>abstract]"),
+        ("title\ttopic\nA good row\ta\njust a title\n", "examples.tsv:3: expected title<TAB>topic[<TAB>abstract[<TAB>weight]]"),
+        ("title\ttopic\n\tb\n", "examples.tsv:2: expected title<TAB>topic[<TAB>abstract[<TAB>weight]]"),
+        ("title\ttopic\nA paper\ta\t\thalf\n", "examples.tsv:2: weight 'half' is not a positive number"),
+        ("title\ttopic\nA paper\ta\t\t0\n", "examples.tsv:2: weight '0' is not a positive number"),
+        ("title\ttopic\nA paper\ta\t\tinf\n", "examples.tsv:2: weight 'inf' is not a positive number"),
         ("title\ttopic\nA good row\ta\nA paper\tvision\n", "examples.tsv:3: unknown topic 'vision'"),
     ],
 )

@@ -395,7 +395,7 @@ def _background_identity(path: Path, mtime_ns: int, size: int) -> str:
 
 
 def background_texts(path: Path) -> tuple[str, ...]:
-    """The papers of an examples file (``title<TAB>topic[<TAB>abstract]``, header first) as
+    """The papers of an examples file (``title<TAB>topic[<TAB>abstract...]``, header first) as
     the word model reads them, labels ignored; none when it cannot be read, since the
     background only refines the IDFs and a taxonomy is learned without it as well."""
     try:
@@ -436,9 +436,12 @@ def teaching(
     texts = tuple(_example_text(e) for e in examples) + descriptions
     labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
     # What the topics file says weighs more than a line of its examples file.
-    from_file = len(taxonomy.extra_examples)
-    inline = len(listed) - from_file
-    weights = (INLINE_WEIGHT,) * inline + (1.0,) * from_file + (INLINE_WEIGHT,) * (len(items) + len(descriptions))
+    inline = len(listed) - len(taxonomy.extra_examples)
+    weights = (
+        (INLINE_WEIGHT,) * inline
+        + tuple(e.weight for e in taxonomy.extra_examples)
+        + (INLINE_WEIGHT,) * (len(items) + len(descriptions))
+    )
     key = cache.fingerprint(
         [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]

@@ -37,11 +37,13 @@ _REQUIRED_FIELDS = ("code", "title")
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """A labelled paper that teaches the grouper: a title, its topic, maybe its abstract."""
+    """A labelled paper that teaches the grouper: a title, its topic, maybe its abstract, and
+    how much it counts against the other lines of an examples file (``weight``)."""
 
     title: str
     topic: str
     abstract: str = ""
+    weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,8 +352,8 @@ def _check_other(raw: Any, errors: list[str]) -> OtherSpec:
 
 
 def examples_file_rows(path: Path) -> list[list[str]]:
-    """The rows of an examples TSV (``title<TAB>topic[<TAB>abstract]``) after its header line,
-    as fields; OSError when it cannot be read."""
+    """The rows of an examples TSV (``title<TAB>topic[<TAB>abstract[<TAB>weight]]``) after its
+    header line, as fields; OSError when it cannot be read."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
 
@@ -368,11 +370,27 @@ def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < 2 or not row[0].strip():
-            errors.append(f"{path}:{line}: expected title<TAB>topic[<TAB>abstract]")
+            errors.append(f"{path}:{line}: expected title<TAB>topic[<TAB>abstract[<TAB>weight]]")
             continue
         topic = row[1].strip()
         if topic not in codes and topic != OTHER_CODE:
             errors.append(f"{path}:{line}: unknown topic {topic!r}")
             continue
-        examples.append(Example(row[0].strip(), topic, row[2].strip() if len(row) > 2 else ""))
+        weight = _example_weight(row[3] if len(row) > 3 else "")
+        if weight is None:
+            errors.append(f"{path}:{line}: weight {row[3].strip()!r} is not a positive number")
+            continue
+        examples.append(Example(row[0].strip(), topic, row[2].strip() if len(row) > 2 else "", weight))
     return tuple(examples)
+
+
+def _example_weight(cell: str) -> float | None:
+    """The weight of an examples-file line: 1 when the cell is empty, None when it is not a
+    positive finite number."""
+    if not cell.strip():
+        return 1.0
+    try:
+        weight = float(cell)
+    except ValueError:
+        return None
+    return weight if 0 < weight < math.inf else None
