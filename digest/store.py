@@ -398,7 +398,16 @@ def _check_copy(copy: sqlite3.Connection, path: Path) -> None:
     except sqlite3.DatabaseError as exc:
         problems = [str(exc)]
     if problems != ["ok"]:
-        raise _damaged(path, problems[0])
+        raise _damaged(path, _first_problem(problems))
+
+
+def _first_problem(problems: list[str]) -> str:
+    """quick_check's report in one line: its first problem, and how many more there are (a row
+    may hold several lines, under a "*** in database main ***" heading)."""
+    lines = [line.strip() for row in problems for line in row.splitlines()]
+    found = [line for line in lines if line and not line.startswith("***")] or ["no detail"]
+    more = f"; {len(found) - 1} more" if len(found) > 1 else ""
+    return found[0] + more
 
 
 def _damaged(path: Path, detail: str) -> StoreError:

@@ -512,6 +512,14 @@ def test_backup_into_a_folder_that_cannot_be_made_is_one_line(deployment: Path) 
     ]
 
 
+def test_sqlites_many_line_damage_report_becomes_one_line() -> None:
+    from digest.store import _first_problem
+
+    report = ["*** in database main ***\nPage 165: btreeInitPage() returns error code 11\nPage 112: free space corruption"]
+    assert _first_problem(report) == "Page 165: btreeInitPage() returns error code 11; 1 more"
+    assert _first_problem(["database disk image is malformed"]) == "database disk image is malformed"
+
+
 def test_backup_of_a_store_with_bad_pages_stops_and_keeps_the_last_good_backup(deployment: Path) -> None:
     store = deployment / "var" / "digest.sqlite3"
     assert digest_as_a_user(deployment, "backup", "backups/digest.sqlite3").returncode == 0
