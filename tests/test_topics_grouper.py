@@ -142,6 +142,18 @@ def test_under_an_other_category_alone_a_text_that_only_mentions_ml_stays_in_oth
     assert listed.topic == "applications"
 
 
+def test_a_cross_list_to_an_ml_category_counts_against_other_and_is_named(grouper: Grouper) -> None:
+    """Filed under physics and cs.LG, a paper whose text alone reads like physics goes to
+    applications: its authors said it is machine learning too."""
+    title = "Gravitational-wave parameter estimation with normalizing flows"
+    abstract = ("We infer the masses and spins of binary black holes from detector strain with a "
+                "normalizing flow conditioned on the data, in seconds per event.")
+    assert grouper.place(paper(title, abstract, "gr-qc")).topic == OTHER_CODE
+    listed = grouper.place(paper(title, abstract, "gr-qc", "cs.LG"))
+    assert listed.topic == "applications"
+    assert "arXiv category cs.LG beside gr-qc" in listed.evidence
+
+
 @pytest.mark.parametrize("outside", [RECIPES, PROOF], ids=["bread-recipes", "number-theory-proof"])
 def test_a_text_clearly_outside_ml_goes_to_other_without_categories(grouper: Grouper, outside: Paper) -> None:
     placement = grouper.place(outside)

@@ -209,6 +209,14 @@ class Grouper:
                 totals[t] += bonus * CATEGORY_BONUS
                 named = [c for c in paper.categories if any(category_matches(p, c) for p in patterns)]
                 notes[t].append(f"arXiv category {', '.join(named)}")
+        ml_listed = self._ml_cross_lists(paper.categories)
+        if ml_listed:
+            # A paper of another field that its authors also filed under an ML category says
+            # it has machine learning in it: that counts against Other as much as a cross-list
+            # counts for a topic.
+            totals[other] -= 0.5 * CATEGORY_BONUS
+            for t in range(other):
+                notes[t].append(f"arXiv category {', '.join(ml_listed)} beside {paper.categories[0]}")
         for t, pattern in enumerate(self._keywords):
             if pattern is None:
                 continue
@@ -289,6 +297,14 @@ class Grouper:
         if known is None:
             known = self._title_words[i] = set(model.words(self._model.example_titles[i]))
         return known
+
+    def _ml_cross_lists(self, categories: Sequence[str]) -> list[str]:
+        """The ``[other] except_with`` categories a paper of an Other category is cross-listed
+        to (none when its primary category is not one of Other's)."""
+        spec = self.taxonomy.other
+        if not categories or not any(category_matches(p, categories[0]) for p in spec.categories):
+            return []
+        return [c for c in categories[1:] if any(category_matches(p, c) for p in spec.except_with)]
 
     def _outside_by_category(self, categories: Sequence[str]) -> bool:
         """Whether the primary category is one that means Other, with no category of
