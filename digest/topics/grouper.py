@@ -177,9 +177,8 @@ class Grouper:
         for c, members in enumerate(m.members):
             if members.size:
                 k = min(NEAREST, members.size)
-                part = sims[:, members]
-                top = np.argpartition(-part, k - 1, axis=1)[:, :k]
-                meaning[:, c] = np.maximum(meaning[:, c], np.take_along_axis(part, top, axis=1).mean(axis=1))
+                nearest = np.partition(sims[:, members], members.size - k, axis=1)[:, -k:]
+                meaning[:, c] = np.maximum(meaning[:, c], nearest.mean(axis=1))
         return [
             self._place_one(paper, vectors, i, log_p[i], meaning[i], sims[i])
             for i, paper in enumerate(papers)
