@@ -170,6 +170,18 @@ def dev_papers(frozen: bool) -> tuple[list[Paper], list[str]]:
     return papers, labels
 
 
+def guide_written() -> tuple[list[Paper], list[str]]:
+    """The papers written from the labelling guide (title and abstract), with their labels."""
+    rows = read_tsv(DATA / "guide-written.tsv")
+    return [Paper(title=r["title"], abstract=r["abstract"]) for r in rows], [r["topic"] for r in rows]
+
+
+def held_out_titles() -> tuple[list[Paper], list[str]]:
+    """The held-out titles of public paper lists (titles only), with their list labels."""
+    rows = read_tsv(DATA / "heldout-ml.tsv")
+    return [Paper(title=r["title"]) for r in rows], [r["topic"] for r in rows]
+
+
 def read_tsv(path: Path) -> list[dict[str, str]]:
     """The rows of a TSV with a header line."""
     with path.open(encoding="utf-8", newline="") as handle:
@@ -204,14 +216,11 @@ def quality(include_frozen: bool) -> dict[str, object]:
             papers, labels = dev_papers(frozen=True)
             results["dev-frozen"] = accuracy(unseen(shipped, papers), papers, labels)
             results["few-shot (dev-frozen)"] = accuracy(unseen(few_shot(shipped), papers), papers, labels)
-    rows = read_tsv(DATA / "guide-written.tsv")
-    papers = [Paper(title=r["title"], abstract=r["abstract"]) for r in rows]
-    labels = [r["topic"] for r in rows]
+    papers, labels = guide_written()
     results["guide-written"] = accuracy(unseen(shipped, papers), papers, labels)
     results["few-shot (guide-written)"] = accuracy(unseen(few_shot(shipped), papers), papers, labels)
-    rows = read_tsv(DATA / "heldout-ml.tsv")
-    papers = [Paper(title=r["title"]) for r in rows]
-    results["held-out-titles"] = accuracy(unseen(shipped, papers), papers, [r["topic"] for r in rows])
+    papers, labels = held_out_titles()
+    results["held-out-titles"] = accuracy(unseen(shipped, papers), papers, labels)
     for name in ("heldout-other", "out-of-scope-modern"):
         for with_categories in (True, False):
             papers = outside_papers(DATA / f"{name}.tsv", with_categories=with_categories)

@@ -21,10 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from digest.models import Paper  # noqa: E402
 from digest.topics import Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import DATA, accuracy, arxiv_day, dev_papers, read_tsv, unseen  # noqa: E402
+from topics import accuracy, arxiv_day, dev_papers, guide_written, unseen  # noqa: E402
 
 SHIPPED_WEIGHT = 0.5
 
@@ -45,9 +44,7 @@ def main() -> None:
     shipped = load_taxonomy(default_taxonomy_path())
     breadth = sum(e.weight == SHIPPED_WEIGHT for e in shipped.extra_examples)
     papers, labels = dev_papers(frozen=False)
-    rows = read_tsv(DATA / "guide-written.tsv")
-    written = [Paper(title=r["title"], abstract=r["abstract"]) for r in rows]
-    written_labels = [r["topic"] for r in rows]
+    written, written_labels = guide_written()
     results: list[Row] = []
     for name, weight in (("left out", None), ("weight 0.25", 0.25), ("weight 0.5 (shipped)", 0.5),
                          ("weight 1", 1.0), ("weight 2", 2.0)):

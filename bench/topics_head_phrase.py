@@ -25,7 +25,7 @@ from digest.models import Paper  # noqa: E402
 from digest.topics import default_taxonomy_path, load_taxonomy  # noqa: E402
 from digest.topics import grouper  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import DATA, accuracy, dev_papers, few_shot, read_tsv, unseen  # noqa: E402
+from topics import accuracy, dev_papers, few_shot, guide_written, unseen  # noqa: E402
 
 PREPOSITION = re.compile(r"\s(?:for|in|on|with|via|of|from|under|across|at|to|through|using|by)\s", re.IGNORECASE)
 
@@ -40,9 +40,7 @@ def head_phrase(title: str, *, after_colon: bool, before_preposition: bool) -> s
 def main() -> None:
     shipped = load_taxonomy(default_taxonomy_path())
     papers, labels = dev_papers(frozen=False)
-    rows = read_tsv(DATA / "guide-written.tsv")
-    written = [Paper(title=r["title"], abstract=r["abstract"]) for r in rows]
-    written_labels = [r["topic"] for r in rows]
+    written, written_labels = guide_written()
     plain = grouper._paper_text
     variants = {
         "as shipped": (False, False, 0),

@@ -22,10 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from digest.models import Paper  # noqa: E402
 from digest.topics import Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import DATA, accuracy, arxiv_day, dev_papers, read_tsv, unseen  # noqa: E402
+from topics import DATA, accuracy, arxiv_day, dev_papers, guide_written, held_out_titles, read_tsv, unseen  # noqa: E402
 
 RELABELLED = DATA / "teaching" / "curated-relabelled.tsv"
 
@@ -40,12 +39,8 @@ def relabelled(taxonomy: Taxonomy) -> Taxonomy:
 def main() -> None:
     shipped = load_taxonomy(default_taxonomy_path())
     papers, labels = dev_papers(frozen=False)
-    rows = read_tsv(DATA / "guide-written.tsv")
-    written = [Paper(title=r["title"], abstract=r["abstract"]) for r in rows]
-    written_labels = [r["topic"] for r in rows]
-    rows = read_tsv(DATA / "heldout-ml.tsv")
-    held_out = [Paper(title=r["title"]) for r in rows]
-    held_out_labels = [r["topic"] for r in rows]
+    written, written_labels = guide_written()
+    held_out, held_out_labels = held_out_titles()
     results: list[Row] = []
     for name, taxonomy in (("list labels (shipped)", shipped), ("the guide's labels", relabelled(shipped))):
         figures = {
