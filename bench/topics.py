@@ -24,7 +24,8 @@ the grouper's IDFs are counted over):
   alone (bench/data/arxiv-day-*.tsv, see bench/data/README.md), less its frozen third: papers
   outside computer science (the share in Other, with their categories and from the text alone;
   those that use machine learning as a tool apart, where the guide sends them to
-  ``applications``), and cs.CV and cs.CL papers of every kind (accuracy and the share in Other);
+  ``applications``), and papers of primary cs.CV and cs.CL of every kind (accuracy and the
+  share in Other; the file's four eess.IV papers are not measured);
   with ``--frozen`` its frozen third too;
 * ``guide-written``: papers (title and abstract) written for this purpose from the labelling
   guide alone, by writers who saw no dev label, seed or example (bench/data/guide-written.tsv,

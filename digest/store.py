@@ -402,11 +402,12 @@ def _check_copy(copy: sqlite3.Connection, path: Path) -> None:
 
 
 def _first_problem(problems: list[str]) -> str:
-    """quick_check's report in one line: its first problem, and how many more there are (a row
-    may hold several lines, under a "*** in database main ***" heading)."""
+    """quick_check's report in one line: its first problem, and how many more lines the report
+    has (a row may hold several lines, under a "*** in database main ***" heading; SQLite stops
+    reporting at 100 rows)."""
     lines = [line.strip() for row in problems for line in row.splitlines()]
     found = [line for line in lines if line and not line.startswith("***")] or ["no detail"]
-    more = f"; {len(found) - 1} more" if len(found) > 1 else ""
+    more = f"; {len(found) - 1} more lines of SQLite's report" if len(found) > 1 else ""
     return found[0] + more
 
 

@@ -516,7 +516,7 @@ def test_sqlites_many_line_damage_report_becomes_one_line() -> None:
     from digest.store import _first_problem
 
     report = ["*** in database main ***\nPage 165: btreeInitPage() returns error code 11\nPage 112: free space corruption"]
-    assert _first_problem(report) == "Page 165: btreeInitPage() returns error code 11; 1 more"
+    assert _first_problem(report) == "Page 165: btreeInitPage() returns error code 11; 1 more lines of SQLite's report"
     assert _first_problem(["database disk image is malformed"]) == "database disk image is malformed"
 
 

@@ -214,8 +214,10 @@ class Grouper:
             # it has machine learning in it: that counts against Other as much as a cross-list
             # counts for a topic.
             totals[other] -= 0.5 * CATEGORY_BONUS
-            for t in range(other):
-                notes[t].append(f"arXiv category {', '.join(ml_listed)} beside {paper.categories[0]}")
+            said = f"arXiv category {', '.join(ml_listed)} beside {paper.categories[0]}"
+            for t, patterns in enumerate(self._topic_categories):
+                if not any(category_matches(p, c) for c in ml_listed for p in patterns):
+                    notes[t].append(said)
         for t, pattern in enumerate(self._keywords):
             if pattern is None:
                 continue
@@ -299,11 +301,12 @@ class Grouper:
 
     def _ml_cross_lists(self, categories: Sequence[str]) -> list[str]:
         """The ``[other] except_with`` categories a paper of an Other category is cross-listed
-        to (none when its primary category is not one of Other's)."""
+        to (none when its primary category, the paper's field, is not one of Other's)."""
         spec = self.taxonomy.other
         if not categories or not any(category_matches(p, categories[0]) for p in spec.categories):
             return []
-        return [c for c in categories[1:] if any(category_matches(p, c) for p in spec.except_with)]
+        listed = [c for c in categories[1:] if any(category_matches(p, c) for p in spec.except_with)]
+        return list(dict.fromkeys(listed))
 
     def _outside_by_category(self, categories: Sequence[str]) -> bool:
         """Whether the primary category is one that means Other, with no category of
@@ -410,18 +413,14 @@ def _background_identity(path: Path, mtime_ns: int, size: int) -> str:
 
 
 def background_texts(path: Path) -> tuple[str, ...]:
-    """The papers of an examples file (``title<TAB>topic[<TAB>abstract...]``, header first) as
-    the word model reads them, labels ignored; none when it cannot be read, since the
-    background only refines the IDFs and a taxonomy is learned without it as well."""
+    """The papers of an examples file (``taxonomy.examples_file_rows``) as the word model reads
+    them, labels ignored; none when it cannot be read, since the background only refines the
+    IDFs and a taxonomy is learned without it as well."""
     try:
         rows = examples_file_rows(path)
     except (OSError, UnicodeDecodeError):
         return ()
-    return tuple(
-        _example_text(Example(row[0].strip(), "", row[2].strip() if len(row) > 2 else ""))
-        for row in rows
-        if row and row[0].strip()
-    )
+    return tuple(_example_text(Example(row.title, "", row.abstract)) for row in rows if row.title)
 
 
 def teaching(

@@ -38,7 +38,8 @@ _REQUIRED_FIELDS = ("code", "title")
 @dataclass(frozen=True, slots=True)
 class Example:
     """A labelled paper that teaches the grouper: a title, its topic, maybe its abstract, and
-    how much it counts against the other lines of an examples file (``weight``)."""
+    how much it counts in the word model beside the other examples of its topic (``weight``;
+    the grouper's sense of meaning weighs every example alike)."""
 
     title: str
     topic: str
@@ -351,11 +352,37 @@ def _check_other(raw: Any, errors: list[str]) -> OtherSpec:
     return OtherSpec(description.strip(), examples, categories, except_with)
 
 
-def examples_file_rows(path: Path) -> list[list[str]]:
-    """The rows of an examples TSV (``title<TAB>topic[<TAB>abstract[<TAB>weight]]``) after its
-    header line, as fields; OSError when it cannot be read."""
+@dataclass(frozen=True, slots=True)
+class ExampleRow:
+    """One line of an examples file, as written: ``topic`` is None when the line has no
+    second field."""
+
+    line: int
+    title: str
+    topic: str | None
+    abstract: str
+    weight: str
+
+
+def examples_file_rows(path: Path) -> list[ExampleRow]:
+    """The lines of an examples TSV after its header line, blank lines left out; OSError when it
+    cannot be read.  ``title`` and ``topic`` are the first two fields; ``abstract`` and
+    ``weight`` are the fields the header names so (``abstract`` is the third when the header
+    does not name it; a line has no weight unless the header names one)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+        header, *rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)) or [[]]
+    named = {name.strip().lower(): i for i, name in enumerate(header) if i >= 2}
+    abstract_at = named.get("abstract", 2 if 2 not in named.values() else None)
+    weight_at = named.get("weight")
+
+    def field(row: list[str], at: int | None) -> str:
+        return row[at].strip() if at is not None and at < len(row) else ""
+
+    return [
+        ExampleRow(line, row[0].strip(), row[1].strip() if len(row) > 1 else None, field(row, abstract_at), field(row, weight_at))
+        for line, row in enumerate(rows, start=2)
+        if any(cell.strip() for cell in row)
+    ]
 
 
 def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple[Example, ...]:
@@ -366,31 +393,36 @@ def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple
         errors.append(f"examples_file: cannot read {path}: {exc.strerror or exc}")
         return ()
     examples = []
-    for line, row in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in row):
+    for row in rows:
+        if row.topic is None or not row.title:
+            errors.append(f"{path}:{row.line}: expected title<TAB>topic[<TAB>abstract][<TAB>weight]")
             continue
-        if len(row) < 2 or not row[0].strip():
-            errors.append(f"{path}:{line}: expected title<TAB>topic[<TAB>abstract[<TAB>weight]]")
+        if row.topic not in codes and row.topic != OTHER_CODE:
+            errors.append(f"{path}:{row.line}: unknown topic {row.topic!r}")
             continue
-        topic = row[1].strip()
-        if topic not in codes and topic != OTHER_CODE:
-            errors.append(f"{path}:{line}: unknown topic {topic!r}")
-            continue
-        weight = _example_weight(row[3] if len(row) > 3 else "")
+        weight = _example_weight(row.weight)
         if weight is None:
-            errors.append(f"{path}:{line}: weight {row[3].strip()!r} is not a positive number")
+            errors.append(
+                f"{path}:{row.line}: weight {row.weight!r} is not a number from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}"
+            )
             continue
-        examples.append(Example(row[0].strip(), topic, row[2].strip() if len(row) > 2 else "", weight))
+        examples.append(Example(row.title, row.topic, row.abstract, weight))
     return tuple(examples)
+
+
+#: The range of an examples-file line's weight: beyond it one line would outweigh the rest of
+#: its topic, or the regularisation of every topic.
+MIN_WEIGHT = 0.001
+MAX_WEIGHT = 1000.0
 
 
 def _example_weight(cell: str) -> float | None:
     """The weight of an examples-file line: 1 when the cell is empty, None when it is not a
-    positive finite number."""
-    if not cell.strip():
+    number from ``MIN_WEIGHT`` to ``MAX_WEIGHT``."""
+    if not cell:
         return 1.0
     try:
         weight = float(cell)
     except ValueError:
         return None
-    return weight if 0 < weight < math.inf else None
+    return weight if MIN_WEIGHT <= weight <= MAX_WEIGHT else None
