@@ -191,9 +191,14 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
 
 def outside_papers(path: Path, *, with_categories: bool) -> list[Paper]:
     """Papers of a TSV of title, abstract, categories."""
+    return papers_of_rows(read_tsv(path), with_categories=with_categories)
+
+
+def papers_of_rows(rows: Sequence[dict[str, str]], *, with_categories: bool) -> list[Paper]:
+    """Papers of TSV rows with a title, an abstract and categories (left out unless asked for)."""
     return [
         Paper(title=r["title"], abstract=r["abstract"], categories=tuple(r["categories"].split()) if with_categories else ())
-        for r in read_tsv(path)
+        for r in rows
     ]
 
 
@@ -247,21 +252,12 @@ def arxiv_day(taxonomy: Taxonomy, *, frozen: bool) -> dict[str, dict[str, object
     computer = [r for r in read_tsv(DATA / "arxiv-day-cs.tsv") if is_frozen(r["title"]) == frozen]
     for with_categories in (True, False):
         how = "" if with_categories else " (text only)"
-
-        def papers_of(rows: list[dict[str, str]]) -> list[Paper]:
-            return [
-                Paper(title=r["title"], abstract=r["abstract"],
-                      categories=tuple(r["categories"].split()) if with_categories else ())
-                for r in rows
-            ]
-
         for name, ml_tool, label in (("outside", "no", OTHER_CODE), ("outside ML-applied", "yes", "applications")):
-            rows = [r for r in outside if r["ml_tool"] == ml_tool]
-            papers = papers_of(rows)
+            papers = papers_of_rows([r for r in outside if r["ml_tool"] == ml_tool], with_categories=with_categories)
             results[f"arxiv-day {name}{how}{side}"] = accuracy(unseen(taxonomy, papers), papers, [label] * len(papers))
         for primary in ("cs.CV", "cs.CL"):
             rows = [r for r in computer if r["categories"].split()[0] == primary]
-            papers = papers_of(rows)
+            papers = papers_of_rows(rows, with_categories=with_categories)
             results[f"arxiv-day {primary}{how}{side}"] = accuracy(unseen(taxonomy, papers), papers, [r["topic"] for r in rows])
     return results
 

@@ -21,12 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from digest.models import Paper  # noqa: E402
 from digest.topics import OTHER_CODE, Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
 from digest.topics import grouper  # noqa: E402
 from digest.topics.taxonomy import Example  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import DATA, accuracy, dev_papers, read_tsv, unseen  # noqa: E402
+from topics import DATA, accuracy, dev_papers, held_out_titles, read_tsv, unseen  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +33,7 @@ def main() -> None:
     guide = tuple(Example(r["title"], r["topic"], r["abstract"]) for r in read_tsv(DATA / "guide-written.tsv"))
     others = tuple(e for e in shipped.extra_examples if e.topic == OTHER_CODE)
     papers, labels = dev_papers(frozen=False)
-    titles = read_tsv(DATA / "heldout-ml.tsv")
-    title_papers = [Paper(title=r["title"]) for r in titles]
+    title_papers, title_labels = held_out_titles()
 
     variants: dict[str, tuple[Taxonomy, int]] = {
         "shipped examples": (shipped, grouper.EXAMPLE_ABSTRACT_WORDS),
@@ -51,7 +49,7 @@ def main() -> None:
         # How much of an example's abstract the word model reads (the background's papers too).
         grouper.EXAMPLE_ABSTRACT_WORDS = words
         dev = float(accuracy(unseen(taxonomy, papers), papers, labels)["accuracy"])  # type: ignore[arg-type]
-        held = float(accuracy(unseen(taxonomy, title_papers), title_papers, [r["topic"] for r in titles])["accuracy"])  # type: ignore[arg-type]
+        held = float(accuracy(unseen(taxonomy, title_papers), title_papers, title_labels)["accuracy"])  # type: ignore[arg-type]
         rows.append(Row(f"{name}: dev-tuning accuracy", dev, "", better="higher"))
         rows.append(Row(f"{name}: held-out titles accuracy", held, "", better="higher"))
     grouper.EXAMPLE_ABSTRACT_WORDS = shipped_words

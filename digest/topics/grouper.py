@@ -302,19 +302,22 @@ class Grouper:
     def _ml_cross_lists(self, categories: Sequence[str]) -> list[str]:
         """The ``[other] except_with`` categories a paper of an Other category is cross-listed
         to (none when its primary category, the paper's field, is not one of Other's)."""
-        spec = self.taxonomy.other
-        if not categories or not any(category_matches(p, categories[0]) for p in spec.categories):
+        if not self._primary_is_other(categories):
             return []
-        listed = [c for c in categories[1:] if any(category_matches(p, c) for p in spec.except_with)]
+        except_with = self.taxonomy.other.except_with
+        listed = [c for c in categories[1:] if any(category_matches(p, c) for p in except_with)]
         return list(dict.fromkeys(listed))
 
     def _outside_by_category(self, categories: Sequence[str]) -> bool:
         """Whether the primary category is one that means Other, with no category of
         ``[other] except_with`` beside it (then the text decides)."""
-        spec = self.taxonomy.other
-        if not any(category_matches(p, categories[0]) for p in spec.categories):
+        if not self._primary_is_other(categories):
             return False
-        return not any(category_matches(p, c) for c in categories for p in spec.except_with)
+        return not any(category_matches(p, c) for c in categories for p in self.taxonomy.other.except_with)
+
+    def _primary_is_other(self, categories: Sequence[str]) -> bool:
+        """Whether the paper's primary category is one of ``[other] categories``."""
+        return bool(categories) and any(category_matches(p, categories[0]) for p in self.taxonomy.other.categories)
 
     def _word_reasons(self, vectors: Vectors, row: int, c: int, rival: int) -> list[str]:
         """The paper's words that speak most for class ``c`` over ``rival``."""

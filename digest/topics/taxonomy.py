@@ -352,6 +352,12 @@ def _check_other(raw: Any, errors: list[str]) -> OtherSpec:
     return OtherSpec(description.strip(), examples, categories, except_with)
 
 
+#: The range of an examples-file line's weight: beyond it one line would outweigh the rest of
+#: its topic, or the regularisation of every topic.
+MIN_WEIGHT = 0.001
+MAX_WEIGHT = 1000.0
+
+
 @dataclass(frozen=True, slots=True)
 class ExampleRow:
     """One line of an examples file, as written: ``topic`` is None when the line has no
@@ -408,12 +414,6 @@ def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple
             continue
         examples.append(Example(row.title, row.topic, row.abstract, weight))
     return tuple(examples)
-
-
-#: The range of an examples-file line's weight: beyond it one line would outweigh the rest of
-#: its topic, or the regularisation of every topic.
-MIN_WEIGHT = 0.001
-MAX_WEIGHT = 1000.0
 
 
 def _example_weight(cell: str) -> float | None:
