@@ -114,6 +114,45 @@ def test_place_all_agrees_with_place_and_an_empty_list_is_fine(grouper: Grouper)
 # ---------------------------------------------------------------------------- Other
 
 
+# Eighty-odd words of context that leave open whether the paper is about training or serving.
+SPREAD_OVER_GPUS = (
+    "Large language models have grown from millions to hundreds of billions of parameters in a "
+    "few years, and no single accelerator holds them any more. Their weights, their activations "
+    "and the state kept beside them must be spread over many devices, and the way they are spread "
+    "decides how much of the hardware is used. Practitioners choose among many layouts by hand, "
+    "and the best layout depends on the model, the cluster and the batch, so most deployments "
+    "leave much of their hardware idle."
+)
+
+
+@pytest.mark.parametrize(
+    ("contribution", "topic", "word"),
+    [
+        ("We present a serving system that answers requests with low latency: it pages the KV "
+         "cache, batches concurrent requests continuously and schedules decoding steps across "
+         "devices, cutting time per output token and raising the throughput of online inference "
+         "by 2.1x over existing serving engines.", "inference", '"serving"'),
+        ("We present a distributed training system: it shards optimizer states and gradients "
+         "across devices, overlaps communication with the backward pass and picks the pipeline "
+         "schedule per step, raising pretraining throughput by 2.1x on commodity GPU clusters.",
+         "training", '"optimizer"'),
+    ],
+    ids=["serving", "training"],
+)
+def test_the_abstract_is_read_past_its_opening_where_the_contribution_is_often_named(
+    grouper: Grouper, contribution: str, topic: str, word: str
+) -> None:
+    """The first reading (title, and the abstract's first 80 words) leaves the paper open; the
+    sentences after them, read apart, decide it, and ``why`` names their words."""
+    title = "Taking Large Language Models to Many GPUs"
+    assert len(SPREAD_OVER_GPUS.split()) > grouper_module.ABSTRACT_WORDS
+    opening_only = grouper.place(paper(title, SPREAD_OVER_GPUS))
+    assert opening_only.topic not in ("inference", "training")
+    placed = grouper.place(paper(title, f"{SPREAD_OVER_GPUS} {contribution}"))
+    assert placed.topic == topic
+    assert any(line.startswith("words ") and word in line for line in placed.evidence)
+
+
 def test_a_physics_paper_filed_under_hep_ph_goes_to_other_and_says_why(grouper: Grouper) -> None:
     placement = grouper.place(paper(TOP_TAGGING, PHYSICS_ABSTRACT, "hep-ph"))
     assert placement.topic == OTHER_CODE

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from digest.topics import model
 
 TEXTS = ["transformer quantization of weights", "pruning transformer layers", "low-rank adapters", "instruction tuning data"]
@@ -30,3 +32,22 @@ def test_a_word_common_in_the_whole_field_decides_less_than_one_only_a_topic_use
 def test_words_are_lower_cased_singular_and_without_stopwords() -> None:
     assert model.words("The Caches of Studies and the Loss") == ["cache", "study", "loss"]
     assert set(model.features("KV caches evicted")) == {"kv", "cache", "evicted", "kv cache", "cache evicted"}
+
+
+def test_a_text_is_a_unit_tfidf_vector_of_the_features_the_model_knows() -> None:
+    trained = model.train(TEXTS, LABELS, [1.0] * 4, CLASSES)
+    texts = ["quantization quantization of unseen weights", "", "nothing known here", "pruning"]
+    vectors = trained.vectorise(texts)
+    assert list(vectors.indptr) == [0, 2, 2, 2, 3]
+    names = trained.feature_names()
+    first = slice(int(vectors.indptr[0]), int(vectors.indptr[1]))
+    assert {names[i] for i in vectors.indices[first]} == {"quantization", "weight"}
+    values = dict(zip((names[i] for i in vectors.indices[first]), vectors.values[first]))
+    # "quantization" twice: 1 + ln 2 times its IDF, against "weight" once (both IDFs alike here).
+    assert values["quantization"] / values["weight"] == pytest.approx(1 + math.log(2))
+    assert math.fsum(v * v for v in vectors.values[first]) == pytest.approx(1.0)
+    assert vectors.values[int(vectors.indptr[3])] == pytest.approx(1.0)
+    # The share of a text's distinct words the model knows (word pairs aside).
+    assert list(vectors.known) == pytest.approx([2 / 3, 0.0, 0.0, 1.0])
+    split = trained.vectorise_words([model.words(t) for t in texts])
+    assert all((a == b).all() for a, b in zip(split, vectors))

@@ -8,8 +8,9 @@ common each word is in the field.  Three kinds of evidence are weighed for each 
 
 * **words**: a logistic regression over each topic's words and word pairs (see
   :mod:`digest.topics.model`), learned from its examples and description.  A paper's title
-  is read three times and only the start of its abstract: the title says what the paper
-  contributes, the abstract mostly its context;
+  is read three times with the start of its abstract: the title says what the paper
+  contributes, the abstract mostly its context; the abstract's next sentences are read apart
+  and count a quarter as much (they often name the setting: serving, training, a language);
 * **meaning**: static word-piece vectors (see :mod:`digest.topics.embedding`) of the paper
   against the nearest examples of each topic, so a paper about "Hyena operators" finds the
   state-space examples without sharing a word with them;
@@ -42,7 +43,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from digest.errors import ConfigError
 from digest.identity import normalise_title
@@ -68,8 +69,13 @@ if TYPE_CHECKING:
 
 ORDERS = ("source", "upvotes")
 
-#: The word model reads this many words of a paper's abstract (the rest repeats or reports numbers).
+#: The word model reads this many words of a paper's abstract with its title: the context.
 ABSTRACT_WORDS = 80
+#: ... then, apart, the title and this many words of the abstract after those: where a paper's
+#: setting is often named ("a serving system", "for Indonesian", "distributed training") ...
+REST_WORDS = 150
+#: ... whose opinion (the word model's log-probabilities) counts this much beside the first.
+REST_WEIGHT = 0.25
 #: The meaning (static vectors) reads this many words of the abstract after the title.
 MEANING_ABSTRACT_WORDS = 30
 #: ... and this many of an example's abstract.
@@ -95,6 +101,8 @@ ML_EVIDENCE = 0.9
 MIN_KNOWN_WORDS = 0.15
 #: A paper whose best meaning similarity is below this is close to no topic: Other.
 MIN_FIT = 0.1
+#: How many of the words that decided a placement it lists.
+WORD_REASONS = 3
 #: How many pieces of evidence a placement lists.
 MAX_EVIDENCE = 4
 #: Papers of the field, read without their labels, that every taxonomy's IDFs are counted over.
@@ -167,9 +175,12 @@ class Grouper:
         if not papers:
             return []
         m = self._model
-        texts = [_paper_text(p) for p in papers]
-        vectors = m.words.vectorise(texts)
-        log_p = m.words.log_proba(vectors)
+        readings = [_readings(p) for p in papers]
+        vectors = m.words.vectorise_words([first for _, first, _ in readings])
+        rest = m.words.vectorise_words([rest or [] for _, _, rest in readings])
+        # A paper whose abstract ends within the first reading (or has none) is read once.
+        rest_weight = REST_WEIGHT * np.array([rest is not None for _, _, rest in readings])
+        log_p = m.words.log_proba(vectors) + rest_weight[:, None] * m.words.log_proba(rest)
         meaning_vectors = self._embeddings.encode([_meaning_text(p) for p in papers], m.idf)
         sims = meaning_vectors @ m.example_vectors.T  # papers x examples
         # A class's meaning: its description, or the mean similarity to its nearest examples.
@@ -180,7 +191,9 @@ class Grouper:
                 nearest = np.partition(sims[:, members], members.size - k, axis=1)[:, -k:]
                 meaning[:, c] = np.maximum(meaning[:, c], nearest.mean(axis=1))
         return [
-            self._place_one(paper, vectors, i, log_p[i], meaning[i], sims[i])
+            self._place_one(
+                paper, _Reading(vectors, rest, float(rest_weight[i]), readings[i][0]), i, log_p[i], meaning[i], sims[i]
+            )
             for i, paper in enumerate(papers)
         ]
 
@@ -189,7 +202,7 @@ class Grouper:
     def _place_one(
         self,
         paper: Paper,
-        vectors: Vectors,
+        read: _Reading,
         row: int,
         log_p: NDArray[np.float64],
         meaning: NDArray[np.float64],
@@ -250,10 +263,10 @@ class Grouper:
             elif nearest_fit < MIN_FIT:
                 decided = f"Other: close to no topic (best similarity {nearest_fit:.2f} < {MIN_FIT})"
                 best = other
-            elif vectors.known[row] < MIN_KNOWN_WORDS:
+            elif read.first.known[row] < MIN_KNOWN_WORDS:
                 decided = (
                     f"Other: shares almost no words with the topics and their examples "
-                    f"({100 * vectors.known[row]:.0f} % of its words < {100 * MIN_KNOWN_WORDS:.0f} %)"
+                    f"({100 * read.first.known[row]:.0f} % of its words < {100 * MIN_KNOWN_WORDS:.0f} %)"
                 )
                 best = other
         elif best == other and listed is None:
@@ -264,8 +277,8 @@ class Grouper:
         evidence = [decided] if decided else []
         evidence += notes[best]
         if runner is not None:
-            evidence += self._word_reasons(vectors, row, best, runner)
-        evidence += self._nearest_example(paper, best, sims)
+            evidence += self._word_reasons(read, row, best, runner)
+        evidence += self._nearest_example(set(read.title), best, sims)
         return Placement(
             topic=m.classes[best],
             score=round(float(totals[best]), 3),
@@ -275,18 +288,23 @@ class Grouper:
             fit=round(fit, 3),
         )
 
-    def _nearest_example(self, paper: Paper, c: int, sims: NDArray[np.float32]) -> list[str]:
-        """The example of class ``c`` most like the paper, as evidence: of the ``NEAREST_SHOWN``
-        closest in meaning, the one sharing most title words with it (none if ``c`` has none)."""
+    def _nearest_example(self, title: set[str], c: int, sims: NDArray[np.float32]) -> list[str]:
+        """The example of class ``c`` most like the paper (whose title has the words ``title``),
+        as evidence: of the ``NEAREST_SHOWN`` closest in meaning, the one sharing most title
+        words with it (none if ``c`` has none)."""
         import numpy as np
 
         m = self._model
         members = m.members[c]
         if not members.size:
             return []
-        closest = members[np.argsort(-sims[members])[:NEAREST_SHOWN]]
-        words = set(model.words(paper.title))
-        shared = [len(words & self._example_words(int(i))) for i in closest]
+        near = sims[members]
+        if near.size > NEAREST_SHOWN:
+            shown = np.argpartition(-near, NEAREST_SHOWN)[:NEAREST_SHOWN]
+            closest = members[shown[np.argsort(-near[shown])]]
+        else:
+            closest = members[np.argsort(-near)]
+        shared = [len(title & self._example_words(int(i))) for i in closest]
         nearest = int(closest[int(np.argmax(shared))])
         if nearest >= m.first_item:
             return [f'near "{m.example_titles[nearest]}" in the description']
@@ -319,11 +337,17 @@ class Grouper:
         """Whether the paper's primary category is one of ``[other] categories``."""
         return bool(categories) and any(category_matches(p, categories[0]) for p in self.taxonomy.other.categories)
 
-    def _word_reasons(self, vectors: Vectors, row: int, c: int, rival: int) -> list[str]:
-        """The paper's words that speak most for class ``c`` over ``rival``."""
+    def _word_reasons(self, read: _Reading, row: int, c: int, rival: int) -> list[str]:
+        """The paper's words that speak most for class ``c`` over ``rival``, in both readings."""
         if c == rival:
             return []
-        words = [f'"{f}"' for _, f in self._model.words.contributions(vectors, row, c, rival)[:3]]
+        lift: dict[str, float] = {}
+        for weight, vectors in ((1.0, read.first), (read.rest_weight, read.rest)):
+            # A word among the first few of one reading only may lack a little of its lift
+            # in the other: the reasons are what decided, not a ledger.
+            for value, feature in self._model.words.contributions(vectors, row, c, rival, most=2 * WORD_REASONS):
+                lift[feature] = lift.get(feature, 0.0) + weight * value
+        words = [f'"{f}"' for f in sorted(lift, key=lift.__getitem__, reverse=True)[:WORD_REASONS]]
         return ["words " + ", ".join(words)] if words else []
 
     def _tie_break(self, totals: NDArray[np.float64], ranked: list[int]) -> tuple[int, str | None]:
@@ -372,6 +396,18 @@ def _keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str] | None:
         words = [re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "s?") for w in fold(phrase).split()]
         parts.append(r"[\s\-]+".join(words))
     return re.compile(r"\b(" + "|".join(sorted(parts, key=len, reverse=True)) + r")\b")
+
+
+class _Reading(NamedTuple):
+    """The word model's two readings of the papers being placed: the title with the start of
+    the abstract, and the title with the abstract's next words, which count ``rest_weight``
+    (for this paper: none when its abstract ends within the first reading)."""
+
+    first: Vectors
+    rest: Vectors
+    rest_weight: float
+    #: The words of this paper's title.
+    title: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,12 +566,17 @@ def _meaning_text(paper: Paper) -> str:
     return f"{paper.title} {' '.join(paper.abstract.split()[:MEANING_ABSTRACT_WORDS])}"
 
 
-def _paper_text(paper: Paper) -> str:
-    """What the word model reads of a paper: the title three times (it says what the paper
-    contributes, and the examples it learned from are mostly titles), then the start of the
-    abstract (mostly context)."""
-    abstract = " ".join(paper.abstract.split()[:ABSTRACT_WORDS])
-    return f"{paper.title} {paper.title} {paper.title} {abstract}"
+def _readings(paper: Paper) -> tuple[list[str], list[str], list[str] | None]:
+    """The words of a paper's title, and the two readings the word model makes of it: first
+    the title three times (it says what the paper contributes, and the examples it learned
+    from are mostly titles) and the start of the abstract (mostly context); then, apart, the
+    title and the abstract's next ``REST_WORDS`` words (None when the abstract has no more)."""
+    title = model.words(paper.title)
+    abstract = paper.abstract.split()
+    first = title * 3 + model.words(" ".join(abstract[:ABSTRACT_WORDS]))
+    if len(abstract) <= ABSTRACT_WORDS:
+        return title, first, None
+    return title, first, title + model.words(" ".join(abstract[ABSTRACT_WORDS : ABSTRACT_WORDS + REST_WORDS]))
 
 
 # --------------------------------------------------------------------------- grouping

@@ -12,6 +12,7 @@ the vector scaled to unit length.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -36,9 +37,25 @@ MIN_DF_FROM = 1000
 _TOKEN = re.compile(r"\b\w\w+\b")
 
 
+#: Each token seen and the word it stands for ("" for a stopword): a day's papers use the same
+#: few thousand words again and again, and placing them is mostly reading words.
+_WORD_OF: dict[str, str] = {}
+_WORD_OF_MAX = 1 << 17
+
+
 def words(text: str) -> list[str]:
     """The content words of ``text``, lower-cased and singular ("rewards" -> "reward"), in order."""
-    return [_singular(w) for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
+    word_of = _WORD_OF
+    tokens = _TOKEN.findall(text.lower())
+    found = list(map(word_of.get, tokens))
+    if None in found:
+        if len(word_of) > _WORD_OF_MAX:
+            word_of.clear()
+        for token in tokens:
+            if token not in word_of:
+                word_of[token] = "" if token in STOPWORDS else _singular(token)
+        found = list(map(word_of.__getitem__, tokens))
+    return list(filter(None, found))
 
 
 def _singular(word: str) -> str:
@@ -50,10 +67,19 @@ def _singular(word: str) -> str:
 
 def features(text: str) -> Counter[str]:
     """Word and word-pair counts of ``text``."""
-    tokens = words(text)
+    return _counts(words(text))
+
+
+def _counts(tokens: list[str]) -> Counter[str]:
+    """Word and word-pair counts of a text's words."""
     counts = Counter(tokens)
-    counts.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
+    _count_pairs(counts, tokens)
     return counts
+
+
+def _count_pairs(counts: Counter[str], tokens: list[str]) -> None:
+    """Add the word pairs of a text's words to ``counts``."""
+    counts.update(map(" ".join, zip(tokens, tokens[1:])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +120,10 @@ class WordModel:
 
     def vectorise(self, texts: Sequence[str]) -> Vectors:
         """The texts' TF-IDF vectors."""
+        return self.vectorise_words([words(text) for text in texts])
+
+    def vectorise_words(self, texts: Sequence[list[str]]) -> Vectors:
+        """The TF-IDF vectors of texts already split into their :func:`words`."""
         return Vectors(*_vectorise(texts, self.vocabulary, self.idf))
 
     def log_proba(self, vectors: Vectors) -> NDArray[np.float64]:
@@ -104,13 +134,17 @@ class WordModel:
         logits -= logits.max(axis=1, keepdims=True)
         return np.asarray(logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), dtype=np.float64)
 
-    def contributions(self, vectors: Vectors, row: int, c: int, rival: int) -> list[tuple[float, str]]:
-        """The features of text ``row`` that speak most for class ``c`` over ``rival``, largest first."""
+    def contributions(self, vectors: Vectors, row: int, c: int, rival: int, most: int) -> list[tuple[float, str]]:
+        """The ``most`` features of text ``row`` that speak most for class ``c`` over ``rival``,
+        largest first."""
+        import numpy as np
+
         start, end = int(vectors.indptr[row]), int(vectors.indptr[row + 1])
         ids = vectors.indices[start:end]
         lift = vectors.values[start:end] * (self.weights[ids, c] - self.weights[ids, rival])
         names = self.feature_names()
-        return sorted(((float(v), names[int(i)]) for v, i in zip(lift, ids) if v > 0), reverse=True)
+        top = np.argsort(-lift)[:most]
+        return [(float(lift[i]), names[int(ids[i])]) for i in top if lift[i] > 0]
 
     def feature_names(self) -> list[str]:
         """The features by index (made on first use)."""
@@ -160,7 +194,7 @@ def train(
         df.update(f for f in features(text) if f in vocabulary)
     documents = n + len(background)
     idf = np.array([math.log((1 + documents) / (1 + df[f])) + 1.0 for f in kept], dtype=np.float64)
-    indptr, indices, values, _ = _vectorise(texts, vocabulary, idf)
+    indptr, indices, values, _ = _vectorise([words(text) for text in texts], vocabulary, idf)
     y = np.asarray(labels, dtype=np.intp)
     k = len(classes)
     # Balanced classes: each class weighs as much in all as the others, whatever its size.
@@ -198,32 +232,40 @@ def train(
 
 
 def _vectorise(
-    texts: Sequence[str], vocabulary: dict[str, int], idf: NDArray[np.float64]
+    texts: Sequence[list[str]], vocabulary: dict[str, int], idf: NDArray[np.float64]
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
     import numpy as np
 
-    indptr = [0]
-    indices: list[int] = []
-    values: list[float] = []
-    known: list[float] = []
-    for text in texts:
-        counts = features(text)
-        row = [(vocabulary[f], 1.0 + math.log(n)) for f, n in counts.items() if f in vocabulary]
-        single = [f for f in counts if " " not in f]
-        known.append(sum(f in vocabulary for f in single) / len(single) if single else 0.0)
-        if row:
-            ids = [i for i, _ in row]
-            tf = np.array([v for _, v in row]) * idf[ids]
-            tf /= float(np.sqrt((tf * tf).sum()))
-            indices.extend(ids)
-            values.extend(tf.tolist())
-        indptr.append(len(indices))
-    return (
-        np.array(indptr, dtype=np.intp),
-        np.array(indices, dtype=np.intp),
-        np.array(values, dtype=np.float64),
-        np.array(known, dtype=np.float64),
-    )
+    found: list[int] = []
+    counts: list[int] = []
+    lengths: list[int] = []
+    singles: list[int] = []
+    get = vocabulary.get
+    unknown = itertools.repeat(-1)
+    for tokens in texts:
+        counted = Counter(tokens)
+        singles.append(len(counted))  # the text's distinct words come first, then its word pairs
+        _count_pairs(counted, tokens)
+        found.extend(map(get, counted, unknown))
+        counts.extend(counted.values())
+        lengths.append(len(counted))
+    # The rest for all texts at once: numpy per text would cost more than reading the words.
+    n = len(texts)
+    ids = np.array(found, dtype=np.intp)
+    every_row = np.repeat(np.arange(n), lengths)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+    single = np.arange(len(ids)) - starts[every_row] < np.array(singles)[every_row]
+    kept = ids >= 0
+    known_singles = np.bincount(every_row[kept & single], minlength=n)
+    known = known_singles / np.maximum(singles, 1)
+    ids = ids[kept]
+    rows = every_row[kept]
+    values = (1.0 + np.log(np.array(counts, dtype=np.float64)[kept])) * idf[ids]
+    norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n))
+    if values.size:
+        values /= norms[rows]
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n)))).astype(np.intp)
+    return indptr, ids, values, known.astype(np.float64)
 
 
 def _sparse_dot(
