@@ -27,6 +27,7 @@ VECTORS_PATH = Path(__file__).resolve().parent / "static-embeddings.npy"
 VOCAB_PATH = VECTORS_PATH.with_name("static-vocab.txt")
 _PIECES = re.compile(r"\w+|[^\w\s]")
 _MAX_WORD = 100
+_PIECES_OF_MAX = 1 << 17
 #: Words that carry no topic: left out of a text's vector.
 STOPWORDS = frozenset(
     """a about above across after again against all almost also although am among an and any are
@@ -54,6 +55,9 @@ class StaticEmbeddings:
         pieces = vocab.read_text(encoding="utf-8").splitlines()
         self._index = {piece: i for i, piece in enumerate(pieces)}
         self._unknown = self._index.get("[UNK]", 0)
+        #: Each token seen and its word pieces (none for a stopword or punctuation): a day's
+        #: papers use the same few thousand words again and again.
+        self._pieces_of: dict[str, tuple[int, ...]] = {}
         self.dims = int(self.vectors.shape[1])
         #: Identifies the vectors in cache keys.
         self.identity = f"{len(pieces)}x{self.dims}:{vectors.stat().st_size}"
@@ -75,13 +79,17 @@ class StaticEmbeddings:
 
     def piece_ids(self, text: str) -> list[int]:
         """The vocabulary ids of the content word pieces of ``text`` (stopwords left out)."""
+        pieces_of = self._pieces_of
+        if len(pieces_of) > _PIECES_OF_MAX:
+            pieces_of.clear()
         ids: list[int] = []
-        for word in basic_words(text):
-            ids.extend(self._word_ids(word))
+        for token in _PIECES.findall(_without_accents(text).lower()):
+            pieces = pieces_of.get(token)
+            if pieces is None:
+                content = token not in STOPWORDS and (token.isalnum() or token == "-")
+                pieces = pieces_of[token] = _wordpiece(self._index, self._unknown, token) if content else ()
+            ids.extend(pieces)
         return ids
-
-    def _word_ids(self, word: str) -> tuple[int, ...]:
-        return _wordpiece(self._index, self._unknown, word)
 
     def encode(self, texts: Sequence[str], idf: NDArray[np.float32]) -> NDArray[np.float32]:
         """One unit vector per text, its pieces weighed by ``idf`` (a zero row for a text with
@@ -101,11 +109,11 @@ class StaticEmbeddings:
         return out
 
 
-def basic_words(text: str) -> list[str]:
-    """BERT's uncased basic tokenisation, less stopwords and punctuation."""
-    if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-    return [w for w in _PIECES.findall(text.lower()) if w not in STOPWORDS and (w.isalnum() or w == "-")]
+def _without_accents(text: str) -> str:
+    """BERT's uncased basic tokenisation strips accents: "Gödel" is "godel"."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 
 # Word pieces of a word depend only on the vocabulary: remembered across texts and groupers.
