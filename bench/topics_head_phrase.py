@@ -1,11 +1,12 @@
 """Measure weighing a title's head phrase above the rest; print the figures, save
 bench/results/topics-head-phrase.json.
 
-The grouper reads a paper's title three times and the start of its abstract once. A title's
+The grouper reads a paper's title three times with the start of its abstract (its first
+reading; the second, of the abstract's later words, is left as it is). A title's
 head phrase, the part that names the contribution, could count more still: the words after a
 "Name:" prefix, and of those the words before the first preposition ("Speculative decoding" in
 "Speculative decoding for long-context serving"). Each variant adds the head phrase to what the
-word model reads, once or twice; it is measured on the tuning part of the dev labels (shipped
+word model's first reading, once or twice; it is measured on the tuning part of the dev labels (shipped
 topics and five examples per topic) and on the guide-written papers, never on the frozen split.
 
     python bench/topics_head_phrase.py
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from digest.models import Paper  # noqa: E402
 from digest.topics import default_taxonomy_path, load_taxonomy  # noqa: E402
-from digest.topics import grouper  # noqa: E402
+from digest.topics import grouper, model  # noqa: E402
 from _common import Row, report  # noqa: E402
 from topics import accuracy, dev_papers, few_shot, guide_written, unseen  # noqa: E402
 
@@ -41,7 +42,7 @@ def main() -> None:
     shipped = load_taxonomy(default_taxonomy_path())
     papers, labels = dev_papers(frozen=False)
     written, written_labels = guide_written()
-    plain = grouper._paper_text
+    plain = grouper._readings
     variants = {
         "as shipped": (False, False, 0),
         "after the colon, once more": (True, False, 1),
@@ -52,10 +53,14 @@ def main() -> None:
     results: list[Row] = []
     try:
         for name, (after_colon, before_preposition, times) in variants.items():
-            def text(paper: Paper, a: bool = after_colon, b: bool = before_preposition, n: int = times) -> str:
-                return plain(paper) + f" {head_phrase(paper.title, after_colon=a, before_preposition=b)}" * n
+            def readings(
+                paper: Paper, a: bool = after_colon, b: bool = before_preposition, n: int = times
+            ) -> tuple[list[str], list[str], list[str] | None]:
+                title, first, rest = plain(paper)
+                head = model.words(head_phrase(paper.title, after_colon=a, before_preposition=b))
+                return title, first + head * n, rest
 
-            grouper._paper_text = text
+            grouper._readings = readings
             figures = {
                 "dev-tuning": accuracy(unseen(shipped, papers), papers, labels),
                 "few-shot dev-tuning": accuracy(unseen(few_shot(shipped), papers), papers, labels),
@@ -64,7 +69,7 @@ def main() -> None:
             for measure, value in figures.items():
                 results.append(Row(f"{name}: {measure} accuracy", float(value["accuracy"]), "", better="higher"))  # type: ignore[arg-type]
     finally:
-        grouper._paper_text = plain
+        grouper._readings = plain
     report("weighing a title's head phrase", "topics-head-phrase", results,
            {"dev_tuning_n": len(papers), "guide_written_n": len(written)})
 
