@@ -262,6 +262,22 @@ def arxiv_day(taxonomy: Taxonomy, *, frozen: bool) -> dict[str, dict[str, object
     return results
 
 
+def tuning_figures(taxonomy: Taxonomy, *, few_shot_too: bool = False) -> dict[str, dict[str, object]]:
+    """A variant's figures on the tuning splits only, as the bench scripts that choose between
+    variants measure them: the dev labels' tuning part (and, if asked, with the taxonomy cut to
+    five examples per topic), the guide-written papers and the invented day's tuning part, text
+    only."""
+    papers, labels = dev_papers(frozen=False)
+    written, written_labels = guide_written()
+    figures = {"dev-tuning": accuracy(unseen(taxonomy, papers), papers, labels)}
+    if few_shot_too:
+        figures["few-shot dev-tuning"] = accuracy(unseen(few_shot(taxonomy), papers), papers, labels)
+    figures["guide-written"] = accuracy(unseen(taxonomy, written), written, written_labels)
+    day = arxiv_day(taxonomy, frozen=False)
+    figures.update({key: value for key, value in day.items() if "text only" in key})
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=1000)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from digest.topics import default_taxonomy_path, grouper, load_taxonomy  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import accuracy, arxiv_day, dev_papers, few_shot, guide_written, unseen  # noqa: E402
+from topics import tuning_figures  # noqa: E402
 
 VARIANTS = {
     "read once (no second reading)": (0.0, grouper.REST_WORDS),
@@ -38,27 +38,17 @@ VARIANTS = {
 
 def main() -> None:
     shipped = load_taxonomy(default_taxonomy_path())
-    papers, labels = dev_papers(frozen=False)
-    written, written_labels = guide_written()
     shipped_setting = (grouper.REST_WEIGHT, grouper.REST_WORDS)
     results: list[Row] = []
     try:
         for name, (weight, words) in VARIANTS.items():
             grouper.REST_WEIGHT, grouper.REST_WORDS = weight, words
-            figures = {
-                "dev-tuning": accuracy(unseen(shipped, papers), papers, labels),
-                "few-shot dev-tuning": accuracy(unseen(few_shot(shipped), papers), papers, labels),
-                "guide-written": accuracy(unseen(shipped, written), written, written_labels),
-            }
-            day = arxiv_day(shipped, frozen=False)
-            figures.update({key: value for key, value in day.items() if "text only" in key})
-            for measure, value in figures.items():
+            for measure, value in tuning_figures(shipped, few_shot_too=True).items():
                 results.append(Row(f"{name}: {measure} accuracy", float(value["accuracy"]), "", better="higher"))  # type: ignore[arg-type]
     finally:
         grouper.REST_WEIGHT, grouper.REST_WORDS = shipped_setting
     report("how much of the abstract the word model reads", "topics-abstract-rest", results,
-           {"dev_tuning_n": len(papers), "guide_written_n": len(written),
-            "first_reading_words": grouper.ABSTRACT_WORDS})
+           {"first_reading_words": grouper.ABSTRACT_WORDS})
 
 
 if __name__ == "__main__":
