@@ -127,6 +127,7 @@ class _Model:
     first_item: int  # the row of the first description item
     description_vectors: NDArray[np.float32]  # classes x dims
     idf: NDArray[np.float32]
+    listed: dict[str, str]  # normalised title of each listed example -> its topic
 
 
 class Grouper:
@@ -141,11 +142,6 @@ class Grouper:
         self._codes = taxonomy.codes()
         self._embeddings_given = embeddings
         self._background = background
-        # A title listed twice (inline and in the examples file) goes where it is listed first:
-        # the inline examples, which `digest topics add-example` writes.
-        self._examples: dict[str, str] = {}
-        for example in taxonomy.examples():
-            self._examples.setdefault(normalise_title(example.title), example.topic)
         self._learned: _Model | None = None
         self._title_words: dict[int, set[str]] = {}
         self._keywords = [_keyword_pattern(t.keywords) for t in taxonomy.topics]
@@ -242,7 +238,7 @@ class Grouper:
                 notes[t].append("keyword " + ", ".join(found))
 
         ranked = [int(c) for c in np.argsort(-totals)]
-        listed = self._examples.get(normalise_title(paper.title))
+        listed = m.listed.get(normalise_title(paper.title))
         decided: str | None = None
         if listed is not None:
             best = m.classes.index(listed)
@@ -528,6 +524,10 @@ def _learned(taught: _Teaching, embeddings: StaticEmbeddings) -> dict[str, NDArr
                 [embeddings.encode(taught.descriptions, idf), np.zeros((1, embeddings.dims), np.float32)]
             ),
             "meaning_idf": idf,
+            # The listed titles, normalised (a title listed twice goes where it is listed
+            # first: the inline examples, which `digest topics add-example` writes), kept so
+            # that a run does not normalise thousands of titles again.
+            "listed": np.array("\n".join(f"{key}\t{code}" for key, code in _listed(taught).items())),
         }
         cache.save(taught.key, arrays)
     return arrays
@@ -540,18 +540,27 @@ def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings, background: Path
     taught = teaching(taxonomy, embeddings, background)
     arrays = _learned(taught, embeddings)
     classes = taught.classes
+    topics = np.array([e.topic for e in taught.examples])
+    lines = str(arrays["listed"]).split("\n") if str(arrays["listed"]) else []
     return _Model(
         classes=classes,
         words=WordModel.from_arrays(classes, arrays),
         example_vectors=np.asarray(arrays["example_vectors"], dtype=np.float32),
-        members=tuple(
-            np.array([i for i, e in enumerate(taught.examples) if e.topic == c], dtype=np.intp) for c in classes
-        ),
+        members=tuple(np.flatnonzero(topics == c).astype(np.intp) for c in classes),
         example_titles=tuple(e.title for e in taught.examples),
         first_item=taught.first_item,
         description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
         idf=np.asarray(arrays["meaning_idf"], dtype=np.float32),
+        listed=dict(line.split("\t") for line in lines),
     )
+
+
+def _listed(taught: _Teaching) -> dict[str, str]:
+    """Each listed example's normalised title and its topic, the first listing winning."""
+    listed: dict[str, str] = {}
+    for example in taught.examples[: taught.first_item]:
+        listed.setdefault(normalise_title(example.title), example.topic)
+    return listed
 
 
 def _example_text(example: Example) -> str:
