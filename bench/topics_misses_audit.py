@@ -67,12 +67,18 @@ def score(folder: Path) -> None:
     """Whom the reader's answers side with, clear and leaning."""
     key = {row["id"]: row for row in read_tsv(folder / "key.tsv")}
     sided: Counter[str] = Counter()
-    for answer in read_tsv(folder / "answers.tsv"):
+    answers = read_tsv(folder / "answers.tsv")
+    unanswered = set(key) - {answer["id"] for answer in answers}
+    if unanswered:
+        print(f"answers.tsv: no answer for {len(unanswered)} of the {len(key)} papers", file=sys.stderr)
+    for answer in answers:
         said = answer["answer"].strip()
         side = said.rstrip("?")
         if side.startswith("neither"):
             sided["neither"] += 1
             continue
+        if side not in ("A", "B"):
+            sys.exit(f"answers.tsv: id {answer['id']}: {said!r} is not A, B, A?, B? or neither:<code>")
         whom = "label" if side == key[answer["id"]]["label_is"] else "grouper"
         sided[f"{whom} ({'leaning' if said.endswith('?') else 'clear'})"] += 1
     rows = [Row(f"the reader sides with the {what}", float(n), "papers", better="higher") for what, n in sorted(sided.items())]

@@ -552,6 +552,17 @@ def test_the_shipped_model_is_learned_from_the_shipped_topics_as_they_are() -> N
     assert shipped == teaching(load_taxonomy(default_taxonomy_path())).key
 
 
+def test_the_listed_titles_the_model_keeps_are_the_topics_files_as_normalised_now(grouper: Grouper) -> None:
+    """The learned model (and the shipped one) keeps each listed example's normalised title, the
+    first listing winning: a change to normalise_title must not leave stale keys behind."""
+    from digest.identity import normalise_title
+
+    expected: dict[str, str] = {}
+    for example in grouper.taxonomy.examples():
+        expected.setdefault(normalise_title(example.title), example.topic)
+    assert grouper._model.listed == expected
+
+
 def test_a_first_run_with_the_shipped_topics_learns_nothing(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     placed = place_in_a_new_process(default_taxonomy_path(), cache)

@@ -49,5 +49,12 @@ def test_a_text_is_a_unit_tfidf_vector_of_the_features_the_model_knows() -> None
     assert vectors.values[int(vectors.indptr[3])] == pytest.approx(1.0)
     # The share of a text's distinct words the model knows (word pairs aside).
     assert list(vectors.known) == pytest.approx([2 / 3, 0.0, 0.0, 1.0])
-    split = trained.vectorise_words([model.words(t) for t in texts])
-    assert all((a == b).all() for a, b in zip(split, vectors))
+
+
+def test_words_read_the_same_when_the_remembered_words_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "Caches of studies: KV caches evicted, the loss of caches"
+    expected = model.words(text)
+    monkeypatch.setattr(model, "_WORD_OF_MAX", 2)
+    model._WORD_OF.clear()
+    assert model.words(text) == expected == ["cache", "study", "kv", "cache", "evicted", "loss", "cache"]
+    assert model.words("Speculative decoding") == ["speculative", "decoding"]

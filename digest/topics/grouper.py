@@ -173,9 +173,9 @@ class Grouper:
         m = self._model
         readings = [_readings(p) for p in papers]
         vectors = m.words.vectorise_words([first for _, first, _ in readings])
-        rest = m.words.vectorise_words([rest or [] for _, _, rest in readings])
+        rest = m.words.vectorise_words([later or [] for _, _, later in readings])
         # A paper whose abstract ends within the first reading (or has none) is read once.
-        rest_weight = REST_WEIGHT * np.array([rest is not None for _, _, rest in readings])
+        rest_weight = REST_WEIGHT * np.array([later is not None for _, _, later in readings])
         log_p = m.words.log_proba(vectors) + rest_weight[:, None] * m.words.log_proba(rest)
         meaning_vectors = self._embeddings.encode([_meaning_text(p) for p in papers], m.idf)
         sims = meaning_vectors @ m.example_vectors.T  # papers x examples
@@ -343,7 +343,8 @@ class Grouper:
             # in the other: the reasons are what decided, not a ledger.
             for value, feature in self._model.words.contributions(vectors, row, c, rival, most=2 * WORD_REASONS):
                 lift[feature] = lift.get(feature, 0.0) + weight * value
-        words = [f'"{f}"' for f in sorted(lift, key=lift.__getitem__, reverse=True)[:WORD_REASONS]]
+        ranked = sorted(((value, feature) for feature, value in lift.items()), reverse=True)
+        words = [f'"{f}"' for _, f in ranked[:WORD_REASONS]]
         return ["words " + ", ".join(words)] if words else []
 
     def _tie_break(self, totals: NDArray[np.float64], ranked: list[int]) -> tuple[int, str | None]:
@@ -526,7 +527,8 @@ def _learned(taught: _Teaching, embeddings: StaticEmbeddings) -> dict[str, NDArr
             "meaning_idf": idf,
             # The listed titles, normalised (a title listed twice goes where it is listed
             # first: the inline examples, which `digest topics add-example` writes), kept so
-            # that a run does not normalise thousands of titles again.
+            # that a run does not normalise thousands of titles again. A change to
+            # normalise_title needs a new model.MODEL_VERSION.
             "listed": np.array("\n".join(f"{key}\t{code}" for key, code in _listed(taught).items())),
         }
         cache.save(taught.key, arrays)

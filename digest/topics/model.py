@@ -51,10 +51,9 @@ def words(text: str) -> list[str]:
     if None in found:
         if len(word_of) > _WORD_OF_MAX:
             word_of.clear()
-        for token in tokens:
-            if token not in word_of:
-                word_of[token] = "" if token in STOPWORDS else _singular(token)
-        found = list(map(word_of.__getitem__, tokens))
+        for i, token in enumerate(tokens):
+            if found[i] is None:
+                found[i] = word_of[token] = "" if token in STOPWORDS else _singular(token)
     return list(filter(None, found))
 
 
@@ -143,8 +142,8 @@ class WordModel:
         ids = vectors.indices[start:end]
         lift = vectors.values[start:end] * (self.weights[ids, c] - self.weights[ids, rival])
         names = self.feature_names()
-        top = np.argsort(-lift)[:most]
-        return [(float(lift[i]), names[int(ids[i])]) for i in top if lift[i] > 0]
+        # Ties (a word and the pair it always comes in) go by name, the same on every machine.
+        return sorted(((float(lift[i]), names[int(ids[i])]) for i in np.flatnonzero(lift > 0)), reverse=True)[:most]
 
     def feature_names(self) -> list[str]:
         """The features by index (made on first use)."""
