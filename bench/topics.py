@@ -64,6 +64,7 @@ from digest.topics.cache import fingerprint  # noqa: E402
 from digest.topics.grouper import BACKGROUND  # noqa: E402
 from tests.seed_papers import LABELS, SEEDS, label_rows, load_seed_papers  # noqa: E402
 from topics_split import is_frozen  # noqa: E402
+from _common import Row  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "topics.json"
 DATA = ROOT / "bench" / "data"
@@ -276,6 +277,14 @@ def tuning_figures(taxonomy: Taxonomy, *, few_shot_too: bool = False) -> dict[st
     day = arxiv_day(taxonomy, frozen=False)
     figures.update({key: value for key, value in day.items() if "text only" in key})
     return figures
+
+
+def accuracy_rows(variant: str, figures: dict[str, dict[str, object]]) -> list[Row]:
+    """A variant's accuracies as rows of a results table, named "<variant>: <measure> accuracy"."""
+    return [
+        Row(f"{variant}: {measure} accuracy", float(value["accuracy"]), "", better="higher")  # type: ignore[arg-type]
+        for measure, value in figures.items()
+    ]
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from digest.topics import default_taxonomy_path, grouper, load_taxonomy  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import tuning_figures  # noqa: E402
+from topics import accuracy_rows, tuning_figures  # noqa: E402
 
 VARIANTS = {
     "read once (no second reading)": (0.0, grouper.REST_WORDS),
@@ -43,8 +43,7 @@ def main() -> None:
     try:
         for name, (weight, words) in VARIANTS.items():
             grouper.REST_WEIGHT, grouper.REST_WORDS = weight, words
-            for measure, value in tuning_figures(shipped, few_shot_too=True).items():
-                results.append(Row(f"{name}: {measure} accuracy", float(value["accuracy"]), "", better="higher"))  # type: ignore[arg-type]
+            results += accuracy_rows(name, tuning_figures(shipped, few_shot_too=True))
     finally:
         grouper.REST_WEIGHT, grouper.REST_WORDS = shipped_setting
     report("how much of the abstract the word model reads", "topics-abstract-rest", results,

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy  # noqa: E402
 from digest.topics.taxonomy import Example  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import DATA, accuracy, outside_papers, read_tsv, tuning_figures, unseen  # noqa: E402
+from topics import DATA, accuracy, accuracy_rows, outside_papers, read_tsv, tuning_figures, unseen  # noqa: E402
 
 LINES = DATA / "teaching" / "border-lines.tsv"
 
@@ -43,8 +43,7 @@ def main() -> None:
             taxonomy = dataclasses.replace(shipped, extra_examples=shipped.extra_examples + border)
         figures = tuning_figures(taxonomy)
         figures["heldout-other (text only)"] = accuracy(unseen(taxonomy, outside), outside, [OTHER_CODE] * len(outside))
-        for measure, value in figures.items():
-            results.append(Row(f"{name}: {measure} accuracy", float(value["accuracy"]), "", better="higher"))  # type: ignore[arg-type]
+        results += accuracy_rows(name, figures)
     report("teaching the borders between topics", "topics-border-teaching", results, {"border_lines": len(rows)})
 
 

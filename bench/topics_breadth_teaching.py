@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from digest.topics import Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
 from digest.topics.taxonomy import Example  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import tuning_figures  # noqa: E402
+from topics import accuracy_rows, tuning_figures  # noqa: E402
 
 SHIPPED_WEIGHT = 0.5
 
@@ -46,8 +46,7 @@ def measure_weights(shipped: Taxonomy, chosen: Callable[[Example], bool], weight
     """Each variant's figures on the tuning splits (``tuning_figures``), as result rows."""
     results: list[Row] = []
     for name, weight in weights.items():
-        for measure, value in tuning_figures(with_lines_weighted(shipped, chosen, weight)).items():
-            results.append(Row(f"{name}: {measure} accuracy", float(value["accuracy"]), "", better="higher"))  # type: ignore[arg-type]
+        results += accuracy_rows(name, tuning_figures(with_lines_weighted(shipped, chosen, weight)))
     return results
 
 

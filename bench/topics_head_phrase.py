@@ -26,7 +26,7 @@ from digest.models import Paper  # noqa: E402
 from digest.topics import default_taxonomy_path, load_taxonomy  # noqa: E402
 from digest.topics import grouper, model  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import accuracy, dev_papers, few_shot, guide_written, unseen  # noqa: E402
+from topics import accuracy, accuracy_rows, dev_papers, few_shot, guide_written, unseen  # noqa: E402
 
 PREPOSITION = re.compile(r"\s(?:for|in|on|with|via|of|from|under|across|at|to|through|using|by)\s", re.IGNORECASE)
 
@@ -66,8 +66,7 @@ def main() -> None:
                 "few-shot dev-tuning": accuracy(unseen(few_shot(shipped), papers), papers, labels),
                 "guide-written": accuracy(unseen(shipped, written), written, written_labels),
             }
-            for measure, value in figures.items():
-                results.append(Row(f"{name}: {measure} accuracy", float(value["accuracy"]), "", better="higher"))  # type: ignore[arg-type]
+            results += accuracy_rows(name, figures)
     finally:
         grouper._readings = plain
     report("weighing a title's head phrase", "topics-head-phrase", results,

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from digest.topics import Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
 from _common import Row, report  # noqa: E402
-from topics import DATA, accuracy, arxiv_day, dev_papers, guide_written, held_out_titles, read_tsv, unseen  # noqa: E402
+from topics import DATA, accuracy, accuracy_rows, held_out_titles, read_tsv, tuning_figures, unseen  # noqa: E402
 
 RELABELLED = DATA / "teaching" / "curated-relabelled.tsv"
 
@@ -38,21 +38,14 @@ def relabelled(taxonomy: Taxonomy) -> Taxonomy:
 
 def main() -> None:
     shipped = load_taxonomy(default_taxonomy_path())
-    papers, labels = dev_papers(frozen=False)
-    written, written_labels = guide_written()
     held_out, held_out_labels = held_out_titles()
     results: list[Row] = []
     for name, taxonomy in (("list labels (shipped)", shipped), ("the guide's labels", relabelled(shipped))):
-        figures = {
-            "dev-tuning": accuracy(unseen(taxonomy, papers), papers, labels),
-            "guide-written": accuracy(unseen(taxonomy, written), written, written_labels),
-            "held-out titles (list labels)": accuracy(unseen(taxonomy, held_out), held_out, held_out_labels),
-        }
-        figures.update({key: value for key, value in arxiv_day(taxonomy, frozen=False).items() if "text only" in key})
-        for measure, value in figures.items():
-            results.append(Row(f"{name}: {measure} accuracy", float(value["accuracy"]), "", better="higher"))  # type: ignore[arg-type]
+        figures = tuning_figures(taxonomy)
+        figures["held-out titles (list labels)"] = accuracy(unseen(taxonomy, held_out), held_out, held_out_labels)
+        results += accuracy_rows(name, figures)
     report("curated titles relabelled by the guide", "topics-relabelled", results,
-           {"relabelled": len(read_tsv(RELABELLED)), "dev_tuning_n": len(papers)})
+           {"relabelled": len(read_tsv(RELABELLED))})
 
 
 if __name__ == "__main__":

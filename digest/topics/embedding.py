@@ -116,10 +116,14 @@ def _without_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 
-# Word pieces of a word depend only on the vocabulary: remembered across texts and groupers.
-@functools.lru_cache(maxsize=200_000)
-def _wordpiece_cached(vocab_id: int, word: str) -> tuple[int, ...]:
-    index, unknown = _VOCABS[vocab_id]
+def _wordpiece(index: dict[str, int], unknown: int, word: str) -> tuple[int, ...]:
+    """The vocabulary ids of ``word``'s word pieces: the longest pieces from the left (what
+    ``StaticEmbeddings.piece_ids`` remembers per token)."""
+    if word == "-":
+        return ()
+    direct = index.get(word)
+    if direct is not None:
+        return (direct,)
     if len(word) > _MAX_WORD:
         return (unknown,)
     pieces: list[int] = []
@@ -138,20 +142,6 @@ def _wordpiece_cached(vocab_id: int, word: str) -> tuple[int, ...]:
         pieces.append(found)
         start = end
     return tuple(pieces)
-
-
-_VOCABS: dict[int, tuple[dict[str, int], int]] = {}
-
-
-def _wordpiece(index: dict[str, int], unknown: int, word: str) -> tuple[int, ...]:
-    if word == "-":
-        return ()
-    direct = index.get(word)
-    if direct is not None:
-        return (direct,)
-    key = id(index)
-    _VOCABS.setdefault(key, (index, unknown))
-    return _wordpiece_cached(key, word)
 
 
 @functools.lru_cache(maxsize=1)

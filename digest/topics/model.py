@@ -181,9 +181,10 @@ def train(
     import numpy as np
 
     n = len(texts)
+    read = [words(text) for text in texts]
     df: Counter[str] = Counter()
-    for text in texts:
-        df.update(features(text).keys())
+    for tokens in read:
+        df.update(_counts(tokens).keys())
     # In a large teaching set a feature seen in one text only is noise more often than signal
     # (and half the vocabulary); a small one needs every word it has.
     min_df = MIN_DF if n >= MIN_DF_FROM else 1
@@ -193,7 +194,7 @@ def train(
         df.update(f for f in features(text) if f in vocabulary)
     documents = n + len(background)
     idf = np.array([math.log((1 + documents) / (1 + df[f])) + 1.0 for f in kept], dtype=np.float64)
-    indptr, indices, values, _ = _vectorise([words(text) for text in texts], vocabulary, idf)
+    indptr, indices, values, _ = _vectorise(read, vocabulary, idf)
     y = np.asarray(labels, dtype=np.intp)
     k = len(classes)
     # Balanced classes: each class weighs as much in all as the others, whatever its size.
