@@ -142,8 +142,14 @@ class WordModel:
         ids = vectors.indices[start:end]
         lift = vectors.values[start:end] * (self.weights[ids, c] - self.weights[ids, rival])
         names = self.feature_names()
+        positive = np.flatnonzero(lift > 0)
+        if positive.size > most:
+            # Only those at least as large as the ``most``-th largest can be among the first
+            # ``most``: sorting the rest by name would cost more than placing the paper.
+            floor = np.partition(lift[positive], positive.size - most)[positive.size - most]
+            positive = positive[lift[positive] >= floor]
         # Ties (a word and the pair it always comes in) go by name, the same on every machine.
-        return sorted(((float(lift[i]), names[int(ids[i])]) for i in np.flatnonzero(lift > 0)), reverse=True)[:most]
+        return sorted(((float(lift[i]), names[int(ids[i])]) for i in positive), reverse=True)[:most]
 
     def feature_names(self) -> list[str]:
         """The features by index (made on first use)."""
