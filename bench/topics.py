@@ -32,7 +32,11 @@ the grouper's IDFs are counted over):
   see bench/data/README.md); never used while tuning;
 * ``few-shot``: the shipped taxonomy cut to descriptions and five examples per topic (no
   examples file), on ``dev-tuning`` (and ``dev-frozen``, ``guide-written``): what a new
-  taxonomy gets before it is taught.
+  taxonomy gets before it is taught; it teaches itself from the background (see
+  ``SELF_TEACH_BELOW`` in digest/topics/grouper.py), and ``few-shot, not self-taught`` is the
+  same with ``self_teaching = false``;
+* ``inline examples only``: the shipped taxonomy without its examples file (descriptions and
+  its 16 to 52 inline examples per topic, self-taught), on the same papers.
 
     python bench/topics.py [--papers N] [--runs R] [--frozen]
 """
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import platform
@@ -203,12 +208,25 @@ def papers_of_rows(rows: Sequence[dict[str, str]], *, with_categories: bool) -> 
     ]
 
 
-def few_shot(taxonomy: Taxonomy) -> Taxonomy:
-    """The taxonomy cut to its descriptions and the first five examples of each topic."""
+def few_shot(taxonomy: Taxonomy, start: int = 0, stop: int | None = 5) -> Taxonomy:
+    """The taxonomy cut to its descriptions and inline examples ``start:stop`` of each topic
+    (the first five unless told), without its examples file and keywords."""
     topics = tuple(
-        Topic(t.code, t.title, t.description, (), t.examples[:5], t.categories, t.wins_over) for t in taxonomy.topics
+        Topic(t.code, t.title, t.description, (), t.examples[start:stop], t.categories, t.wins_over)
+        for t in taxonomy.topics
     )
     return Taxonomy(topics, taxonomy.path, taxonomy.other)
+
+
+def new_taxonomies(shipped: Taxonomy) -> dict[str, Taxonomy]:
+    """The shipped taxonomy cut as a new user's would be: five examples per topic (self-taught,
+    and not), and all its inline examples without the examples file."""
+    five = few_shot(shipped)
+    return {
+        "few-shot": five,
+        "few-shot, not self-taught": dataclasses.replace(five, self_teaching=False),
+        "inline examples only": few_shot(shipped, 0, None),
+    }
 
 
 def quality(include_frozen: bool) -> dict[str, object]:
@@ -218,14 +236,17 @@ def quality(include_frozen: bool) -> dict[str, object]:
     if LABELS.is_file():
         papers, labels = dev_papers(frozen=False)
         results["dev-tuning"] = accuracy(unseen(shipped, papers), papers, labels)
-        results["few-shot"] = accuracy(unseen(few_shot(shipped), papers), papers, labels)
+        for name, taxonomy in new_taxonomies(shipped).items():
+            results[name] = accuracy(unseen(taxonomy, papers), papers, labels)
         if include_frozen:
             papers, labels = dev_papers(frozen=True)
             results["dev-frozen"] = accuracy(unseen(shipped, papers), papers, labels)
-            results["few-shot (dev-frozen)"] = accuracy(unseen(few_shot(shipped), papers), papers, labels)
+            for name, taxonomy in new_taxonomies(shipped).items():
+                results[f"{name} (dev-frozen)"] = accuracy(unseen(taxonomy, papers), papers, labels)
     papers, labels = guide_written()
     results["guide-written"] = accuracy(unseen(shipped, papers), papers, labels)
-    results["few-shot (guide-written)"] = accuracy(unseen(few_shot(shipped), papers), papers, labels)
+    for name, taxonomy in new_taxonomies(shipped).items():
+        results[f"{name} (guide-written)"] = accuracy(unseen(taxonomy, papers), papers, labels)
     papers, labels = held_out_titles()
     results["held-out-titles"] = accuracy(unseen(shipped, papers), papers, labels)
     for name in ("heldout-other", "out-of-scope-modern"):

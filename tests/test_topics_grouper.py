@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -568,3 +569,60 @@ def test_a_first_run_with_the_shipped_topics_learns_nothing(tmp_path: Path) -> N
     placed = place_in_a_new_process(default_taxonomy_path(), cache)
     assert len(placed) == 3
     assert not (cache / "digest" / "topics").exists()  # read from the shipped file: nothing learned, nothing written
+
+
+SELF_TEACHING_BACKGROUND = (
+    "title\ttopic\tabstract\n"
+    "Glimmer rewards: exploration bonuses for sparse-reward agents\t\t"
+    "We give a reinforcement learning agent a glimmer reward for states its value function has not seen.\n"
+    "Policy optimisation with glimmer bonuses\t\t"
+    "Glimmer bonuses make a policy gradient agent explore Atari games with sparse rewards.\n"
+    "Quadruped locomotion with sim-to-real transfer\t\tA legged robot learns to walk in simulation.\n"
+    "Grasping transparent objects with a robot hand\t\tA robot grasps glass from depth images.\n"
+    "4-bit quantization of the KV cache for long-context LLM inference\t\t"
+    "We quantize keys and values of a large language model.\n"
+    "Pruning large language models in one shot\t\tWe prune half the weights of an LLM without retraining.\n"
+)
+
+
+def test_a_taxonomy_with_few_examples_teaches_itself_from_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handful of examples per topic is self-taught: the background papers it places most
+    surely become examples, so words only those papers use ("glimmer") count for their topic;
+    they are not listed examples (a paper of the background is placed, not looked up)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    background = tmp_path / "background.tsv"
+    background.write_text(SELF_TEACHING_BACKGROUND, encoding="utf-8")
+    taxonomy = load_taxonomy(CUSTOM)
+    assert teaching(taxonomy).self_teach and not teaching(load_taxonomy(default_taxonomy_path())).self_teach
+    glimmer = paper("Glimmer signals for curious agents", "Agents that follow a glimmer find the goal sooner.")
+
+    taught = Grouper(taxonomy, background=background)
+    placed = taught.place(glimmer)
+    assert placed.topic == "rl"
+    assert any('"glimmer"' in line for line in placed.evidence), placed.evidence
+    again = taught.place(paper("Policy optimisation with glimmer bonuses"))
+    assert again.topic == "rl" and not any("listed as an example" in line for line in again.evidence)
+    assert any("(self-taught)" in line for line in again.evidence), again.evidence
+
+    untaught = Grouper(replace(taxonomy, self_teaching=False), background=background)
+    assert teaching(untaught.taxonomy, background=background).key != teaching(taxonomy, background=background).key
+    assert not any("glimmer" in line or "self-taught" in line for line in untaught.place(glimmer).evidence)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("true", True), ("false", False), ("", None)])
+def test_the_topics_file_can_turn_self_teaching_on_or_off(tmp_path: Path, setting: str, expected: bool | None) -> None:
+    path = tmp_path / "topics.toml"
+    text = CUSTOM.read_text(encoding="utf-8")
+    path.write_text((f"self_teaching = {setting}\n" if setting else "") + text, encoding="utf-8")
+    taxonomy = load_taxonomy(path)
+    assert taxonomy.self_teaching is expected
+    assert teaching(taxonomy).self_teach is (expected is not False)
+
+
+def test_a_self_teaching_setting_that_is_not_a_boolean_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "topics.toml"
+    path.write_text('self_teaching = "yes"\n' + CUSTOM.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"topics\.toml: self_teaching: expected true or false, got 'yes'"):
+        load_taxonomy(path)

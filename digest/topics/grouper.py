@@ -41,7 +41,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -107,6 +107,14 @@ WORD_REASONS = 3
 MAX_EVIDENCE = 4
 #: Papers of the field, read without their labels, that every taxonomy's IDFs are counted over.
 BACKGROUND = default_taxonomy_path().with_name("topics-examples.tsv")
+#: A taxonomy with fewer examples than this per topic (inline and from its examples file, on
+#: average) teaches itself, unless its topics file says ``self_teaching = false``: ...
+SELF_TEACH_BELOW = 100
+#: ... it places the background's papers, the ``SELF_TAUGHT`` surest of its placements in each
+#: class (largest margin over the runner-up) become examples ...
+SELF_TAUGHT = 300
+#: ... that weigh this much each, and it learns again.
+SELF_TAUGHT_WEIGHT = 1.0
 #: Where a description's items end: commas, semicolons, colons, brackets, sentence ends.
 _ITEM_BREAK = re.compile(r"[,;:()]|\.\s")
 #: Abbreviations whose dot ends no item ("e.g. LoRA"; "etc." may end one, and is none itself),
@@ -123,8 +131,9 @@ class _Model:
     words: WordModel
     example_vectors: NDArray[np.float32]  # examples x dims
     members: tuple[NDArray[np.intp], ...]  # per class: its examples' rows
-    example_titles: tuple[str, ...]  # the examples, then the descriptions' items
+    example_titles: tuple[str, ...]  # the examples, the descriptions' items, the self-taught
     first_item: int  # the row of the first description item
+    first_self_taught: int  # the row of the first example it taught itself
     description_vectors: NDArray[np.float32]  # classes x dims
     idf: NDArray[np.float32]
     listed: dict[str, str]  # normalised title of each listed example -> its topic
@@ -302,6 +311,8 @@ class Grouper:
             closest = members[np.argsort(-near)]
         shared = [len(title & self._example_words(int(i))) for i in closest]
         nearest = int(closest[int(np.argmax(shared))])
+        if nearest >= m.first_self_taught:
+            return [f'near "{m.example_titles[nearest]}", a paper it placed here itself (self-taught)']
         if nearest >= m.first_item:
             return [f'near "{m.example_titles[nearest]}" in the description']
         return [f'near the example "{m.example_titles[nearest]}"']
@@ -412,13 +423,17 @@ class _Teaching:
     """Everything a taxonomy teaches, as the model reads it, and its fingerprint."""
 
     classes: tuple[str, ...]
-    examples: tuple[Example, ...]  # the taxonomy's examples, then its descriptions' items
+    #: The taxonomy's examples, its descriptions' items, and (see :func:`_self_taught`) the
+    #: papers of the background it taught itself with.
+    examples: tuple[Example, ...]
     first_item: int  # the position of the first description item in ``examples``
+    first_self_taught: int  # the position of the first self-taught example
     texts: tuple[str, ...]  # each example's text, then each topic's description
     labels: tuple[int, ...]
     weights: tuple[float, ...]
     descriptions: tuple[str, ...]
     background: Path  # the unlabelled papers the IDFs are counted over (read only to learn)
+    self_teach: bool  # whether it teaches itself from the background (when first learned)
     key: str
 
 
@@ -485,6 +500,9 @@ def teaching(
     descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)
     texts = tuple(_example_text(e) for e in examples) + descriptions
     labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
+    self_teach = taxonomy.self_teaching
+    if self_teach is None:
+        self_teach = len(listed) < SELF_TEACH_BELOW * len(taxonomy.topics)
     # What the topics file says weighs more than a line of its examples file.
     inline = len(listed) - len(taxonomy.extra_examples)
     weights = (
@@ -497,22 +515,76 @@ def teaching(
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
         + [e.title for e in examples]
         + [background_identity(background)]
+        + ([f"self-taught {SELF_TAUGHT} at {SELF_TAUGHT_WEIGHT}"] if self_teach else [])
     )
-    return _Teaching(classes, examples, len(listed), texts, labels, weights, descriptions, background, key)
+    return _Teaching(
+        classes, examples, len(listed), len(examples), texts, labels, weights, descriptions, background, self_teach, key
+    )
+
+
+def _with_self_taught(taught: _Teaching, chosen: Sequence[Example]) -> _Teaching:
+    """``taught`` and the examples it taught itself (``chosen``, after its descriptions' items)."""
+    position = {c: i for i, c in enumerate(taught.classes)}
+    n = len(taught.examples)
+    return replace(
+        taught,
+        examples=taught.examples + tuple(chosen),
+        texts=taught.texts[:n] + tuple(_example_text(e) for e in chosen) + taught.texts[n:],
+        labels=taught.labels[:n] + tuple(position[e.topic] for e in chosen) + taught.labels[n:],
+        weights=taught.weights[:n] + tuple(e.weight for e in chosen) + taught.weights[n:],
+    )
+
+
+def _self_taught(taxonomy: Taxonomy, taught: _Teaching, embeddings: StaticEmbeddings) -> tuple[Example, ...]:
+    """The papers of the background (less those the taxonomy lists) that a grouper taught only
+    by ``taxonomy`` places most surely in each class: the ``SELF_TAUGHT`` with the largest
+    margin over their runner-up.
+
+    This is self-training, the classic semi-supervised step: a handful of examples teaches the
+    words a topic is named by, and its surest placements among thousands of papers of the field
+    teach the words such papers share (and Other the many ways a paper can lie outside).
+    """
+    listed = {normalise_title(e.title) for e in taught.examples[: taught.first_item]}
+    try:
+        rows = examples_file_rows(taught.background)
+    except (OSError, UnicodeDecodeError):
+        return ()
+    pool: dict[str, Paper] = {}
+    for row in rows:
+        key = normalise_title(row.title)
+        if row.title and key not in listed:
+            pool.setdefault(key, Paper(title=row.title, abstract=row.abstract))
+    papers = list(pool.values())
+    base = Grouper(replace(taxonomy, self_teaching=False), embeddings, taught.background)
+    # What the examples alone teach is needed this once: it is not kept in the cache.
+    base._learned = _model_of(base.taxonomy, embeddings, taught.background, keep=False)
+    placed = base.place_all(papers)
+    chosen: list[Example] = []
+    for code in taught.classes:
+        mine = [i for i, p in enumerate(placed) if p.topic == code]
+        mine.sort(key=lambda i: placed[i].runner_up_score - placed[i].score)
+        chosen += [Example(papers[i].title, code, papers[i].abstract, SELF_TAUGHT_WEIGHT) for i in mine[:SELF_TAUGHT]]
+    return tuple(chosen)
 
 
 def learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> dict[str, NDArray[np.generic]]:
     """Learn ``taxonomy`` (or read what was learned from the cache): the arrays of its model."""
     embeddings = embeddings or shipped_embeddings()
-    return _learned(teaching(taxonomy, embeddings), embeddings)
+    return _learned(taxonomy, teaching(taxonomy, embeddings), embeddings)
 
 
-def _learned(taught: _Teaching, embeddings: StaticEmbeddings) -> dict[str, NDArray[np.generic]]:
-    """The arrays of the model ``taught`` describes: from the cache, else learned and cached."""
+def _learned(
+    taxonomy: Taxonomy, taught: _Teaching, embeddings: StaticEmbeddings, *, keep: bool = True
+) -> dict[str, NDArray[np.generic]]:
+    """The arrays of the model ``taught`` (what ``taxonomy`` teaches) describes: from the
+    cache, else learned (self-taught first if ``taught.self_teach``) and cached if ``keep``."""
     import numpy as np
 
     arrays = cache.load(taught.key)
     if arrays is None:
+        chosen = _self_taught(taxonomy, taught, embeddings) if taught.self_teach else ()
+        self_taught = "\n".join(f"{e.topic}\t{e.title}" for e in chosen)
+        taught = _with_self_taught(taught, chosen)
         background = background_texts(taught.background)
         words = model.train(taught.texts, taught.labels, taught.weights, taught.classes, background)
         titles = [e.title for e in taught.examples]
@@ -530,17 +602,25 @@ def _learned(taught: _Teaching, embeddings: StaticEmbeddings) -> dict[str, NDArr
             # that a run does not normalise thousands of titles again. A change to
             # normalise_title needs a new model.MODEL_VERSION.
             "listed": np.array("\n".join(f"{key}\t{code}" for key, code in _listed(taught).items())),
+            # The examples it taught itself, kept so that a run need not place the background again.
+            "self_taught": np.array(self_taught),
         }
-        cache.save(taught.key, arrays)
+        if keep:
+            cache.save(taught.key, arrays)
     return arrays
 
 
-def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings, background: Path | None = None) -> _Model:
-    """The grouper's model of ``taxonomy``, from what :func:`learn` gives."""
+def _model_of(
+    taxonomy: Taxonomy, embeddings: StaticEmbeddings, background: Path | None = None, *, keep: bool = True
+) -> _Model:
+    """The grouper's model of ``taxonomy``, from what :func:`learn` gives (kept in the cache if ``keep``)."""
     import numpy as np
 
     taught = teaching(taxonomy, embeddings, background)
-    arrays = _learned(taught, embeddings)
+    arrays = _learned(taxonomy, taught, embeddings, keep=keep)
+    if "self_taught" in arrays and str(arrays["self_taught"]):
+        rows = (line.split("\t", 1) for line in str(arrays["self_taught"]).split("\n"))
+        taught = _with_self_taught(taught, [Example(title, code) for code, title in rows])
     classes = taught.classes
     topics = np.array([e.topic for e in taught.examples])
     lines = str(arrays["listed"]).split("\n") if str(arrays["listed"]) else []
@@ -551,6 +631,7 @@ def _model_of(taxonomy: Taxonomy, embeddings: StaticEmbeddings, background: Path
         members=tuple(np.flatnonzero(topics == c).astype(np.intp) for c in classes),
         example_titles=tuple(e.title for e in taught.examples),
         first_item=taught.first_item,
+        first_self_taught=taught.first_self_taught,
         description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
         idf=np.asarray(arrays["meaning_idf"], dtype=np.float32),
         listed=dict(line.split("\t") for line in lines),

@@ -31,7 +31,7 @@ _KEYWORD_TOKEN = re.compile(r"[^\W_]+\*?")
 _CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 _TOPIC_FIELDS = ("code", "title", "description", "keywords", "examples", "categories", "wins_over")
 _OTHER_FIELDS = ("description", "examples", "categories", "except_with")
-_FILE_FIELDS = ("topics", "other", "examples_file")
+_FILE_FIELDS = ("topics", "other", "examples_file", "self_teaching")
 _REQUIRED_FIELDS = ("code", "title")
 
 
@@ -87,6 +87,9 @@ class Taxonomy:
     other: OtherSpec = OtherSpec()
     #: Labelled papers from ``examples_file`` (the inline ``examples`` are not repeated here).
     extra_examples: tuple[Example, ...] = ()
+    #: Whether the grouper teaches itself from its own surest placements of the background
+    #: papers (see :mod:`digest.topics.grouper`); None: when the taxonomy has few examples.
+    self_teaching: bool | None = None
 
     def codes(self) -> tuple[str, ...]:
         """The topic codes in display order ("other" not included)."""
@@ -126,7 +129,7 @@ class Taxonomy:
             self.other.description, tuple(filter(keep, self.other.examples)), self.other.categories, self.other.except_with
         )
         extra = tuple(e for e in self.extra_examples if keep(e.title))
-        return Taxonomy(topics, self.path, other, extra)
+        return Taxonomy(topics, self.path, other, extra, self.self_teaching)
 
 
 def configured_taxonomy(file: Path | None) -> Taxonomy:
@@ -222,6 +225,10 @@ def _parse_taxonomy(path: Path) -> Taxonomy:
             errors.append("examples_file: expected the name of a TSV file")
         elif not errors:
             extra = _read_examples_file(path.parent / examples_file, {t.code for t in topics}, errors)
+    self_teaching = data.get("self_teaching")
+    if self_teaching is not None and not isinstance(self_teaching, bool):
+        errors.append(f"self_teaching: expected true or false, got {self_teaching!r}")
+        self_teaching = None
     if errors:
         more = errors[1:]
         raise ConfigError(
@@ -230,14 +237,14 @@ def _parse_taxonomy(path: Path) -> Taxonomy:
             if more
             else None,
         )
-    return Taxonomy(topics=tuple(topics), path=path, other=other, extra_examples=extra)
+    return Taxonomy(topics=tuple(topics), path=path, other=other, extra_examples=extra, self_teaching=self_teaching)
 
 
 def _check_taxonomy(data: Mapping[str, Any], errors: list[str]) -> list[Topic]:
     """Turn the parsed TOML into topics, appending a message for each problem to ``errors``."""
     for key in data:
         if key not in _FILE_FIELDS:
-            errors.append(f"unknown key {key!r} (expected [[topics]] tables, [other] and examples_file)")
+            errors.append(f"unknown key {key!r} (expected [[topics]] tables, [other], examples_file and self_teaching)")
     raw_topics = data.get("topics")
     if not isinstance(raw_topics, list) or not raw_topics:
         errors.append("topics: expected at least one [[topics]] table")
