@@ -33,7 +33,7 @@ the grouper's IDFs are counted over):
 * ``few-shot``: the shipped taxonomy cut to descriptions and five examples per topic (no
   examples file), on ``dev-tuning`` (and ``dev-frozen``, ``guide-written``): what a new
   taxonomy gets before it is taught; it teaches itself from the background (see
-  ``SELF_TEACH_BELOW`` in digest/topics/grouper.py), and ``few-shot, not self-taught`` is the
+  ``SELF_TEACH_BELOW`` in digest/topics/taxonomy.py), and ``few-shot, not self-taught`` is the
   same with ``self_teaching = false``;
 * ``inline examples only``: the shipped taxonomy without its examples file (descriptions and
   its 16 to 52 inline examples per topic, self-taught), on the same papers.
@@ -127,7 +127,8 @@ def time_grouping(papers: list[Paper], runs: int) -> dict[str, object]:
 
 
 def accuracy(grouper: Grouper, papers: Sequence[Paper], labels: Sequence[str]) -> dict[str, object]:
-    """Accuracy, macro-F1 and where the papers went."""
+    """Accuracy, macro-F1, where the papers went, and Other's precision and recall when some
+    (not all) of the labels are Other."""
     placed = [p.topic for p in grouper.place_all(papers)]
     right = sum(p == g for p, g in zip(placed, labels))
     f1s = []
@@ -136,13 +137,18 @@ def accuracy(grouper: Grouper, papers: Sequence[Paper], labels: Sequence[str]) -
         precision = tp / max(1, placed.count(code))
         recall = tp / max(1, labels.count(code))
         f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return {
+    figures: dict[str, object] = {
         "n": len(papers),
         "accuracy": round(right / max(1, len(papers)), 3),
         "macro_f1": round(sum(f1s) / max(1, len(f1s)), 3),
         "other_share": round(placed.count(OTHER_CODE) / max(1, len(papers)), 3),
         "placed": dict(Counter(placed).most_common()),
     }
+    if OTHER_CODE in labels and set(labels) != {OTHER_CODE}:
+        both = sum(p == g == OTHER_CODE for p, g in zip(placed, labels))
+        figures["other_precision"] = round(both / max(1, placed.count(OTHER_CODE)), 3)
+        figures["other_recall"] = round(both / labels.count(OTHER_CODE), 3)
+    return figures
 
 
 def unseen(taxonomy: Taxonomy, papers: Sequence[Paper]) -> Grouper:

@@ -3,7 +3,7 @@ bench/results/topics-selfteach.json.
 
 A new taxonomy (descriptions and a handful of examples per topic) is the weak case of the
 grouper.  The grouper teaches itself when a taxonomy has few examples (``SELF_TEACH_BELOW`` in
-digest/topics/grouper.py): it places the papers of its background (the shipped examples file,
+digest/topics/taxonomy.py): it places the papers of its background (the shipped examples file,
 read without its labels), the ``SELF_TAUGHT`` surest placements of each class (largest margin
 over the runner-up) become examples, and it learns again.  This script measures how many
 per class to take and how much they weigh, for three taxonomies cut from the shipped one: the

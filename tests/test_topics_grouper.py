@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import ConfigError
+from digest.identity import normalise_title
 from digest.models import Paper
 from digest.topics import (
     OTHER_CODE,
@@ -556,7 +557,6 @@ def test_the_shipped_model_is_learned_from_the_shipped_topics_as_they_are() -> N
 def test_the_listed_titles_the_model_keeps_are_the_topics_files_as_normalised_now(grouper: Grouper) -> None:
     """The learned model (and the shipped one) keeps each listed example's normalised title, the
     first listing winning: a change to normalise_title must not leave stale keys behind."""
-    from digest.identity import normalise_title
 
     expected: dict[str, str] = {}
     for example in grouper.taxonomy.examples():
@@ -602,9 +602,14 @@ def test_a_taxonomy_with_few_examples_teaches_itself_from_the_background(
     placed = taught.place(glimmer)
     assert placed.topic == "rl"
     assert any('"glimmer"' in line for line in placed.evidence), placed.evidence
-    again = taught.place(paper("Policy optimisation with glimmer bonuses"))
+    again_title = "Policy optimisation with glimmer bonuses"
+    again = taught.place(paper(again_title))
     assert again.topic == "rl" and not any("listed as an example" in line for line in again.evidence)
-    assert any("(self-taught)" in line for line in again.evidence), again.evidence
+    assert f'near "{again_title}", a paper it placed here itself (self-taught)' in again.evidence
+
+    # A paper being measured (left out of the examples) is not taught by self-teaching either.
+    measured = Grouper(taxonomy.without_examples({normalise_title(again_title)}), background=background)
+    assert not any(again_title in line for line in measured.place(paper(again_title)).evidence)
 
     untaught = Grouper(replace(taxonomy, self_teaching=False), background=background)
     assert teaching(untaught.taxonomy, background=background).key != teaching(taxonomy, background=background).key
@@ -626,3 +631,18 @@ def test_a_self_teaching_setting_that_is_not_a_boolean_is_one_clear_error(tmp_pa
     path.write_text('self_teaching = "yes"\n' + CUSTOM.read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"topics\.toml: self_teaching: expected true or false, got 'yes'"):
         load_taxonomy(path)
+
+
+def test_what_decides_the_self_taught_papers_is_in_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A self-taught model is learned anew when what chose its papers changes: the keywords and
+    tie-break rules that place them, how many are taken and their weight, the papers held out."""
+    taxonomy = load_taxonomy(CUSTOM)
+    key = teaching(taxonomy).key
+    first, *rest = taxonomy.topics
+    assert teaching(replace(taxonomy, topics=(replace(first, keywords=("grasp*",)), *rest))).key != key
+    assert teaching(replace(taxonomy, topics=(replace(first, wins_over=("rl",)), *rest))).key != key
+    assert teaching(taxonomy.without_examples({normalise_title("A paper being measured")})).key != key
+    monkeypatch.setattr(grouper_module, "SELF_TAUGHT", 100)
+    assert teaching(taxonomy).key != key
+    monkeypatch.setattr(grouper_module, "SELF_TAUGHT_WEIGHT", 0.5)
+    assert teaching(taxonomy).key not in {key, teaching(replace(taxonomy, self_teaching=False)).key}

@@ -58,3 +58,17 @@ def test_words_read_the_same_when_the_remembered_words_are_forgotten(monkeypatch
     model._WORD_OF.clear()
     assert model.words(text) == expected == ["cache", "study", "kv", "cache", "evicted", "loss", "cache"]
     assert model.words("Speculative decoding") == ["speculative", "decoding"]
+
+
+def test_the_words_that_decided_are_the_largest_lifts_ties_by_name_however_many_are_asked() -> None:
+    """``contributions`` lists the features speaking most for a class over its rival, largest
+    first, a tie (a word and the pair it always comes in) going by name: the first ``most`` of
+    the whole ranking, for every ``most``."""
+    trained = model.train(TEXTS, LABELS, [1.0] * 4, CLASSES)
+    vectors = trained.vectorise(["transformer quantization of weights and pruning of layers"])
+    everything = trained.contributions(vectors, 0, 0, 1, most=100)
+    assert len(everything) >= 4 and all(lift > 0 for lift, _ in everything)
+    assert everything == sorted(everything, reverse=True)
+    assert any(a[0] == b[0] for a, b in zip(everything, everything[1:]))  # the data has ties
+    for most in range(len(everything) + 2):
+        assert trained.contributions(vectors, 0, 0, 1, most=most) == everything[:most]

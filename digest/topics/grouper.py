@@ -107,11 +107,9 @@ WORD_REASONS = 3
 MAX_EVIDENCE = 4
 #: Papers of the field, read without their labels, that every taxonomy's IDFs are counted over.
 BACKGROUND = default_taxonomy_path().with_name("topics-examples.tsv")
-#: A taxonomy with fewer examples than this per topic (inline and from its examples file, on
-#: average) teaches itself, unless its topics file says ``self_teaching = false``: ...
-SELF_TEACH_BELOW = 100
-#: ... it places the background's papers, the ``SELF_TAUGHT`` surest of its placements in each
-#: class (largest margin over the runner-up) become examples ...
+#: A taxonomy that teaches itself (``Taxonomy.teaches_itself``: one with few examples) places
+#: the background's papers, the ``SELF_TAUGHT`` surest of its placements in each class (largest
+#: margin over the runner-up and Other, see ``_sureness``) become examples ...
 SELF_TAUGHT = 300
 #: ... that weigh this much each, and it learns again.
 SELF_TAUGHT_WEIGHT = 1.0
@@ -143,14 +141,21 @@ class Grouper:
     """Places papers in the topics of one taxonomy; build once per run, then call place()."""
 
     def __init__(
-        self, taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None, background: Path | None = None
+        self,
+        taxonomy: Taxonomy,
+        embeddings: StaticEmbeddings | None = None,
+        background: Path | None = None,
+        *,
+        keep_learned: bool = True,
     ) -> None:
         """Read the taxonomy; what it teaches is learned on first use (see ``_model``), with
-        the IDFs counted over ``background`` as well (``BACKGROUND`` unless given)."""
+        the IDFs counted over ``background`` as well (``BACKGROUND`` unless given), and kept in
+        the cache unless ``keep_learned`` is false."""
         self.taxonomy = taxonomy
         self._codes = taxonomy.codes()
         self._embeddings_given = embeddings
         self._background = background
+        self._keep_learned = keep_learned
         self._learned: _Model | None = None
         self._title_words: dict[int, set[str]] = {}
         self._keywords = [_keyword_pattern(t.keywords) for t in taxonomy.topics]
@@ -161,7 +166,7 @@ class Grouper:
         """What the grouper learned: learned (or read from the cache) on first use, so a run
         with nothing new to place never pays for it."""
         if self._learned is None:
-            self._learned = _model_of(self.taxonomy, self._embeddings, self._background)
+            self._learned = _model_of(self.taxonomy, self._embeddings, self._background, keep=self._keep_learned)
         return self._learned
 
     @property
@@ -500,9 +505,7 @@ def teaching(
     descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)
     texts = tuple(_example_text(e) for e in examples) + descriptions
     labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
-    self_teach = taxonomy.self_teaching
-    if self_teach is None:
-        self_teach = len(listed) < SELF_TEACH_BELOW * len(taxonomy.topics)
+    self_teach = taxonomy.teaches_itself()
     # What the topics file says weighs more than a line of its examples file.
     inline = len(listed) - len(taxonomy.extra_examples)
     weights = (
@@ -515,11 +518,27 @@ def teaching(
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
         + [e.title for e in examples]
         + [background_identity(background)]
-        + ([f"self-taught {SELF_TAUGHT} at {SELF_TAUGHT_WEIGHT}"] if self_teach else [])
+        + (_self_teaching_identity(taxonomy) if self_teach else [])
     )
     return _Teaching(
         classes, examples, len(listed), len(examples), texts, labels, weights, descriptions, background, self_teach, key
     )
+
+
+def _self_teaching_identity(taxonomy: Taxonomy) -> list[str]:
+    """What the fingerprint of a self-taught model says of the self-teaching: besides what the
+    taxonomy teaches, what decides how the background's papers are placed (keywords, tie-break
+    rules, the placing settings) and which are left out. A change to the placing code itself
+    needs a new ``model.MODEL_VERSION``."""
+    settings = (
+        SELF_TAUGHT, SELF_TAUGHT_WEIGHT, ABSTRACT_WORDS, REST_WORDS, REST_WEIGHT, MEANING_ABSTRACT_WORDS,
+        MEANING_WEIGHT, NEAREST, KEYWORD_BONUS, RULE_RATIO, MIN_KNOWN_WORDS, MIN_FIT,
+    )
+    return [
+        "self-taught " + " ".join(map(str, settings)),
+        *(f"{t.code} keywords {t.keywords} wins over {t.wins_over}" for t in taxonomy.topics),
+        *sorted(taxonomy.held_out),
+    ]
 
 
 def _with_self_taught(taught: _Teaching, chosen: Sequence[Example]) -> _Teaching:
@@ -536,15 +555,15 @@ def _with_self_taught(taught: _Teaching, chosen: Sequence[Example]) -> _Teaching
 
 
 def _self_taught(taxonomy: Taxonomy, taught: _Teaching, embeddings: StaticEmbeddings) -> tuple[Example, ...]:
-    """The papers of the background (less those the taxonomy lists) that a grouper taught only
-    by ``taxonomy`` places most surely in each class: the ``SELF_TAUGHT`` with the largest
-    margin over their runner-up.
+    """The papers of the background (less those the taxonomy lists or holds out) that a grouper
+    taught only by ``taxonomy`` places most surely in each class: the ``SELF_TAUGHT`` with the
+    largest margin over their runner-up (see :func:`_sureness`).
 
     This is self-training, the classic semi-supervised step: a handful of examples teaches the
     words a topic is named by, and its surest placements among thousands of papers of the field
     teach the words such papers share (and Other the many ways a paper can lie outside).
     """
-    listed = {normalise_title(e.title) for e in taught.examples[: taught.first_item]}
+    left_out = {normalise_title(e.title) for e in taught.examples[: taught.first_item]} | taxonomy.held_out
     try:
         rows = examples_file_rows(taught.background)
     except (OSError, UnicodeDecodeError):
@@ -552,17 +571,16 @@ def _self_taught(taxonomy: Taxonomy, taught: _Teaching, embeddings: StaticEmbedd
     pool: dict[str, Paper] = {}
     for row in rows:
         key = normalise_title(row.title)
-        if row.title and key not in listed:
+        if row.title and key not in left_out:
             pool.setdefault(key, Paper(title=row.title, abstract=row.abstract))
     papers = list(pool.values())
-    base = Grouper(replace(taxonomy, self_teaching=False), embeddings, taught.background)
     # What the examples alone teach is needed this once: it is not kept in the cache.
-    base._learned = _model_of(base.taxonomy, embeddings, taught.background, keep=False)
+    base = Grouper(replace(taxonomy, self_teaching=False), embeddings, taught.background, keep_learned=False)
     placed = base.place_all(papers)
     chosen: list[Example] = []
     for code in taught.classes:
         mine = [i for i, p in enumerate(placed) if p.topic == code]
-        mine.sort(key=lambda i: placed[i].runner_up_score - placed[i].score)
+        mine.sort(key=lambda i: -_sureness(placed[i]))
         chosen += [Example(papers[i].title, code, papers[i].abstract, SELF_TAUGHT_WEIGHT) for i in mine[:SELF_TAUGHT]]
     return tuple(chosen)
 
@@ -571,6 +589,16 @@ def learn(taxonomy: Taxonomy, embeddings: StaticEmbeddings | None = None) -> dic
     """Learn ``taxonomy`` (or read what was learned from the cache): the arrays of its model."""
     embeddings = embeddings or shipped_embeddings()
     return _learned(taxonomy, teaching(taxonomy, embeddings), embeddings)
+
+
+def _sureness(placement: Placement) -> float:
+    """How surely a paper is placed: its margin over the runner-up topic and, when it is placed
+    in a topic, over Other (the log-odds of its fit to the topics), whichever is smaller."""
+    margin = placement.score - placement.runner_up_score
+    if placement.topic == OTHER_CODE or placement.fit is None:
+        return margin
+    fit = min(max(placement.fit, 1e-9), 1 - 1e-9)
+    return min(margin, math.log(fit / (1 - fit)))
 
 
 def _learned(

@@ -138,6 +138,8 @@ class WordModel:
         largest first."""
         import numpy as np
 
+        if most <= 0:
+            return []
         start, end = int(vectors.indptr[row]), int(vectors.indptr[row + 1])
         ids = vectors.indices[start:end]
         lift = vectors.values[start:end] * (self.weights[ids, c] - self.weights[ids, rival])

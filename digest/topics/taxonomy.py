@@ -33,6 +33,9 @@ _TOPIC_FIELDS = ("code", "title", "description", "keywords", "examples", "catego
 _OTHER_FIELDS = ("description", "examples", "categories", "except_with")
 _FILE_FIELDS = ("topics", "other", "examples_file", "self_teaching")
 _REQUIRED_FIELDS = ("code", "title")
+#: A taxonomy with fewer examples than this per topic (inline, [other]'s and its examples file's,
+#: on average) teaches itself unless its topics file says otherwise (see :meth:`Taxonomy.teaches_itself`).
+SELF_TEACH_BELOW = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,9 @@ class Taxonomy:
     #: Whether the grouper teaches itself from its own surest placements of the background
     #: papers (see :mod:`digest.topics.grouper`); None: when the taxonomy has few examples.
     self_teaching: bool | None = None
+    #: Normalised titles of papers being measured (:meth:`without_examples`): taught by no
+    #: example, and left out of the papers the grouper teaches itself with.
+    held_out: frozenset[str] = frozenset()
 
     def codes(self) -> tuple[str, ...]:
         """The topic codes in display order ("other" not included)."""
@@ -115,9 +121,17 @@ class Taxonomy:
         inline += [Example(title, OTHER_CODE) for title in self.other.examples]
         return tuple(inline) + self.extra_examples
 
+    def teaches_itself(self) -> bool:
+        """Whether the grouper teaches itself from the background: as the topics file says,
+        else when the taxonomy has fewer than ``SELF_TEACH_BELOW`` examples per topic."""
+        if self.self_teaching is not None:
+            return self.self_teaching
+        return len(self.examples()) < SELF_TEACH_BELOW * len(self.topics)
+
     def without_examples(self, titles: set[str]) -> Taxonomy:
-        """This taxonomy less the examples whose normalised title is in ``titles`` (to measure
-        the grouper on papers it was not taught with)."""
+        """This taxonomy less the examples whose normalised title is in ``titles``, which it
+        will not teach itself with either (to measure the grouper on papers it was not taught
+        with); it teaches itself or not as the whole taxonomy does."""
         def keep(title: str) -> bool:
             return normalise_title(title) not in titles
 
@@ -129,7 +143,7 @@ class Taxonomy:
             self.other.description, tuple(filter(keep, self.other.examples)), self.other.categories, self.other.except_with
         )
         extra = tuple(e for e in self.extra_examples if keep(e.title))
-        return Taxonomy(topics, self.path, other, extra, self.self_teaching)
+        return Taxonomy(topics, self.path, other, extra, self.teaches_itself(), self.held_out | frozenset(titles))
 
 
 def configured_taxonomy(file: Path | None) -> Taxonomy:
