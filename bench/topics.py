@@ -20,6 +20,9 @@ the grouper's IDFs are counted over):
 * ``applied-ml``: ML methods applied to other fields, primary category outside ML
   (bench/data/applied-ml.tsv): where they go;
 * ``known-papers``: 66 famous papers, titles only (tests/fixtures/known-papers.tsv);
+* ``feed-items``: what blog and news feeds carry (bench/data/feed-items.tsv): 120 items that are
+  not research (hiring, company news, events, release notes, newsletters, courses, notices,
+  personal posts), to Other, and 60 research posts, to their topics;
 * ``arxiv-day``: an invented day of a listing of every field, written from the labelling guide
   alone (bench/data/arxiv-day-*.tsv, see bench/data/README.md), less its frozen third: papers
   outside computer science (the share in Other, with their categories and from the text alone;
@@ -265,9 +268,22 @@ def quality(include_frozen: bool) -> dict[str, object]:
     rows = read_tsv(KNOWN)
     papers = [Paper(title=r["title"]) for r in rows]
     results["known-papers"] = accuracy(unseen(shipped, papers), papers, [r["topic"] for r in rows])
+    results.update(feed_items(shipped))
     results.update(arxiv_day(shipped, frozen=False))
     if include_frozen:
         results.update(arxiv_day(shipped, frozen=True))
+    return results
+
+
+def feed_items(taxonomy: Taxonomy) -> dict[str, dict[str, object]]:
+    """The items of blog and news feeds: those that are not research (to Other), and research
+    posts (to their topics)."""
+    rows = read_tsv(DATA / "feed-items.tsv")
+    results: dict[str, dict[str, object]] = {}
+    for name, research in (("feed-items not research", False), ("feed-items research", True)):
+        kept = [r for r in rows if (r["kind"] == "research") == research]
+        papers = [Paper(title=r["title"], abstract=r["abstract"]) for r in kept]
+        results[name] = accuracy(unseen(taxonomy, papers), papers, [r["topic"] for r in kept])
     return results
 
 
