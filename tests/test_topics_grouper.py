@@ -204,7 +204,6 @@ def test_a_text_clearly_outside_ml_goes_to_other_without_categories(grouper: Gro
     assert placement.runner_up in grouper.taxonomy.codes()
 
 
-
 NOT_RESEARCH = {
     "hiring": paper("We are hiring research engineers in London"),
     "funding": paper(

@@ -9,7 +9,9 @@ Writers of one kind invent alike, so an item whose title shares half its words w
 the measuring set of its kind (bench/data/feed-items.tsv) is left out, and so is one of four or
 more words that shares half of them with a title of another measuring set of bench/data, or one
 whose title is already in the examples file. The rest go at the end of config/topics-examples.tsv
-at weight 1 (replacing those a previous run added). Run tools/build_shipped_model.py after it.
+at weight 1, replacing the lines a previous run added (those of a teaching title, written as
+this script writes them: a renamed item leaves its old line, to delete by hand). Run
+tools/build_shipped_model.py after it.
 
     python tools/feed_items_teaching.py
 """
@@ -42,11 +44,18 @@ def resembles(words: set[str], others: list[set[str]]) -> bool:
     return bool(words) and any(len(words & other) >= len(words) / 2 for other in others)
 
 
+def added_before(line: str, taught: set[str]) -> bool:
+    """Whether an examples-file line is one this script wrote: a teaching title, four fields,
+    no weight."""
+    fields = line.rstrip("\n").split("\t")
+    return len(fields) == 4 and fields[3] == "" and normalise_title(fields[0]) in taught
+
+
 def main() -> int:
     teaching = rows(TEACHING)
     taught = {normalise_title(r["title"]) for r in teaching}
     header, *lines = EXAMPLES.read_text(encoding="utf-8").splitlines(keepends=True)
-    lines = [line for line in lines if normalise_title(line.split("\t", 1)[0]) not in taught]
+    lines = [line for line in lines if not added_before(line, taught)]
     listed = {normalise_title(line.split("\t", 1)[0]) for line in lines}
     measuring = [
         path for path in (*ROOT.glob("bench/data/*.tsv"), *ROOT.glob("bench/data/new-taxonomies/*/labels.tsv"))
@@ -62,7 +71,7 @@ def main() -> int:
             continue
         if len(words) >= 4 and resembles(words, other_sets):
             continue
-        added.append(f"{row['title']}\t{row['topic']}\t{row['abstract']}\t\n")
+        added.append(f"{row['title']}\t{row['topic']}\t{(row.get('abstract') or '').strip()}\t\n")
     EXAMPLES.write_text(header + "".join(lines) + "".join(added), encoding="utf-8")
     other = sum(line.split("\t")[1] == "other" for line in added)
     print(f"added {len(added)} of {len(teaching)} feed items ({other} other) to {EXAMPLES.relative_to(ROOT)}")
