@@ -183,42 +183,6 @@ def test_under_an_other_category_alone_a_text_that_only_mentions_ml_stays_in_oth
     assert listed.topic == "applications"
 
 
-CHARGE_RADII = (
-    "We fit charge radii of 900 nuclei and extrapolate towards the drip lines, comparing with "
-    "density functional theory and with the odd-even staggering seen in isotope shifts."
-)
-
-
-@pytest.mark.parametrize("categories", [("nucl-th",), ()], ids=["filed-under-nucl-th", "text-alone"])
-def test_a_paper_of_another_field_whose_title_names_an_ml_method_goes_to_applications(
-    grouper: Grouper, categories: tuple[str, ...]
-) -> None:
-    """Its abstract reads like nuclear physics, but its title names "neural network", a phrase
-    the topics' papers use and papers outside them almost never: an ML method applied to
-    physics, which the guide files under applications; the same paper without it is physics."""
-    placed = grouper.place(paper("Neural network fits of nuclear charge radii across the chart of nuclides", CHARGE_RADII, *categories))
-    assert placed.topic == "applications"
-    assert placed.evidence[0].startswith("within the topics though")
-    assert 'it names "neural network"' in placed.evidence[0]
-    physics = grouper.place(paper("Charge radii of nuclei across the chart of nuclides", CHARGE_RADII, *categories))
-    assert physics.topic == OTHER_CODE
-
-
-def test_the_marker_phrases_are_word_pairs_the_topics_use_and_other_does_not(grouper: Grouper, custom: Grouper) -> None:
-    import numpy as np
-
-    def markers(of: Grouper) -> set[str]:
-        names = of._model.words.feature_names()
-        return {names[int(i)] for i in np.flatnonzero(of._model.markers)}
-
-    shipped = markers(grouper)
-    assert {"neural network", "language model"} <= shipped
-    assert all(" " in phrase for phrase in shipped)  # "transformer" alone may be a power transformer
-    # A taxonomy with no examples of what lies outside it has nothing to contrast with.
-    untaught = Grouper(replace(custom.taxonomy, self_teaching=False))
-    assert not untaught.taxonomy.other.examples and markers(untaught) == set()
-
-
 def test_a_cross_list_to_an_ml_category_counts_against_other_and_is_named(grouper: Grouper) -> None:
     """Filed under physics and cs.LG, a paper whose text alone reads like physics goes to
     applications: its authors said it is machine learning too."""

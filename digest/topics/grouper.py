@@ -29,10 +29,7 @@ one topic only.
 biology paper goes there because it looks like what lies outside, not only because no topic
 is close.  Two more rules make Other an absolute answer: a paper whose primary arXiv category
 is one of ``[other] categories`` is Other unless its text is clearly about the taxonomy's
-subject (``ML_EVIDENCE`` or more), and a paper close to no topic at all is Other too.  One rule
-keeps a paper out of Other: a title that names a marker phrase of the topics (a word pair their
-examples use and Other's almost never, such as "neural network": ``_markers``) puts a paper
-that otherwise reads like physics in its closest topic.
+subject (``ML_EVIDENCE`` or more), and a paper close to no topic at all is Other too.
 
 Every placement carries its ``why``: the words and the nearest example that decided it, the
 categories that counted, the runner-up, and how Other was decided.
@@ -43,7 +40,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -105,13 +101,6 @@ ML_EVIDENCE = 0.9
 MIN_KNOWN_WORDS = 0.15
 #: A paper whose best meaning similarity is below this is close to no topic: Other.
 MIN_FIT = 0.1
-#: A word pair is a marker of the topics when at least ``MARKER_EXAMPLES`` of their examples use
-#: it, and it is this much likelier (in log-odds) in them than in Other's: a paper whose title
-#: names one ("neural network", "language model") is within the topics even when the rest of it
-#: reads like papers outside them (an ML method applied to physics is `applications`, as the
-#: guide says).
-MARKER_LOG_ODDS = 3.0
-MARKER_EXAMPLES = 20
 #: How many of the words that decided a placement it lists.
 WORD_REASONS = 3
 #: How many pieces of evidence a placement lists.
@@ -145,7 +134,6 @@ class _Model:
     first_self_taught: int  # the row of the first example it taught itself
     description_vectors: NDArray[np.float32]  # classes x dims
     idf: NDArray[np.float32]
-    markers: NDArray[np.bool_]  # per word-model feature: a marker phrase (see ``_markers``)
     listed: dict[str, str]  # normalised title of each listed example -> its topic
 
 
@@ -274,12 +262,9 @@ class Grouper:
         fit = _probability_not_other(totals, other)
         primary = paper.categories[0] if paper.categories else None
         outside = primary is not None and self._outside_by_category(paper.categories)
-        marks = self._marker_phrases(paper.title) if listed is None else []
         if listed is None and best != other:
             nearest_fit = float(meaning[:other].max()) if other else 0.0
-            if outside and fit < ML_EVIDENCE and marks:
-                decided = f"within the topics though its primary arXiv category {primary} lies outside them: {_named(marks)}"
-            elif outside and fit < ML_EVIDENCE:
+            if outside and fit < ML_EVIDENCE:
                 decided = (
                     f"Other: primary arXiv category {primary} lies outside the topics and the text "
                     f"is not clearly within them (fit {fit:.2f} < {ML_EVIDENCE})"
@@ -294,12 +279,6 @@ class Grouper:
                     f"({100 * read.first.known[row]:.0f} % of its words < {100 * MIN_KNOWN_WORDS:.0f} %)"
                 )
                 best = other
-        elif best == other and listed is None and marks:
-            # No tie-break rule: they weigh topics a paper fits about equally, and this one fits
-            # none of them well; the closest takes it (for a paper of another field that names
-            # an ML method, the domain's).
-            best = ranked[1]
-            decided = f"within the topics though it reads like papers outside them (fit {fit:.2f}): {_named(marks)}"
         elif best == other and listed is None:
             decided = f"Other: reads like papers outside the topics (fit to the topics {fit:.2f})"
             if outside:
@@ -318,13 +297,6 @@ class Grouper:
             runner_up_score=round(float(totals[runner]), 3) if runner is not None else 0.0,
             fit=round(fit, 3),
         )
-
-    def _marker_phrases(self, title: str) -> list[str]:
-        """The marker phrases (see :func:`_markers`) a title names.  The title only: it says
-        what the paper contributes, where an abstract may mention a neural network in passing."""
-        m = self._model
-        vocabulary = m.words.vocabulary
-        return sorted(f for f in model.features(title) if f in vocabulary and m.markers[vocabulary[f]])
 
     def _nearest_example(self, title: set[str], c: int, sims: NDArray[np.float32]) -> list[str]:
         """The example of class ``c`` most like the paper (whose title has the words ``title``),
@@ -404,12 +376,6 @@ class Grouper:
             if close and self._codes[best] in self.taxonomy.topics[c].wins_over:
                 return c, f"tie-break: {self._codes[c]} wins over {self._codes[best]}"
         return best, None
-
-
-def _named(marks: Sequence[str]) -> str:
-    """The marker phrases a paper names, as evidence."""
-    quoted = ", ".join(f'"{mark}"' for mark in marks)
-    return f"it names {quoted}, used by the topics' papers and almost never outside them"
 
 
 def _probability_not_other(totals: NDArray[np.float64], other: int) -> float:
@@ -548,12 +514,7 @@ def teaching(
         + (INLINE_WEIGHT,) * (len(items) + len(descriptions))
     )
     key = cache.fingerprint(
-        [
-            f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}",
-            f"markers {MARKER_LOG_ODDS} {MARKER_EXAMPLES}",
-            embeddings.identity,
-            *classes,
-        ]
+        [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
         + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
         + [e.title for e in examples]
         + [background_identity(background)]
@@ -671,39 +632,10 @@ def _learned(
             "listed": np.array("\n".join(f"{key}\t{code}" for key, code in _listed(taught).items())),
             # The examples it taught itself, kept so that a run need not place the background again.
             "self_taught": np.array(self_taught),
-            "markers": _markers(taught, words),
         }
         if keep:
             cache.save(taught.key, arrays)
     return arrays
-
-
-def _markers(taught: _Teaching, words: WordModel) -> NDArray[np.int32]:
-    """The word-model features that mark a paper as one of the topics': the word pairs at least
-    ``MARKER_EXAMPLES`` of the topics' examples use, ``MARKER_LOG_ODDS`` likelier in them than in
-    Other's examples (none when either has no examples).  Pairs only: a single word is too often
-    a homonym ("transformer" in power engineering, "train" in tensor trains)."""
-    import numpy as np
-
-    other = len(taught.classes) - 1
-    n = len(taught.examples)
-    within: Counter[str] = Counter()
-    outside: Counter[str] = Counter()
-    for text, label in zip(taught.texts[:n], taught.labels[:n]):
-        pairs = {f for f in model.features(text) if " " in f}
-        (outside if label == other else within).update(pairs)
-    n_outside = taught.labels[:n].count(other)
-    n_within = n - n_outside
-    if not n_within or not n_outside:
-        return np.zeros(0, dtype=np.int32)
-    chosen = [
-        words.vocabulary[pair]
-        for pair, n in within.items()
-        if n >= MARKER_EXAMPLES
-        and pair in words.vocabulary
-        and math.log((n + 0.5) / n_within) - math.log((outside[pair] + 0.5) / n_outside) >= MARKER_LOG_ODDS
-    ]
-    return np.array(sorted(chosen), dtype=np.int32)
 
 
 def _model_of(
@@ -720,12 +652,9 @@ def _model_of(
     classes = taught.classes
     topics = np.array([e.topic for e in taught.examples])
     lines = str(arrays["listed"]).split("\n") if str(arrays["listed"]) else []
-    words = WordModel.from_arrays(classes, arrays)
-    markers = np.zeros(len(words.vocabulary), dtype=bool)
-    markers[np.asarray(arrays["markers"], dtype=np.intp)] = True
     return _Model(
         classes=classes,
-        words=words,
+        words=WordModel.from_arrays(classes, arrays),
         example_vectors=np.asarray(arrays["example_vectors"], dtype=np.float32),
         members=tuple(np.flatnonzero(topics == c).astype(np.intp) for c in classes),
         example_titles=tuple(e.title for e in taught.examples),
@@ -733,7 +662,6 @@ def _model_of(
         first_self_taught=taught.first_self_taught,
         description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
         idf=np.asarray(arrays["meaning_idf"], dtype=np.float32),
-        markers=markers,
         listed=dict(line.split("\t") for line in lines),
     )
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 #: Bump when the features, the training or the arrays kept change: cached models of older versions are ignored.
-MODEL_VERSION = 5
+MODEL_VERSION = 4
 #: Inverse strength of the L2 penalty (as scikit-learn's ``C``).
 C = 3.0
 #: A feature must occur in this many training texts to be learned ...
