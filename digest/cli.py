@@ -571,7 +571,16 @@ def topics() -> None:
 @click.option("--misses", type=int, default=0, show_default=True, help="List this many misplaced papers with their evidence.")
 @click.option("--llm", "with_llm", is_flag=True,
               help="Also measure the language model's second opinion on weak placements ([llm] of the config: base_url, model).")
-def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path, ...], misses: int, with_llm: bool) -> None:
+@click.option("--self-teaching/--no-self-teaching", default=None,
+              help="Measure the taxonomy teaching itself, or not (default: as its topics file says).")
+def topics_eval(
+    config_path: Path | None,
+    labels: Path,
+    paper_files: tuple[Path, ...],
+    misses: int,
+    with_llm: bool,
+    self_teaching: bool | None,
+) -> None:
     """Measure the grouper against hand labels: accuracy, macro-F1, per-topic precision and recall
     (Other's too when the labels use it).
 
@@ -585,10 +594,10 @@ def topics_eval(config_path: Path | None, labels: Path, paper_files: tuple[Path,
         if with_llm:
             from digest.llm.evaluate import run_eval_with_llm
 
-            click.echo(run_eval_with_llm(_load(config_path), labels, paper_files, misses=misses))
+            click.echo(run_eval_with_llm(_load(config_path), labels, paper_files, misses=misses, self_teaching=self_teaching))
         else:
             config = _load(config_path) if config_path else None
-            click.echo(run_eval(config, labels, paper_files, misses=misses))
+            click.echo(run_eval(config, labels, paper_files, misses=misses, self_teaching=self_teaching))
 
 
 @topics.command("add-example")

@@ -163,6 +163,19 @@ def test_topics_eval_measures_a_saved_feed_leaving_out_examples_that_are_labelle
     assert "Sim-to-Real" in (tmp_path / "topics.toml").read_text(encoding="utf-8")  # the file is not changed
 
 
+def test_topics_eval_says_when_the_taxonomy_taught_itself_and_can_measure_it_without(
+    tmp_path: Path, digest_cli, write_config  # type: ignore[no-untyped-def]
+) -> None:
+    """A taxonomy with few examples teaches itself; the report says so, and
+    --no-self-teaching measures the same taxonomy without it."""
+    eval_folder(tmp_path, write_config)
+    note = "(the grouper taught itself with the papers of the shipped examples file: --no-self-teaching measures it without)"
+    args = ("topics", "eval", "labels.tsv", "--papers", "listing.xml", "--config", "digest.toml")
+    assert note in digest_cli(*args, check_code=0).stdout.splitlines()
+    without = digest_cli(*args, "--no-self-teaching", check_code=0).stdout.splitlines()
+    assert note not in without and without[0] == "6 labelled papers (1 labels matched no paper)"
+
+
 def test_topics_eval_needs_papers_for_labels_without_a_seed_file_column(
     tmp_path: Path, digest_cli, write_config  # type: ignore[no-untyped-def]
 ) -> None:

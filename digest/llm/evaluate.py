@@ -62,14 +62,16 @@ def second_opinions(papers: Sequence[Paper], placements: Sequence[Placement], ta
     return SecondOpinions(tuple(revised), len(weak), answered, asked.requests, tuple(sorted(set(asked.failed.values()))))
 
 
-def run_eval_with_llm(config: Config, labels: Path, paper_files: Sequence[Path], *, misses: int = 0) -> str:
+def run_eval_with_llm(
+    config: Config, labels: Path, paper_files: Sequence[Path], *, misses: int = 0, self_teaching: bool | None = None
+) -> str:
     """``digest topics eval --llm``: the report with the model's second opinion on the weak
     placements and what it changed, then the grouper's own report."""
     if not config.llm.model.strip():
         raise ConfigError("--llm needs a model: no [llm] model in the config", hint="set [llm] base_url and model (docs/llm.md)")
     taxonomy = configured_taxonomy(config.topics.file)
     label_of = {normalise_title(title): label for title, label, _ in read_labels(labels)}
-    measured, note = without_labelled(taxonomy, set(label_of))
+    measured, note = without_labelled(taxonomy, set(label_of), self_teaching)
     papers = load_papers(snapshot_files_for(labels, paper_files))
     grouper = Grouper(measured)
     found: list[SecondOpinions] = []

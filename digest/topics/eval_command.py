@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from digest.config import Config
@@ -58,19 +59,38 @@ def load_papers(files: Sequence[Path]) -> list[Paper]:
     return list(papers.values())
 
 
-def without_labelled(taxonomy: Taxonomy, labelled: set[str]) -> tuple[Taxonomy, str]:
+def without_labelled(
+    taxonomy: Taxonomy, labelled: set[str], self_teaching: bool | None = None
+) -> tuple[Taxonomy, str]:
     """The taxonomy to measure: ``taxonomy`` less the examples whose normalised title is in
-    ``labelled``, and the report's closing note saying how many that left out ("" for none)."""
+    ``labelled`` (teaching itself or not as ``self_teaching`` says, when given, else as its
+    topics file does), and the report's closing notes: whether it taught itself, how many
+    examples were left out ("" for neither)."""
+    if self_teaching is not None:
+        taxonomy = replace(taxonomy, self_teaching=self_teaching)
     measured = taxonomy.without_examples(labelled)
+    notes = []
+    if measured.teaches_itself():
+        notes.append("(the grouper taught itself with the papers of the shipped examples file: "
+                     "--no-self-teaching measures it without)")
     left_out = len(taxonomy.examples()) - len(measured.examples())
-    if not left_out:
-        return measured, ""
-    return measured, f"\n\n({left_out} examples of the topics file are labelled papers: left out while measuring)"
+    if left_out:
+        notes.append(f"({left_out} examples of the topics file are labelled papers: left out while measuring)")
+    return measured, "".join(f"\n\n{note}" for note in notes)
 
 
-def run_eval(config: Config | None, labels: Path, paper_files: Sequence[Path], *, misses: int = 0) -> str:
-    """Evaluate the configured (or default) taxonomy against ``labels``; return the report text."""
+def run_eval(
+    config: Config | None,
+    labels: Path,
+    paper_files: Sequence[Path],
+    *,
+    misses: int = 0,
+    self_teaching: bool | None = None,
+) -> str:
+    """Evaluate the configured (or default) taxonomy against ``labels`` (teaching itself as
+    ``self_teaching`` says, when given); return the report text."""
     taxonomy = configured_taxonomy(config.topics.file if config else None)
-    measured, note = without_labelled(taxonomy, {normalise_title(title) for title, _, _ in read_labels(labels)})
+    labelled = {normalise_title(title) for title, _, _ in read_labels(labels)}
+    measured, note = without_labelled(taxonomy, labelled, self_teaching)
     papers = load_papers(snapshot_files_for(labels, paper_files))
     return format_report(evaluate(labels, papers, Grouper(measured)), misses=misses) + note
