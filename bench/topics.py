@@ -238,6 +238,16 @@ def new_taxonomies(shipped: Taxonomy) -> dict[str, Taxonomy]:
     }
 
 
+def new_taxonomies_on(
+    shipped: Taxonomy, papers: Sequence[Paper], labels: Sequence[str], suffix: str
+) -> dict[str, dict[str, object]]:
+    """The figures of each of :func:`new_taxonomies` on ``papers``, named "<taxonomy><suffix>"."""
+    return {
+        f"{name}{suffix}": accuracy(unseen(taxonomy, papers), papers, labels)
+        for name, taxonomy in new_taxonomies(shipped).items()
+    }
+
+
 def quality(include_frozen: bool) -> dict[str, object]:
     """Every measure of the module docstring that the data here allows."""
     shipped = load_taxonomy(default_taxonomy_path())
@@ -245,17 +255,14 @@ def quality(include_frozen: bool) -> dict[str, object]:
     if LABELS.is_file():
         papers, labels = dev_papers(frozen=False)
         results["dev-tuning"] = accuracy(unseen(shipped, papers), papers, labels)
-        for name, taxonomy in new_taxonomies(shipped).items():
-            results[name] = accuracy(unseen(taxonomy, papers), papers, labels)
+        results.update(new_taxonomies_on(shipped, papers, labels, ""))
         if include_frozen:
             papers, labels = dev_papers(frozen=True)
             results["dev-frozen"] = accuracy(unseen(shipped, papers), papers, labels)
-            for name, taxonomy in new_taxonomies(shipped).items():
-                results[f"{name} (dev-frozen)"] = accuracy(unseen(taxonomy, papers), papers, labels)
+            results.update(new_taxonomies_on(shipped, papers, labels, " (dev-frozen)"))
     papers, labels = guide_written()
     results["guide-written"] = accuracy(unseen(shipped, papers), papers, labels)
-    for name, taxonomy in new_taxonomies(shipped).items():
-        results[f"{name} (guide-written)"] = accuracy(unseen(taxonomy, papers), papers, labels)
+    results.update(new_taxonomies_on(shipped, papers, labels, " (guide-written)"))
     papers, labels = held_out_titles()
     results["held-out-titles"] = accuracy(unseen(shipped, papers), papers, labels)
     for name in ("heldout-other", "out-of-scope-modern"):

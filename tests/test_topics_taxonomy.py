@@ -19,7 +19,7 @@ from digest.topics import (
     load_taxonomy,
     parse_keyword,
 )
-from digest.topics.taxonomy import category_matches
+from digest.topics.taxonomy import category_matches, examples_file_rows
 
 TAXONOMY_CODES = (
     "architecture", "inference", "compression", "training", "adaptation", "understanding",
@@ -350,12 +350,9 @@ def test_a_taxonomy_can_be_built_in_code() -> None:
 
 @pytest.mark.parametrize("folder", sorted(path.name for path in (BENCH_DATA / "new-taxonomies").iterdir() if path.is_dir()))
 def test_the_new_taxonomies_of_the_bench_are_valid_topics_files_with_labels_of_their_codes(folder: str) -> None:
-    import csv
-
     taxonomy = load_taxonomy(BENCH_DATA / "new-taxonomies" / folder / "topics.toml")
     assert all(len(t.examples) == 5 for t in taxonomy.topics) and taxonomy.other.examples
     assert taxonomy.teaches_itself()
-    with (BENCH_DATA / "new-taxonomies" / folder / "labels.tsv").open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    assert {row["topic"] for row in rows} == {*taxonomy.codes(), "other"}
-    assert all(row["abstract"] for row in rows)
+    rows = examples_file_rows(BENCH_DATA / "new-taxonomies" / folder / "labels.tsv")
+    assert {row.topic for row in rows} == {*taxonomy.codes(), "other"}
+    assert all(row.abstract for row in rows)

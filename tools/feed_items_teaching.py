@@ -18,7 +18,6 @@ tools/build_shipped_model.py after it.
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -27,16 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 from digest.identity import normalise_title  # noqa: E402
 from digest.topics import model  # noqa: E402
+from digest.topics.taxonomy import examples_file_rows  # noqa: E402
 
 TEACHING = ROOT / "bench" / "data" / "teaching" / "feed-items.tsv"
 MEASURING_OF_ITS_KIND = ROOT / "bench" / "data" / "feed-items.tsv"
 EXAMPLES = ROOT / "config" / "topics-examples.tsv"
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a TSV with a header line."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
 def resembles(words: set[str], others: list[set[str]]) -> bool:
@@ -52,8 +46,8 @@ def added_before(line: str, taught: set[str]) -> bool:
 
 
 def main() -> int:
-    teaching = rows(TEACHING)
-    taught = {normalise_title(r["title"]) for r in teaching}
+    teaching = examples_file_rows(TEACHING)
+    taught = {normalise_title(r.title) for r in teaching}
     header, *lines = EXAMPLES.read_text(encoding="utf-8").splitlines(keepends=True)
     lines = [line for line in lines if not added_before(line, taught)]
     listed = {normalise_title(line.split("\t", 1)[0]) for line in lines}
@@ -61,17 +55,20 @@ def main() -> int:
         path for path in (*ROOT.glob("bench/data/*.tsv"), *ROOT.glob("bench/data/new-taxonomies/*/labels.tsv"))
         if path != MEASURING_OF_ITS_KIND
     ]
-    its_kind = [set(model.words(r["title"])) for r in rows(MEASURING_OF_ITS_KIND)]
-    other_sets = [set(model.words(r["title"])) for path in measuring for r in rows(path)]
-    measured = {normalise_title(r["title"]) for path in (*measuring, MEASURING_OF_ITS_KIND) for r in rows(path)}
+    # Every measuring set has the title first, as an examples file has.
+    its_kind = [set(model.words(r.title)) for r in examples_file_rows(MEASURING_OF_ITS_KIND)]
+    other_sets = [set(model.words(r.title)) for path in measuring for r in examples_file_rows(path)]
+    measured = {
+        normalise_title(r.title) for path in (*measuring, MEASURING_OF_ITS_KIND) for r in examples_file_rows(path)
+    }
     added = []
     for row in teaching:
-        words = set(model.words(row["title"]))
-        if normalise_title(row["title"]) in listed | measured or resembles(words, its_kind):
+        words = set(model.words(row.title))
+        if normalise_title(row.title) in listed | measured or resembles(words, its_kind):
             continue
         if len(words) >= 4 and resembles(words, other_sets):
             continue
-        added.append(f"{row['title']}\t{row['topic']}\t{(row.get('abstract') or '').strip()}\t\n")
+        added.append(f"{row.title}\t{row.topic}\t{row.abstract}\t\n")
     EXAMPLES.write_text(header + "".join(lines) + "".join(added), encoding="utf-8")
     other = sum(line.split("\t")[1] == "other" for line in added)
     print(f"added {len(added)} of {len(teaching)} feed items ({other} other) to {EXAMPLES.relative_to(ROOT)}")

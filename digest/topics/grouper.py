@@ -646,18 +646,21 @@ def _model_of(
 
     taught = teaching(taxonomy, embeddings, background)
     arrays = _learned(taxonomy, taught, embeddings, keep=keep)
+    examples = taught.examples
+    # Only the titles and topics of the examples it taught itself are needed to place papers
+    # (older caches have none).
     if "self_taught" in arrays and str(arrays["self_taught"]):
         rows = (line.split("\t", 1) for line in str(arrays["self_taught"]).split("\n"))
-        taught = _with_self_taught(taught, [Example(title, code) for code, title in rows])
+        examples += tuple(Example(title, code) for code, title in rows)
     classes = taught.classes
-    topics = np.array([e.topic for e in taught.examples])
+    topics = np.array([e.topic for e in examples])
     lines = str(arrays["listed"]).split("\n") if str(arrays["listed"]) else []
     return _Model(
         classes=classes,
         words=WordModel.from_arrays(classes, arrays),
         example_vectors=np.asarray(arrays["example_vectors"], dtype=np.float32),
         members=tuple(np.flatnonzero(topics == c).astype(np.intp) for c in classes),
-        example_titles=tuple(e.title for e in taught.examples),
+        example_titles=tuple(e.title for e in examples),
         first_item=taught.first_item,
         first_self_taught=taught.first_self_taught,
         description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
