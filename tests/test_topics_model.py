@@ -34,6 +34,17 @@ def test_words_are_lower_cased_singular_and_without_stopwords() -> None:
     assert set(model.features("KV caches evicted")) == {"kv", "cache", "evicted", "kv cache", "cache evicted"}
 
 
+def test_a_plural_and_its_singular_are_one_word() -> None:
+    # "batches" and "batch", "losses" and "loss" must be one feature, or a topic taught
+    # "batch" misses a paper about "batches"; a word that only ends in "s" stays whole.
+    plurals = "batches patches losses classes processes boxes meshes approaches caches niches rewards queries"
+    singulars = "batch patch loss class process box mesh approach cache niche reward query"
+    assert model.words(plurals) == singulars.split()
+    assert model.words("bias series species gas lens status analysis loss") == [
+        "bias", "series", "species", "gas", "lens", "status", "analysis", "loss",
+    ]
+
+
 def test_a_text_is_a_unit_tfidf_vector_of_the_features_the_model_knows() -> None:
     trained = model.train(TEXTS, LABELS, [1.0] * 4, CLASSES)
     texts = ["quantization quantization of unseen weights", "", "nothing known here", "pruning"]

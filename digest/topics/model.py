@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 #: Bump when the features, the training or the arrays kept change: cached models of older versions are ignored.
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 #: Inverse strength of the L2 penalty (as scikit-learn's ``C``).
 C = 3.0
 #: A feature must occur in this many training texts to be learned ...
@@ -57,11 +57,22 @@ def words(text: str) -> list[str]:
     return list(filter(None, found))
 
 
+#: Words ending in "s" that are no plural ("bias" is not the plural of "bia").
+_NOT_PLURAL = frozenset("alias atlas bias canvas chaos cosmos gas lens news series species".split())
+#: Words ending in "che" whose plural drops only its "s" ("caches"; "batches" drops "es").
+_CHE_WORDS = frozenset("avalanche cache cliche headache moustache niche psyche".split())
+
+
 def _singular(word: str) -> str:
-    """Drop a plural ending: "caches" -> "cache", "studies" -> "study" ("loss", "status" stay)."""
-    if len(word) > 3 and word[-1] == "s" and word[-2] not in "su" and not word.endswith("is"):
-        return word[:-3] + "y" if word.endswith("ies") and len(word) > 4 else word[:-1]
-    return word
+    """Drop a plural ending: "caches" -> "cache", "batches" -> "batch", "losses" -> "loss",
+    "studies" -> "study" ("loss", "status", "bias", "series" stay)."""
+    if len(word) <= 3 or word[-1] != "s" or word in _NOT_PLURAL:
+        return word
+    if word.endswith(("sses", "shes", "ches", "xes", "zzes")) and word[:-1] not in _CHE_WORDS:
+        return word[:-2]
+    if word[-2] in "su" or word.endswith("is"):
+        return word
+    return word[:-3] + "y" if word.endswith("ies") and len(word) > 4 else word[:-1]
 
 
 def features(text: str) -> Counter[str]:
