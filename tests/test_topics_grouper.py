@@ -236,8 +236,8 @@ def test_research_told_in_a_blogs_voice_still_goes_to_its_topic(grouper: Grouper
 
 
 def test_an_arxiv_category_named_by_a_topic_pulls_a_borderline_paper_to_it(grouper: Grouper) -> None:
-    title = "Self-supervised pretraining of a small encoder on unlabelled recordings"
-    abstract = "We pretrain a small encoder on unlabelled recordings with masked prediction and fine-tune it on few labels."
+    title = "Self-supervised pretraining of a small encoder on unlabelled sensor streams"
+    abstract = "We pretrain a small encoder on unlabelled sensor streams with masked prediction and fine-tune it on few labels."
     assert grouper.place(paper(title, abstract)).topic != "audio"
     placement = grouper.place(paper(title, abstract, "eess.AS"))
     assert placement.topic == "audio"
