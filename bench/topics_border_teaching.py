@@ -13,8 +13,10 @@ paper misplaced among the dev labels' tuning part, so the dev-tuning figure flat
 
 Each variant is measured on the tuning splits (``topics.tuning_figures``),
 on the out-of-scope papers from their text and on the feed items: the shipped
-taxonomy, the same less the first round's lines (they stay in the background, unlabelled), and
-the same plus the second round's lines that tools/add_teaching.py would keep, at weight 1.
+taxonomy, the same less the first round's lines, and the same plus the second round's lines that
+tools/add_teaching.py would keep (255), at weight 1. The first round's lines stay in the
+background (the unlabelled papers the IDFs are counted over) in every variant, and the second
+round's are in none of them: only what they teach as examples differs.
 
     python bench/topics_border_teaching.py
 """
@@ -34,7 +36,7 @@ from digest.identity import normalise_title  # noqa: E402
 from digest.topics import OTHER_CODE, Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
 from digest.topics.taxonomy import Example, examples_file_rows  # noqa: E402
 from _common import Row, report  # noqa: E402
-from add_teaching import kept_rows  # noqa: E402
+from add_teaching import checked, kept_rows  # noqa: E402
 from topics import DATA, accuracy, accuracy_rows, feed_items, outside_papers, tuning_figures, unseen  # noqa: E402
 
 FIRST = DATA / "teaching" / "border-lines.tsv"
@@ -45,7 +47,8 @@ def main() -> None:
     shipped = load_taxonomy(default_taxonomy_path())
     first = {normalise_title(r.title) for r in examples_file_rows(FIRST)}
     without = tuple(e for e in shipped.extra_examples if normalise_title(e.title) not in first)
-    second = tuple(Example(r.title, r.topic, r.abstract, 1.0) for r in kept_rows(examples_file_rows(SECOND), None))
+    rows = kept_rows(checked(examples_file_rows(SECOND), SECOND), None)
+    second = tuple(Example(r.title, str(r.topic), r.abstract, 1.0) for r in rows)
     variants: dict[str, Taxonomy] = {
         "without border lines": dataclasses.replace(shipped, extra_examples=without),
         "first round (shipped)": shipped,

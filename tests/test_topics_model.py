@@ -37,8 +37,11 @@ def test_words_are_lower_cased_singular_and_without_stopwords() -> None:
 def test_a_plural_and_its_singular_are_one_word() -> None:
     # "batches" and "batch", "losses" and "loss" must be one feature, or a topic taught
     # "batch" misses a paper about "batches"; a word that only ends in "s" stays whole.
-    plurals = "batches patches losses classes processes boxes meshes approaches caches niches rewards queries"
-    singulars = "batch patch loss class process box mesh approach cache niche reward query"
+    plurals = (
+        "batches patches losses classes processes boxes meshes approaches caches niches headaches rewards queries "
+        "biases statuses corpora indices vertices analyses"
+    )
+    singulars = "batch patch loss class process box mesh approach cache niche headache reward query bias status corpora index vertex analysis"
     assert model.words(plurals) == singulars.split()
     assert model.words("bias series species gas lens status analysis loss") == [
         "bias", "series", "species", "gas", "lens", "status", "analysis", "loss",

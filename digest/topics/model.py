@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 #: Bump when the features, the training or the arrays kept change: cached models of older versions are ignored.
-MODEL_VERSION = 5
+MODEL_VERSION = 6
 #: Inverse strength of the L2 penalty (as scikit-learn's ``C``).
 C = 3.0
 #: A feature must occur in this many training texts to be learned ...
@@ -58,18 +58,35 @@ def words(text: str) -> list[str]:
 
 
 #: Words ending in "s" that are no plural ("bias" is not the plural of "bia").
-_NOT_PLURAL = frozenset("alias atlas bias canvas chaos cosmos gas lens news series species".split())
-#: Words ending in "che" whose plural drops only its "s" ("caches"; "batches" drops "es").
-_CHE_WORDS = frozenset("avalanche cache cliche headache moustache niche psyche".split())
+_NOT_PLURAL = frozenset(
+    "alias atlas bias bonus bus campus canvas census chaos corpus cosmos focus gas lens news radius "
+    "series species status virus".split()
+)
+#: Plurals whose singular no rule gives.
+_IRREGULAR = {
+    "analyses": "analysis", "axes": "axis", "hypotheses": "hypothesis", "indices": "index",
+    "matrices": "matrix", "quizzes": "quiz", "vertices": "vertex",
+}
+#: Endings of words in "che" or "sse" whose plural drops only its "s" ("caches"; "batches"
+#: and "losses" drop "es").
+_E_ENDINGS = (
+    "avalanche", "backache", "cache", "cliche", "creche", "crevasse", "earache", "finesse", "headache",
+    "heartache", "impasse", "mustache", "niche", "panache", "posse", "psyche", "quiche", "toothache",
+    "tranche",
+)
 
 
 def _singular(word: str) -> str:
     """Drop a plural ending: "caches" -> "cache", "batches" -> "batch", "losses" -> "loss",
-    "studies" -> "study" ("loss", "status", "bias", "series" stay)."""
+    "studies" -> "study", "biases" -> "bias" ("loss", "status", "bias", "series" stay)."""
     if len(word) <= 3 or word[-1] != "s" or word in _NOT_PLURAL:
         return word
-    if word.endswith(("sses", "shes", "ches", "xes", "zzes")) and word[:-1] not in _CHE_WORDS:
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if word.endswith("es") and word[:-2] in _NOT_PLURAL:
         return word[:-2]
+    if word.endswith(("sses", "shes", "ches", "xes", "zzes")) and word != "aches":
+        return word[:-1] if word[:-1].endswith(_E_ENDINGS) else word[:-2]
     if word[-2] in "su" or word.endswith("is"):
         return word
     return word[:-3] + "y" if word.endswith("ies") and len(word) > 4 else word[:-1]
