@@ -31,8 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from digest.identity import normalise_title  # noqa: E402
-from digest.topics import model  # noqa: E402
-from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy  # noqa: E402
+from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy, model  # noqa: E402
 from digest.topics.taxonomy import MAX_WEIGHT, MIN_WEIGHT, ExampleRow, examples_file_rows  # noqa: E402
 
 EXAMPLES = ROOT / "config" / "topics-examples.tsv"
