@@ -131,7 +131,7 @@ class _Model:
     classes: tuple[str, ...]  # the topic codes, then "other"
     words: WordModel
     example_vectors: NDArray[np.float32]  # examples x dims, those of each class together
-    members: tuple[NDArray[np.intp], ...]  # per class: its examples' rows (consecutive)
+    members: tuple[slice, ...]  # per class: its examples' rows
     example_titles: tuple[str, ...]  # the examples, the descriptions' items, the self-taught
     example_kinds: NDArray[np.int8]  # per row: EXAMPLE, ITEM or SELF_TAUGHT
     description_vectors: NDArray[np.float32]  # classes x dims
@@ -198,12 +198,12 @@ class Grouper:
         # A class's meaning: its description, or the mean similarity to its nearest examples.
         meaning = (meaning_vectors @ m.description_vectors.T).astype(np.float64)
         for c, members in enumerate(m.members):
-            if members.size:
-                k = min(NEAREST, members.size)
-                # A class's rows are consecutive: a slice, which numpy partitions without
-                # gathering the columns first (half the time of placing the meaning).
-                block = sims[:, int(members[0]) : int(members[-1]) + 1]
-                nearest = np.partition(block, members.size - k, axis=1)[:, -k:]
+            # A class's rows are a slice, which numpy partitions without gathering the columns
+            # first (half the time of placing the meaning).
+            size = members.stop - members.start
+            if size:
+                k = min(NEAREST, size)
+                nearest = np.partition(sims[:, members], size - k, axis=1)[:, -k:]
                 meaning[:, c] = np.maximum(meaning[:, c], nearest.mean(axis=1))
         return [
             self._place_one(
@@ -311,14 +311,14 @@ class Grouper:
 
         m = self._model
         members = m.members[c]
-        if not members.size:
-            return []
         near = sims[members]
+        if not near.size:
+            return []
         if near.size > NEAREST_SHOWN:
             shown = np.argpartition(-near, NEAREST_SHOWN)[:NEAREST_SHOWN]
-            closest = members[shown[np.argsort(-near[shown])]]
+            closest = members.start + shown[np.argsort(-near[shown])]
         else:
-            closest = members[np.argsort(-near)]
+            closest = members.start + np.argsort(-near)
         shared = [len(title & self._example_words(int(i))) for i in closest]
         nearest = int(closest[int(np.argmax(shared))])
         if m.example_kinds[nearest] == SELF_TAUGHT_ROW:
@@ -663,15 +663,15 @@ def _model_of(
     kinds[taught.first_self_taught :] = SELF_TAUGHT_ROW
     # The examples of each class together (in their order), so a class's columns are a slice.
     position = {c: i for i, c in enumerate(classes)}
-    order = np.argsort(np.array([position[e.topic] for e in examples], dtype=np.intp), kind="stable")
-    sizes = np.bincount([position[e.topic] for e in examples], minlength=len(classes))
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    class_of = np.array([position[e.topic] for e in examples], dtype=np.intp)
+    order = np.argsort(class_of, kind="stable")
+    ends = np.cumsum(np.bincount(class_of, minlength=len(classes)))
     lines = str(arrays["listed"]).split("\n") if str(arrays["listed"]) else []
     return _Model(
         classes=classes,
         words=WordModel.from_arrays(classes, arrays),
         example_vectors=np.asarray(arrays["example_vectors"], dtype=np.float32)[order],
-        members=tuple(np.arange(start, start + size, dtype=np.intp) for start, size in zip(starts, sizes)),
+        members=tuple(slice(int(start), int(end)) for start, end in zip((0, *ends[:-1]), ends)),
         example_titles=tuple(examples[int(i)].title for i in order),
         example_kinds=kinds[order],
         description_vectors=np.asarray(arrays["description_vectors"], dtype=np.float32),
