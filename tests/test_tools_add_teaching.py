@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from add_teaching import added_before, checked, kept_rows  # noqa: E402
+from add_teaching import added_before, checked, kept_rows, with_nearest_column  # noqa: E402
 from digest.identity import normalise_title  # noqa: E402
 from digest.topics.taxonomy import ExampleRow, examples_file_rows  # noqa: E402
 
@@ -17,7 +17,7 @@ KNOWN = Path(__file__).parent / "fixtures" / "known-papers.tsv"
 
 
 def row(title: str, topic: str | None = "inference", line: int = 2) -> ExampleRow:
-    return ExampleRow(line, title, topic, "An abstract.", "")
+    return ExampleRow(line, title, topic, "An abstract.", "", "")
 
 
 def test_a_line_like_a_measured_paper_is_left_out_and_a_new_one_kept() -> None:
@@ -36,6 +36,15 @@ def test_lines_it_wrote_before_are_recognised_at_any_weight_and_no_others() -> N
     assert added_before("Quokka: paging a key-value store\tinference\tAn abstract.\t0.5\n", taught)
     assert not added_before("Quokka: paging a key-value store\tinference\tAn abstract.\n", taught)
     assert not added_before("Another title\tinference\tAn abstract.\t\n", taught)
+    # ... and with the nearest column it writes now.
+    assert added_before("Quokka: paging a key-value store\tinference\tAn abstract.\t\tno\n", taught)
+    assert added_before("Quokka: paging a key-value store\tinference\tAn abstract.\t0.5\t\n", taught)
+    assert not added_before("Quokka: paging a key-value store\tinference\tAn abstract.\t\tperhaps\n", taught)
+
+
+def test_the_header_gains_the_nearest_column_once() -> None:
+    assert with_nearest_column("title\ttopic\tabstract\tweight\n") == "title\ttopic\tabstract\tweight\tnearest\n"
+    assert with_nearest_column("title\ttopic\tabstract\tweight\tnearest\n") == "title\ttopic\tabstract\tweight\tnearest\n"
 
 
 def test_a_line_without_a_known_topic_stops_it_and_a_repeated_title_counts_once() -> None:

@@ -284,8 +284,10 @@ def test_every_problem_is_reported_the_first_in_the_message_the_rest_in_the_hint
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ("title\ttopic\nA good row\ta\njust a title\n", "examples.tsv:3: expected title<TAB>topic[<TAB>abstract][<TAB>weight]"),
-        ("title\ttopic\n\tb\n", "examples.tsv:2: expected title<TAB>topic[<TAB>abstract][<TAB>weight]"),
+        ("title\ttopic\nA good row\ta\njust a title\n",
+         "examples.tsv:3: expected title<TAB>topic[<TAB>abstract][<TAB>weight][<TAB>nearest]"),
+        ("title\ttopic\n\tb\n", "examples.tsv:2: expected title<TAB>topic[<TAB>abstract][<TAB>weight][<TAB>nearest]"),
+        ("title\ttopic\tnearest\nA paper\ta\tmaybe\n", "examples.tsv:2: nearest 'maybe' is not yes or no"),
         *(
             (f"title\ttopic\tabstract\tweight\nA paper\ta\t\t{weight}\n",
              f"examples.tsv:2: weight {weight!r} is not a number from 0.001 to 1000")
@@ -304,10 +306,17 @@ def test_a_bad_examples_file_row_names_the_file_and_line(tmp_path: Path, rows: s
     assert first_line == f"{path}: {examples.parent / message}"
 
 
-def test_the_abstract_and_weight_columns_are_found_by_the_headers_names(tmp_path: Path) -> None:
+def test_the_abstract_weight_and_nearest_columns_are_found_by_the_headers_names(tmp_path: Path) -> None:
     write(tmp_path, "title\ttopic\tweight\nA paper\ta\t5\n", "examples.tsv")
     assert load_taxonomy(write(tmp_path, 'examples_file = "examples.tsv"\n' + TWO)).extra_examples == (
         Example("A paper", "a", "", 5.0),
+    )
+    # "nearest" is yes unless a line says no, in any case.
+    write(tmp_path, "title\ttopic\tnearest\tweight\nA paper\ta\tNo\t2\nAnother\ta\t\t\nA third\ta\tyes\n", "examples.tsv")
+    assert load_taxonomy(write(tmp_path, 'examples_file = "examples.tsv"\n' + TWO)).extra_examples == (
+        Example("A paper", "a", "", 2.0, nearest=False),
+        Example("Another", "a", "", 1.0),
+        Example("A third", "a", "", 1.0),
     )
     # A column the header names otherwise is ignored; without a weight column every line weighs 1.
     write(tmp_path, "title\ttopic\tabstract\tsource\nA paper\ta\tWe study it.\tarxiv\n", "examples.tsv")

@@ -1,7 +1,6 @@
 """Add papers written for teaching to the shipped examples file, less those like a measured one.
 
-Teaching lines are written by helpers who saw only the labelling guide and a brief
-(bench/data/teaching/*.tsv: title, topic, abstract). Writers of one kind invent alike, so a line
+Writers of one kind invent alike (and papers of one listing share their words), so a line
 whose title shares half its words with a title of the measuring set of its kind (``--its-kind``)
 is left out, and so is one of four or more words that shares half of them with a title of any
 other measuring set: those of bench/data, the well-known papers of the tests, and the dev labels
@@ -11,11 +10,16 @@ title is already in the examples file or measured, or repeats one of the file, i
 a line without a title or with no topic of the shipped taxonomy stops the script. The rest go at
 the end of config/topics-examples.tsv at ``--weight``, replacing the lines a previous run added
 from the same file (those of one of its titles, written as this script writes them, at any
-weight: a renamed line leaves its old one, to delete by hand). Run tools/build_shipped_model.py
-after it.
+weight: a renamed line leaves its old one, to delete by hand). With ``--words-only`` they teach
+the word model only (the examples file's ``nearest`` column says ``no``): the meaning's
+nearest-example search, and so a placement's "near the example", never sees them. Teaching
+papers are real papers or written by helpers who saw only the labelling guide and a brief
+(``bench/data/teaching/*.tsv``: title, topic, abstract). Run tools/build_shipped_model.py after it.
 
     python tools/add_teaching.py bench/data/teaching/feed-items.tsv --its-kind bench/data/feed-items.tsv
     python tools/add_teaching.py bench/data/teaching/border-lines.tsv
+    python tools/add_teaching.py bench/data/teaching/listing-labelled.tsv --its-kind bench/data/listing-days.tsv \
+        --weight 0.5 --words-only
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from digest.identity import normalise_title  # noqa: E402
 from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy, model  # noqa: E402
-from digest.topics.taxonomy import MAX_WEIGHT, MIN_WEIGHT, ExampleRow, examples_file_rows  # noqa: E402
+from digest.topics.taxonomy import MAX_WEIGHT, MIN_WEIGHT, NEAREST_VALUES, ExampleRow, examples_file_rows  # noqa: E402
 
 EXAMPLES = ROOT / "config" / "topics-examples.tsv"
 DEV_LABELS = Path(os.environ.get("DIGEST_SHARED", ROOT.parent / "shared")) / "topics" / "labels-dev.tsv"
@@ -50,14 +54,23 @@ def weight_field(weight: float) -> str:
 
 def added_before(line: str, taught: set[str]) -> bool:
     """Whether an examples-file line is one this script wrote from the same teaching file: one
-    of its titles, four fields, a weight column that is empty or a number."""
+    of its titles, four or five fields, a weight column that is empty or a number (and a
+    nearest column that the examples file allows)."""
     fields = line.rstrip("\n").split("\t")
-    if len(fields) != 4 or normalise_title(fields[0]) not in taught:
+    if len(fields) not in (4, 5) or normalise_title(fields[0]) not in taught:
+        return False
+    if len(fields) == 5 and fields[4] not in NEAREST_VALUES:
         return False
     try:
         return fields[3] == "" or math.isfinite(float(fields[3]))
     except ValueError:
         return False
+
+
+def with_nearest_column(header: str) -> str:
+    """The examples file's header line, naming the ``nearest`` column this script writes."""
+    names = header.rstrip("\r\n").split("\t")
+    return header if "nearest" in (n.strip().lower() for n in names) else "\t".join(names + ["nearest"]) + "\n"
 
 
 def measuring_sets(its_kind: Path | None, *, dev_labels: bool = True) -> list[Path]:
@@ -122,6 +135,11 @@ def main() -> int:
     )
     parser.add_argument("--weight", type=float, default=1.0, help="the weight of each line added (default 1)")
     parser.add_argument(
+        "--words-only",
+        action="store_true",
+        help="the lines teach the word model only: the meaning's nearest-example search never sees them",
+    )
+    parser.add_argument(
         "--without-dev-labels", action="store_true", help="go on when the dev labels are not there to hold lines against"
     )
     args = parser.parse_args()
@@ -141,8 +159,9 @@ def main() -> int:
         lines[-1] += "\n"
     listed = {normalise_title(line.split("\t", 1)[0]) for line in lines}
     kept = kept_rows(teaching, args.its_kind, listed, dev_labels=not args.without_dev_labels)
-    added = [f"{r.title}\t{r.topic}\t{r.abstract or ''}\t{weight}\n" for r in kept]
-    EXAMPLES.write_text(header + "".join(lines) + "".join(added), encoding="utf-8")
+    nearest = "no" if args.words_only else ""
+    added = [f"{r.title}\t{r.topic}\t{r.abstract or ''}\t{weight}\t{nearest}\n" for r in kept]
+    EXAMPLES.write_text(with_nearest_column(header) + "".join(lines) + "".join(added), encoding="utf-8")
     other = sum(line.split("\t")[1] == "other" for line in added)
     print(f"added {len(added)} of {len(teaching)} lines ({other} other) to {EXAMPLES.relative_to(ROOT)}")
     return 0

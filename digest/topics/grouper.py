@@ -95,8 +95,10 @@ KEYWORD_BONUS = 1.0
 #: A tie-break rule (``wins_over``) applies when the rule's topic is at least this likely
 #: relative to the winner (a ratio of probabilities).
 RULE_RATIO = 0.5
-#: The probability of "not Other" a paper filed under an Other category needs to stay in the taxonomy.
-ML_EVIDENCE = 0.9
+#: The probability of "not Other" a paper filed under an Other category needs to stay in the
+#: taxonomy (0.85: the invented arXiv day's papers outside computer science stay in Other as at
+#: 0.9, and a clearly machine-learning text filed under physics alone stays out of it).
+ML_EVIDENCE = 0.85
 #: A paper of which the topics and their examples know fewer words than this share is Other.
 MIN_KNOWN_WORDS = 0.15
 #: A paper whose best meaning similarity is below this is close to no topic: Other.
@@ -132,7 +134,7 @@ class _Model:
     words: WordModel
     example_vectors: NDArray[np.float32]  # examples x dims, those of each class together
     members: tuple[slice, ...]  # per class: its examples' rows
-    example_titles: tuple[str, ...]  # the examples, the descriptions' items, the self-taught
+    example_titles: tuple[str, ...]  # the examples the meaning sees, the descriptions' items, the self-taught
     example_kinds: NDArray[np.int8]  # per row: EXAMPLE, ITEM or SELF_TAUGHT
     description_vectors: NDArray[np.float32]  # classes x dims
     idf: NDArray[np.float32]
@@ -438,13 +440,17 @@ class _Teaching:
     examples: tuple[Example, ...]
     first_item: int  # the position of the first description item in ``examples``
     first_self_taught: int  # the position of the first self-taught example
-    texts: tuple[str, ...]  # each example's text, then each topic's description
-    labels: tuple[int, ...]
+    labels: tuple[int, ...]  # each example's class, then each description's
     weights: tuple[float, ...]
     descriptions: tuple[str, ...]
     background: Path  # the unlabelled papers the IDFs are counted over (read only to learn)
     self_teach: bool  # whether it teaches itself from the background (when first learned)
     key: str
+
+    def texts(self) -> tuple[str, ...]:
+        """What the word model reads: each example's text, then each topic's description (made
+        only to learn: a run that finds the model in the cache never reads the examples)."""
+        return tuple(_example_text(e) for e in self.examples) + self.descriptions
 
 
 def description_items(description: str) -> tuple[str, ...]:
@@ -508,7 +514,6 @@ def teaching(
                 items.append(Example(item, topic.code))
     examples = listed + tuple(items)
     descriptions = tuple(f"{t.title}. {t.description}" for t in taxonomy.topics)
-    texts = tuple(_example_text(e) for e in examples) + descriptions
     labels = tuple(position[e.topic] for e in examples) + tuple(range(len(descriptions)))
     self_teach = taxonomy.teaches_itself()
     # What the topics file says weighs more than a line of its examples file.
@@ -518,16 +523,25 @@ def teaching(
         + tuple(e.weight for e in taxonomy.extra_examples)
         + (INLINE_WEIGHT,) * (len(items) + len(descriptions))
     )
+    # The fingerprint reads each example as written (what the word model reads of it follows
+    # from that and the settings named here), so that finding a learned model is quick.
+    n = len(examples)
     key = cache.fingerprint(
-        [f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}", embeddings.identity, *classes]
-        + [f"{label} {weight} {text}" for text, label, weight in zip(texts, labels, weights)]
-        + [e.title for e in examples]
+        [
+            f"model {model.MODEL_VERSION} C={model.C} min_df={model.MIN_DF}/{model.MIN_DF_FROM}",
+            f"example abstract words {EXAMPLE_ABSTRACT_WORDS}",
+            embeddings.identity,
+            *classes,
+        ]
+        + [
+            f"{label} {weight} {'' if e.nearest else 'words only '}{e.title}\t{e.abstract}"
+            for e, label, weight in zip(examples, labels, weights)
+        ]
+        + [f"{label} {weight} {text}" for text, label, weight in zip(descriptions, labels[n:], weights[n:])]
         + [background_identity(background)]
         + (_self_teaching_identity(taxonomy) if self_teach else [])
     )
-    return _Teaching(
-        classes, examples, len(listed), len(examples), texts, labels, weights, descriptions, background, self_teach, key
-    )
+    return _Teaching(classes, examples, len(listed), n, labels, weights, descriptions, background, self_teach, key)
 
 
 def _self_teaching_identity(taxonomy: Taxonomy) -> list[str]:
@@ -553,7 +567,6 @@ def _with_self_taught(taught: _Teaching, chosen: Sequence[Example]) -> _Teaching
     return replace(
         taught,
         examples=taught.examples + tuple(chosen),
-        texts=taught.texts[:n] + tuple(_example_text(e) for e in chosen) + taught.texts[n:],
         labels=taught.labels[:n] + tuple(position[e.topic] for e in chosen) + taught.labels[n:],
         weights=taught.weights[:n] + tuple(e.weight for e in chosen) + taught.weights[n:],
     )
@@ -619,12 +632,13 @@ def _learned(
         self_taught = "\n".join(f"{e.topic}\t{e.title}" for e in chosen)
         taught = _with_self_taught(taught, chosen)
         background = background_texts(taught.background)
-        words = model.train(taught.texts, taught.labels, taught.weights, taught.classes, background)
+        words = model.train(taught.texts(), taught.labels, taught.weights, taught.classes, background)
         titles = [e.title for e in taught.examples]
         idf = embeddings.idf(titles + list(taught.descriptions) + list(background))
         arrays = {
             **words.to_arrays(),
-            "example_vectors": embeddings.encode(titles, idf).astype(np.float16),
+            # Only the examples the meaning's nearest-example search sees (``Example.nearest``).
+            "example_vectors": embeddings.encode([e.title for e in taught.examples if e.nearest], idf).astype(np.float16),
             # Other's meaning comes from its examples alone (a zero row: no description).
             "description_vectors": np.vstack(
                 [embeddings.encode(taught.descriptions, idf), np.zeros((1, embeddings.dims), np.float32)]
@@ -661,6 +675,11 @@ def _model_of(
     kinds = np.full(len(examples), EXAMPLE_ROW, dtype=np.int8)
     kinds[taught.first_item : taught.first_self_taught] = ITEM_ROW
     kinds[taught.first_self_taught :] = SELF_TAUGHT_ROW
+    # The rows of the meaning are the examples its nearest-example search sees.
+    nearest = np.array([e.nearest for e in examples], dtype=bool)
+    if not nearest.all():
+        examples = tuple(e for e in examples if e.nearest)
+        kinds = kinds[nearest]
     # The examples of each class together (in their order), so a class's columns are a slice.
     position = {c: i for i, c in enumerate(classes)}
     class_of = np.array([position[e.topic] for e in examples], dtype=np.intp)

@@ -42,12 +42,15 @@ SELF_TEACH_BELOW = 100
 class Example:
     """A labelled paper that teaches the grouper: a title, its topic, maybe its abstract, and
     how much it counts in the word model beside the other examples of its topic (``weight``;
-    the grouper's sense of meaning weighs every example alike)."""
+    the grouper's sense of meaning weighs every example alike).  An example that is not
+    ``nearest`` teaches the word model only: the meaning's search for a paper's nearest
+    examples (and so the example a placement's ``why`` cites) never sees it."""
 
     title: str
     topic: str
     abstract: str = ""
     weight: float = 1.0
+    nearest: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +382,10 @@ MIN_WEIGHT = 0.001
 MAX_WEIGHT = 1000.0
 
 
+#: What an examples-file line's ``nearest`` cell may say (empty: yes).
+NEAREST_VALUES = {"": True, "yes": True, "no": False}
+
+
 @dataclass(frozen=True, slots=True)
 class ExampleRow:
     """One line of an examples file, as written: ``topic`` is None when the line has no
@@ -389,24 +396,33 @@ class ExampleRow:
     topic: str | None
     abstract: str
     weight: str
+    nearest: str
 
 
 def examples_file_rows(path: Path) -> list[ExampleRow]:
     """The lines of an examples TSV after its header line, blank lines left out; OSError when it
-    cannot be read.  ``title`` and ``topic`` are the first two fields; ``abstract`` and
-    ``weight`` are the fields the header names so (``abstract`` is the third when the header
-    does not name it; a line has no weight unless the header names one)."""
+    cannot be read.  ``title`` and ``topic`` are the first two fields; ``abstract``, ``weight``
+    and ``nearest`` are the fields the header names so (``abstract`` is the third when the
+    header does not name it; a line has no weight or nearest unless the header names one)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         header, *rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)) or [[]]
     named = {name.strip().lower(): i for i, name in enumerate(header) if i >= 2}
     abstract_at = named.get("abstract", 2 if 2 not in named.values() else None)
     weight_at = named.get("weight")
+    nearest_at = named.get("nearest")
 
     def field(row: list[str], at: int | None) -> str:
         return row[at].strip() if at is not None and at < len(row) else ""
 
     return [
-        ExampleRow(line, row[0].strip(), row[1].strip() if len(row) > 1 else None, field(row, abstract_at), field(row, weight_at))
+        ExampleRow(
+            line,
+            row[0].strip(),
+            row[1].strip() if len(row) > 1 else None,
+            field(row, abstract_at),
+            field(row, weight_at),
+            field(row, nearest_at),
+        )
         for line, row in enumerate(rows, start=2)
         if any(cell.strip() for cell in row)
     ]
@@ -422,7 +438,7 @@ def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple
     examples = []
     for row in rows:
         if row.topic is None or not row.title:
-            errors.append(f"{path}:{row.line}: expected title<TAB>topic[<TAB>abstract][<TAB>weight]")
+            errors.append(f"{path}:{row.line}: expected title<TAB>topic[<TAB>abstract][<TAB>weight][<TAB>nearest]")
             continue
         if row.topic not in codes and row.topic != OTHER_CODE:
             errors.append(f"{path}:{row.line}: unknown topic {row.topic!r}")
@@ -433,7 +449,11 @@ def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple
                 f"{path}:{row.line}: weight {row.weight!r} is not a number from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}"
             )
             continue
-        examples.append(Example(row.title, row.topic, row.abstract, weight))
+        nearest = NEAREST_VALUES.get(row.nearest.lower())
+        if nearest is None:
+            errors.append(f"{path}:{row.line}: nearest {row.nearest!r} is not yes or no")
+            continue
+        examples.append(Example(row.title, row.topic, row.abstract, weight, nearest))
     return tuple(examples)
 
 
