@@ -39,12 +39,17 @@ def test_lines_it_wrote_before_are_recognised_at_any_weight_and_no_others() -> N
     # ... and with the nearest column it writes now.
     assert added_before("Quokka: paging a key-value store\tinference\tAn abstract.\t\tno\n", taught)
     assert added_before("Quokka: paging a key-value store\tinference\tAn abstract.\t0.5\t\n", taught)
+    assert added_before("Quokka: paging a key-value store\tinference\tAn abstract.\t\tNo\r\n", taught)
     assert not added_before("Quokka: paging a key-value store\tinference\tAn abstract.\t\tperhaps\n", taught)
 
 
-def test_the_header_gains_the_nearest_column_once() -> None:
+def test_the_header_gains_the_nearest_column_once_and_another_header_stops_it() -> None:
     assert with_nearest_column("title\ttopic\tabstract\tweight\n") == "title\ttopic\tabstract\tweight\tnearest\n"
-    assert with_nearest_column("title\ttopic\tabstract\tweight\tnearest\n") == "title\ttopic\tabstract\tweight\tnearest\n"
+    assert with_nearest_column("title\ttopic\tabstract\tweight\tnearest\r\n") == "title\ttopic\tabstract\tweight\tnearest\n"
+    # Lines are written by position: a header naming other columns, or the same in another order, would misread them.
+    for header in ("title\ttopic\tabstract\n", "title\ttopic\tweight\tabstract\n", "title\ttopic\tabstract\tweight\tsource\n"):
+        with pytest.raises(SystemExit, match="should name the columns title, topic, abstract, weight, nearest"):
+            with_nearest_column(header)
 
 
 def test_a_line_without_a_known_topic_stops_it_and_a_repeated_title_counts_once() -> None:

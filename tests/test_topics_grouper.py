@@ -69,6 +69,11 @@ PASSING_ML_ABSTRACT = (
     "We study boosted top-quark jets at 13 TeV in perturbative QCD and compare the jet mass "
     "distribution with the output of a neural network tagger trained on simulated events."
 )
+# Half physics, half machine learning: within the topics by its text, though not surely.
+HALF_ML_ABSTRACT = (
+    "We train a graph neural network on simulated collision events to tag jets from top quarks, "
+    "and compare it with the jet mass distribution predicted by perturbative QCD."
+)
 ML_ABSTRACT = (
     "We apply deep learning to jet tagging: a graph neural network trained on simulated "
     "collision events classifies jets from top quarks, W bosons and QCD background, and "
@@ -184,6 +189,18 @@ def test_under_an_other_category_alone_a_text_that_only_mentions_ml_stays_in_oth
     # Cross-listed to cs.LG, the author says it is ML: the text decides.
     listed = grouper.place(paper(TOP_TAGGING, PASSING_ML_ABSTRACT, "hep-ph", "cs.LG"))
     assert listed.topic == "applications"
+
+
+def test_under_an_other_category_alone_a_text_not_clearly_within_the_topics_goes_to_other(grouper: Grouper) -> None:
+    """The category decides what the text leaves open: within the topics from its text alone,
+    the paper goes to Other when filed under physics alone, and back when cross-listed to ML."""
+    assert grouper.place(paper(TOP_TAGGING, HALF_ML_ABSTRACT)).topic == "applications"
+    alone = grouper.place(paper(TOP_TAGGING, HALF_ML_ABSTRACT, "hep-ph"))
+    assert alone.topic == OTHER_CODE
+    assert alone.evidence[0].startswith(
+        "Other: primary arXiv category hep-ph lies outside the topics and the text is not clearly within them"
+    )
+    assert grouper.place(paper(TOP_TAGGING, HALF_ML_ABSTRACT, "hep-ph", "cs.LG")).topic == "applications"
 
 
 def test_a_cross_list_to_an_ml_category_counts_against_other_and_is_named(grouper: Grouper) -> None:
@@ -432,6 +449,9 @@ def test_a_words_only_line_teaches_the_word_model_but_is_never_the_nearest_examp
     unseen_key, unseen = placed("no")
     assert seen_key != unseen_key
     assert seen.topic == unseen.topic == "rl"
+    # It is the line that pulls the paper: light, the paper stays with robotics.
+    examples.write_text(f"title\ttopic\tabstract\tweight\tnearest\n{line}\trl\t\t0.01\tno\n", encoding="utf-8")
+    assert Grouper(load_taxonomy(topics)).place(ambiguous).topic == "robotics"
     assert f'near the example "{line}"' in seen.evidence
     assert not any(line in reason for reason in unseen.evidence)
 

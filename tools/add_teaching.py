@@ -19,7 +19,7 @@ papers are real papers or written by helpers who saw only the labelling guide an
     python tools/add_teaching.py bench/data/teaching/feed-items.tsv --its-kind bench/data/feed-items.tsv
     python tools/add_teaching.py bench/data/teaching/border-lines.tsv
     python tools/add_teaching.py bench/data/teaching/listing-labelled.tsv --its-kind bench/data/listing-days.tsv \
-        --weight 0.5 --words-only
+        --words-only
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ def added_before(line: str, taught: set[str]) -> bool:
     """Whether an examples-file line is one this script wrote from the same teaching file: one
     of its titles, four or five fields, a weight column that is empty or a number (and a
     nearest column that the examples file allows)."""
-    fields = line.rstrip("\n").split("\t")
+    fields = line.rstrip("\r\n").split("\t")
     if len(fields) not in (4, 5) or normalise_title(fields[0]) not in taught:
         return False
-    if len(fields) == 5 and fields[4] not in NEAREST_VALUES:
+    if len(fields) == 5 and fields[4].strip().lower() not in NEAREST_VALUES:
         return False
     try:
         return fields[3] == "" or math.isfinite(float(fields[3]))
@@ -67,10 +67,18 @@ def added_before(line: str, taught: set[str]) -> bool:
         return False
 
 
+#: The columns of the lines this script writes, in order (an examples file names them in its header).
+COLUMNS = ("title", "topic", "abstract", "weight", "nearest")
+
+
 def with_nearest_column(header: str) -> str:
-    """The examples file's header line, naming the ``nearest`` column this script writes."""
-    names = header.rstrip("\r\n").split("\t")
-    return header if "nearest" in (n.strip().lower() for n in names) else "\t".join(names + ["nearest"]) + "\n"
+    """The examples file's header line, naming the ``nearest`` column this script writes;
+    SystemExit when its columns are not those it writes, in that order (the loader finds
+    columns by name, so lines written by position would be misread)."""
+    names = tuple(name.strip().lower() for name in header.rstrip("\r\n").split("\t"))
+    if names not in (COLUMNS[:4], COLUMNS):
+        raise SystemExit(f"{EXAMPLES}: its header should name the columns {', '.join(COLUMNS)}, in that order")
+    return "\t".join(COLUMNS) + "\n"
 
 
 def measuring_sets(its_kind: Path | None, *, dev_labels: bool = True) -> list[Path]:
@@ -137,7 +145,7 @@ def main() -> int:
     parser.add_argument(
         "--words-only",
         action="store_true",
-        help="the lines teach the word model only: the meaning's nearest-example search never sees them",
+        help="the meaning's nearest-example search never sees the lines (they teach the word model)",
     )
     parser.add_argument(
         "--without-dev-labels", action="store_true", help="go on when the dev labels are not there to hold lines against"

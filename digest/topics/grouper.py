@@ -534,9 +534,10 @@ def teaching(
             *classes,
         ]
         + [
-            f"{label} {weight} {'' if e.nearest else 'words only '}{e.title}\t{e.abstract}"
+            f"{label} {weight} {int(e.nearest)} {e.title}\t{e.abstract}"
             for e, label, weight in zip(examples, labels, weights)
         ]
+        + [f"listed {len(listed)}"]
         + [f"{label} {weight} {text}" for text, label, weight in zip(descriptions, labels[n:], weights[n:])]
         + [background_identity(background)]
         + (_self_teaching_identity(taxonomy) if self_teach else [])

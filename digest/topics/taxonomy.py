@@ -43,8 +43,9 @@ class Example:
     """A labelled paper that teaches the grouper: a title, its topic, maybe its abstract, and
     how much it counts in the word model beside the other examples of its topic (``weight``;
     the grouper's sense of meaning weighs every example alike).  An example that is not
-    ``nearest`` teaches the word model only: the meaning's search for a paper's nearest
-    examples (and so the example a placement's ``why`` cites) never sees it."""
+    ``nearest`` is left out of the meaning's search for a paper's nearest examples (and so is
+    never the example a placement's ``why`` cites); it teaches the word model, its words count
+    in the IDFs, and a paper of its very title is placed in its topic like any example's."""
 
     title: str
     topic: str
