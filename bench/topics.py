@@ -354,6 +354,16 @@ def tuning_figures(taxonomy: Taxonomy, *, few_shot_too: bool = False) -> dict[st
     return figures
 
 
+def other_border_figures(taxonomy: Taxonomy) -> dict[str, dict[str, object]]:
+    """A variant's figures on Other's borders, as the teaching benches measure them: the
+    out-of-scope arXiv papers from their text (to Other), and the feed items (those that are
+    not research to Other, research posts to their topics)."""
+    outside = outside_papers(DATA / "heldout-other.tsv", with_categories=False)
+    figures = {"heldout-other (text only)": accuracy(unseen(taxonomy, outside), outside, [OTHER_CODE] * len(outside))}
+    figures.update(feed_items(taxonomy))
+    return figures
+
+
 def accuracy_rows(variant: str, figures: dict[str, dict[str, object]]) -> list[Row]:
     """A variant's accuracies as rows of a results table, named "<variant>: <measure> accuracy"."""
     return [

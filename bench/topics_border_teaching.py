@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from digest.identity import normalise_title  # noqa: E402
-from digest.topics import OTHER_CODE, Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
+from digest.topics import Taxonomy, default_taxonomy_path, load_taxonomy  # noqa: E402
 from digest.topics.taxonomy import Example, examples_file_rows  # noqa: E402
 from _common import Row, report  # noqa: E402
 from add_teaching import checked, kept_rows  # noqa: E402
-from topics import DATA, accuracy, accuracy_rows, feed_items, outside_papers, tuning_figures, unseen  # noqa: E402
+from topics import DATA, accuracy_rows, other_border_figures, tuning_figures  # noqa: E402
 
 FIRST = DATA / "teaching" / "border-lines.tsv"
 SECOND = DATA / "teaching" / "border-lines-2.tsv"
@@ -63,13 +63,9 @@ def main() -> None:
         "both rounds": dataclasses.replace(shipped, extra_examples=shipped.extra_examples + second),
         "blind spots": dataclasses.replace(shipped, extra_examples=shipped.extra_examples + blind),
     }
-    outside = outside_papers(DATA / "heldout-other.tsv", with_categories=False)
     results: list[Row] = []
     for name, taxonomy in variants.items():
-        figures = tuning_figures(taxonomy)
-        figures["heldout-other (text only)"] = accuracy(unseen(taxonomy, outside), outside, [OTHER_CODE] * len(outside))
-        figures.update(feed_items(taxonomy))
-        results += accuracy_rows(name, figures)
+        results += accuracy_rows(name, {**tuning_figures(taxonomy), **other_border_figures(taxonomy)})
     counts = {
         "first_round_shipped": len(shipped.extra_examples) - len(without),
         "second_round_kept": len(second),

@@ -40,9 +40,8 @@ from topics import (  # noqa: E402
     accuracy,
     accuracy_rows,
     arxiv_day,
-    feed_items,
     held_out_titles,
-    outside_papers,
+    other_border_figures,
     tuning_figures,
     unseen,
 )
@@ -70,15 +69,13 @@ def variants(shipped: Taxonomy) -> dict[str, Taxonomy]:
 
 def main() -> None:
     shipped = load_taxonomy(default_taxonomy_path())
-    outside = outside_papers(DATA / "heldout-other.tsv", with_categories=False)
     titles, title_labels = held_out_titles()
     results: list[Row] = []
     for name, taxonomy in variants(shipped).items():
         figures = tuning_figures(taxonomy, few_shot_too=True)
         figures["held-out-titles"] = accuracy(unseen(taxonomy, titles), titles, title_labels)
-        figures["heldout-other (text only)"] = accuracy(unseen(taxonomy, outside), outside, [OTHER_CODE] * len(outside))
         figures["arxiv-day outside ML-applied"] = arxiv_day(taxonomy, frozen=False)["arxiv-day outside ML-applied"]
-        figures.update(feed_items(taxonomy))
+        figures.update(other_border_figures(taxonomy))
         results += accuracy_rows(name, figures)
     report("teaching with labelled listing papers", "topics-listing-teaching", results, {"labelled": len(examples_file_rows(LABELLED))})
 

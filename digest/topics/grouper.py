@@ -677,10 +677,8 @@ def _model_of(
     kinds[taught.first_item : taught.first_self_taught] = ITEM_ROW
     kinds[taught.first_self_taught :] = SELF_TAUGHT_ROW
     # The rows of the meaning are the examples its nearest-example search sees.
-    nearest = np.array([e.nearest for e in examples], dtype=bool)
-    if not nearest.all():
-        examples = tuple(e for e in examples if e.nearest)
-        kinds = kinds[nearest]
+    kinds = kinds[np.array([e.nearest for e in examples], dtype=bool)]
+    examples = tuple(e for e in examples if e.nearest)
     # The examples of each class together (in their order), so a class's columns are a slice.
     position = {c: i for i, c in enumerate(classes)}
     class_of = np.array([position[e.topic] for e in examples], dtype=np.intp)
