@@ -25,7 +25,6 @@ papers are real papers or written by helpers who saw only the labelling guide an
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -36,7 +35,14 @@ sys.path.insert(0, str(ROOT))
 
 from digest.identity import normalise_title  # noqa: E402
 from digest.topics import OTHER_CODE, default_taxonomy_path, load_taxonomy, model  # noqa: E402
-from digest.topics.taxonomy import MAX_WEIGHT, MIN_WEIGHT, NEAREST_VALUES, ExampleRow, examples_file_rows  # noqa: E402
+from digest.topics.taxonomy import (  # noqa: E402
+    MAX_WEIGHT,
+    MIN_WEIGHT,
+    NEAREST_VALUES,
+    ExampleRow,
+    example_weight,
+    examples_file_rows,
+)
 
 EXAMPLES = ROOT / "config" / "topics-examples.tsv"
 DEV_LABELS = Path(os.environ.get("DIGEST_SHARED", ROOT.parent / "shared")) / "topics" / "labels-dev.tsv"
@@ -61,10 +67,7 @@ def added_before(line: str, taught: set[str]) -> bool:
         return False
     if len(fields) == 5 and fields[4].strip().lower() not in NEAREST_VALUES:
         return False
-    try:
-        return fields[3] == "" or math.isfinite(float(fields[3]))
-    except ValueError:
-        return False
+    return example_weight(fields[3].strip()) is not None
 
 
 #: The columns of the lines this script writes, in order (an examples file names them in its header).
@@ -116,20 +119,18 @@ def kept_rows(
 ) -> list[ExampleRow]:
     """The teaching rows like no measured paper (see the module docstring) and not ``listed``
     (normalised titles already in the examples file)."""
-    others = measuring_sets(its_kind, dev_labels=dev_labels)
     # Every measuring set has the title first, as an examples file has.
-    kind = [set(model.words(r.title)) for r in examples_file_rows(its_kind)] if its_kind else []
-    other_titles = [set(model.words(r.title)) for path in others for r in examples_file_rows(path)]
-    measured = {
-        normalise_title(r.title) for path in (*others, *([its_kind] if its_kind else [])) for r in examples_file_rows(path)
-    }
-    left_out = measured | (listed or set())
+    kind = [r.title for r in examples_file_rows(its_kind)] if its_kind else []
+    others = [r.title for path in measuring_sets(its_kind, dev_labels=dev_labels) for r in examples_file_rows(path)]
+    kind_words = [set(model.words(title)) for title in kind]
+    other_words = [set(model.words(title)) for title in others]
+    left_out = {normalise_title(title) for title in (*others, *kind)} | (listed or set())
     kept = []
     for row in teaching:
         words = set(model.words(row.title))
-        if normalise_title(row.title) in left_out or resembles(words, kind):
+        if normalise_title(row.title) in left_out or resembles(words, kind_words):
             continue
-        if len(words) >= 4 and resembles(words, other_titles):
+        if len(words) >= 4 and resembles(words, other_words):
             continue
         kept.append(row)
     return kept

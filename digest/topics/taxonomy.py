@@ -444,7 +444,7 @@ def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple
         if row.topic not in codes and row.topic != OTHER_CODE:
             errors.append(f"{path}:{row.line}: unknown topic {row.topic!r}")
             continue
-        weight = _example_weight(row.weight)
+        weight = example_weight(row.weight)
         if weight is None:
             errors.append(
                 f"{path}:{row.line}: weight {row.weight!r} is not a number from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}"
@@ -458,7 +458,7 @@ def _read_examples_file(path: Path, codes: set[str], errors: list[str]) -> tuple
     return tuple(examples)
 
 
-def _example_weight(cell: str) -> float | None:
+def example_weight(cell: str) -> float | None:
     """The weight of an examples-file line: 1 when the cell is empty, None when it is not a
     number from ``MIN_WEIGHT`` to ``MAX_WEIGHT``."""
     if not cell:
